@@ -1,0 +1,5 @@
+import { stopAll } from './processes.js';
+
+export default async function globalTeardown() {
+  await stopAll();
+}

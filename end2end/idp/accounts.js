@@ -1,0 +1,84 @@
+// In-memory users for the dev IdP: password users, self-registered users and Facebook users.
+import crypto from 'node:crypto';
+
+const FACEBOOK_PROFILES = {
+  default: { fbId: '10220000000000001', name: 'Jamie Rivera', email: 'jamie.rivera@facebook.example' },
+};
+
+export class Accounts {
+  constructor(publicUrl) {
+    this.publicUrl = publicUrl;
+    this.byId = new Map();
+    this.byUsername = new Map();
+    this.add({ username: 'alice', password: 'wonderland-42', name: 'Alice Liddell', email: 'alice@example.com' });
+  }
+
+  describe() { return 'alice / wonderland-42 (or create one, or Continue with Facebook)'; }
+
+  add({ username, password, name, email, picture, identities }) {
+    const id = `u_${crypto.randomBytes(6).toString('hex')}`;
+    const now = Date.now();
+    const account = {
+      id, username, password, name, email, picture, identities: identities || {}, createdAt: now, updatedAt: now,
+    };
+    this.byId.set(id, account);
+    if (username) this.byUsername.set(username.toLowerCase(), account);
+    return account;
+  }
+
+  verifyPassword(username, password) {
+    const account = this.byUsername.get(String(username || '').toLowerCase());
+    if (!account || !account.password) return undefined;
+    const a = Buffer.from(String(password || ''));
+    const b = Buffer.from(account.password);
+    return a.length === b.length && crypto.timingSafeEqual(a, b) ? account : undefined;
+  }
+
+  register({ username, password, name, email }) {
+    username = String(username || '').trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]{2,31}$/.test(username)) {
+      return { error: 'Username must be 3–32 letters, digits or underscores, not starting with a digit.' };
+    }
+    if (this.byUsername.has(username.toLowerCase())) return { error: 'That username is already taken.' };
+    if (String(password || '').length < 8) return { error: 'Password must be at least 8 characters.' };
+    const account = this.add({ username, password, name: String(name || '').trim() || username, email: String(email || '').trim() || undefined });
+    return { account };
+  }
+
+  facebookUser(profileKey) {
+    const profile = FACEBOOK_PROFILES[profileKey] || FACEBOOK_PROFILES.default;
+    for (const account of this.byId.values()) {
+      if (account.identities.facebook?.userId === profile.fbId) return account;
+    }
+    const picture = `${this.publicUrl}/avatars/facebook-${profile.fbId}.svg`;
+    return this.add({
+      name: profile.name,
+      email: profile.email,
+      picture,
+      identities: {
+        facebook: { userId: profile.fbId, details: { id: profile.fbId, name: profile.name, email: profile.email, avatar: picture } },
+      },
+    });
+  }
+
+  async findAccount(id) {
+    const account = this.byId.get(id);
+    if (!account) return undefined;
+    return {
+      accountId: id,
+      claims: async () => ({
+        sub: id,
+        name: account.name,
+        username: account.username || null,
+        picture: account.picture || null,
+        email: account.email || null,
+        email_verified: Boolean(account.email),
+        identities: account.identities,
+        custom_data: {},
+        roles: [],
+        created_at: account.createdAt,
+        updated_at: account.updatedAt,
+      }),
+    };
+  }
+}

@@ -1,0 +1,219 @@
+// A Logto-compatible OpenID provider for development and browser tests.
+// Built on `oidc-provider` (the library Logto itself is built on) and configured like Logto:
+// issuer at /oidc, ES384 ID tokens, userinfo at /oidc/me, end session at /oidc/session/end,
+// refresh tokens only with offline_access + prompt=consent, rotation with reuse detection,
+// Logto's auth parameters (first_screen, direct_sign_in, ui_locales) and a stand-in Facebook dialog.
+// State lives in memory. It is test tooling: the app must never special-case it.
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { URL } from 'node:url';
+import Provider from 'oidc-provider';
+import { Accounts } from './accounts.js';
+import * as views from './views.js';
+
+const port = Number(process.env.IDP_PORT || 3100);
+const host = process.env.IDP_HOST || '127.0.0.1';
+const publicUrl = process.env.IDP_PUBLIC_URL || `http://${host}:${port}`;
+const clientId = process.env.IDP_CLIENT_ID || 'leptos-dev-app';
+const clientSecret = process.env.IDP_CLIENT_SECRET || 'leptos-dev-secret-not-for-production';
+// Base URLs of apps allowed to use this client: each gets {base}/callback and {base}/ registered.
+const appBases = (process.env.IDP_APP_BASE_URLS || 'http://127.0.0.1:3000,http://localhost:3000')
+  .split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean);
+
+const accounts = new Accounts(publicUrl);
+
+function es384Key() {
+  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { ...jwk, alg: 'ES384', use: 'sig', kid: crypto.randomBytes(8).toString('hex') };
+}
+
+const provider = new Provider(`${publicUrl}/oidc`, {
+  clients: [{
+    client_id: clientId,
+    client_secret: clientSecret,
+    redirect_uris: appBases.map((b) => `${b}/callback`),
+    post_logout_redirect_uris: appBases.map((b) => `${b}/`),
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: 'ES384',
+  }],
+  jwks: { keys: [es384Key()] },
+  enabledJWA: { idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA'] },
+  cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+  findAccount: (ctx, id) => accounts.findAccount(id),
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'identities', 'custom_data', 'roles'],
+  claims: {
+    openid: ['sub'],
+    profile: ['name', 'picture', 'username', 'given_name', 'family_name', 'updated_at', 'created_at'],
+    email: ['email', 'email_verified'],
+    phone: ['phone_number', 'phone_number_verified'],
+    identities: ['identities'],
+    custom_data: ['custom_data'],
+    roles: ['roles'],
+  },
+  // Logto puts the scope's claims into the ID token too.
+  conformIdTokenClaims: false,
+  extraParams: ['first_screen', 'interaction_mode', 'direct_sign_in', 'identifier', 'organization_id'],
+  routes: {
+    authorization: '/auth',
+    token: '/token',
+    userinfo: '/me',
+    end_session: '/session/end',
+    jwks: '/jwks',
+    revocation: '/token/revocation',
+  },
+  features: {
+    devInteractions: { enabled: false },
+    revocation: { enabled: true },
+    rpInitiatedLogout: {
+      enabled: true,
+      // Logto's sign-out confirmation submits itself; the button covers browsers without JavaScript.
+      logoutSource: async (ctx, form) => { ctx.body = views.logoutPage(form); },
+      postLogoutSuccessSource: async (ctx) => { ctx.body = views.loggedOutPage(); },
+    },
+  },
+  pkce: { required: () => false }, // Logto does not force PKCE on confidential clients; the app sends it anyway.
+  rotateRefreshToken: true, // reuse of a consumed refresh token revokes the grant, as in Logto
+  ttl: {
+    AccessToken: Number(process.env.IDP_ACCESS_TOKEN_TTL || 3600),
+    IdToken: 3600,
+    RefreshToken: 14 * 24 * 3600,
+    AuthorizationCode: 60,
+    Interaction: 3600,
+    Session: 14 * 24 * 3600,
+    Grant: 14 * 24 * 3600,
+  },
+  renderError: async (ctx, out) => {
+    ctx.type = 'html';
+    ctx.body = views.errorPage(out);
+  },
+});
+provider.proxy = false;
+provider.on('server_error', (ctx, err) => console.error('server_error', err));
+
+async function readForm(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+}
+
+function send(res, status, html, headers = {}) {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(html);
+}
+
+function redirect(res, location) {
+  res.writeHead(303, { location, 'cache-control': 'no-store' });
+  res.end();
+}
+
+/** Completes the login and, like Logto for first-party apps, grants consent without asking. */
+async function finishLogin(req, res, accountId) {
+  await provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false });
+}
+
+async function autoConsent(req, res, details) {
+  const { prompt: { details: missing }, params, session } = details;
+  let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+  if (!grant) grant = new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  if (missing.missingResourceScopes) {
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes)) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+  }
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+}
+
+async function interaction(req, res, url) {
+  const parts = url.pathname.split('/').filter(Boolean); // interaction/:uid[/action]
+  const uid = parts[1];
+  const action = parts[2];
+  let details;
+  try {
+    details = await provider.interactionDetails(req, res);
+  } catch (err) {
+    return send(res, 400, views.errorPage({ error: 'session_not_found', error_description: 'This sign-in has expired. Go back to the app and start again.' }));
+  }
+  if (details.uid !== uid) return send(res, 400, views.errorPage({ error: 'invalid_request', error_description: 'Interaction mismatch' }));
+  const { prompt, params } = details;
+
+  if (req.method === 'GET' && !action) {
+    if (prompt.name === 'consent') return autoConsent(req, res, details);
+    const error = url.searchParams.get('error');
+    if (params.direct_sign_in === 'social:facebook' && !error && !url.searchParams.has('page')) {
+      return redirect(res, `/facebook/dialog?uid=${encodeURIComponent(uid)}`);
+    }
+    const screen = url.searchParams.get('screen')
+      || (params.first_screen === 'register' || params.interaction_mode === 'signUp' ? 'register' : 'sign_in');
+    return send(res, 200, views.signInPage({ uid, screen, error, locales: params.ui_locales }));
+  }
+  if (req.method === 'POST' && action === 'login') {
+    const form = await readForm(req);
+    const account = accounts.verifyPassword(form.username, form.password);
+    if (!account) {
+      return send(res, 401, views.signInPage({ uid, screen: 'sign_in', error: 'Wrong username or password.', username: form.username }));
+    }
+    return finishLogin(req, res, account.id);
+  }
+  if (req.method === 'POST' && action === 'register') {
+    const form = await readForm(req);
+    const result = accounts.register(form);
+    if (result.error) {
+      return send(res, 422, views.signInPage({ uid, screen: 'register', error: result.error, username: form.username }));
+    }
+    return finishLogin(req, res, result.account.id);
+  }
+  if (req.method === 'POST' && action === 'facebook') {
+    // Facebook's answer comes back here (the interaction cookie is scoped to this path).
+    const form = await readForm(req);
+    if (form.decision !== 'approve') {
+      // Like Logto: back on the sign-in page with an error; the app gets no callback.
+      const msg = 'Facebook sign-in was cancelled. Choose another way to sign in or try again.';
+      return redirect(res, `/interaction/${encodeURIComponent(uid)}?page=1&error=${encodeURIComponent(msg)}`);
+    }
+    return finishLogin(req, res, accounts.facebookUser(form.profile || 'default').id);
+  }
+  return send(res, 404, views.errorPage({ error: 'not_found' }));
+}
+
+/** The stand-in for Facebook's OAuth dialog that Logto's Facebook connector sends users to. */
+function facebookDialog(req, res, url) {
+  if (req.method === 'GET' && url.pathname === '/facebook/dialog') {
+    return send(res, 200, views.facebookDialog({ uid: url.searchParams.get('uid') || '' }));
+  }
+  return send(res, 404, views.errorPage({ error: 'not_found' }));
+}
+
+const oidc = provider.callback();
+const server = http.createServer(async (req, res) => {
+  const url = new URL(req.url, publicUrl);
+  try {
+    if (url.pathname === '/oidc' || url.pathname.startsWith('/oidc/')) {
+      req.originalUrl = req.url;
+      req.url = req.url.slice('/oidc'.length) || '/';
+      return oidc(req, res);
+    }
+    if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);
+    if (url.pathname.startsWith('/facebook/')) return facebookDialog(req, res, url);
+    if (url.pathname.startsWith('/avatars/')) {
+      const svg = views.avatarSvg(url.pathname.slice('/avatars/'.length));
+      res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=3600' });
+      return res.end(svg);
+    }
+    if (url.pathname === '/' || url.pathname === '/healthz') return send(res, 200, views.homePage({ publicUrl, clientId }));
+    return send(res, 404, views.errorPage({ error: 'not_found' }));
+  } catch (err) {
+    console.error(err);
+    if (!res.headersSent) send(res, 500, views.errorPage({ error: 'server_error' }));
+  }
+});
+server.listen(port, host, () => {
+  console.log(`dev IdP (Logto-compatible) listening on ${publicUrl} — issuer ${publicUrl}/oidc, client ${clientId}`);
+  console.log(`test users: ${accounts.describe()}`);
+});
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));

@@ -1,0 +1,107 @@
+// Starts and stops the app binary and the dev IdP for the browser tests.
+// PIDs live in a state file so a test (another process) can restart the app.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const root = path.resolve(here, '..');
+const stateDir = path.join(root, 'target', 'e2e');
+const stateFile = path.join(stateDir, 'pids.json');
+
+export const APP_ADDR = process.env.E2E_APP_ADDR || '127.0.0.1:3000';
+export const IDP_PORT = Number(process.env.E2E_IDP_PORT || 3100);
+export const APP_URL = `http://${APP_ADDR}`;
+export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
+
+function readState() {
+  try { return JSON.parse(fs.readFileSync(stateFile, 'utf8')); } catch { return {}; }
+}
+function writeState(state) {
+  fs.mkdirSync(stateDir, { recursive: true });
+  fs.writeFileSync(stateFile, JSON.stringify(state));
+}
+
+function logStream(name) {
+  fs.mkdirSync(stateDir, { recursive: true });
+  return fs.openSync(path.join(stateDir, `${name}.log`), 'a');
+}
+
+export async function waitForHttp(url, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      lastErr = new Error(`HTTP ${res.status}`);
+    } catch (err) { lastErr = err; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not come up: ${lastErr}`);
+}
+
+function startDetached(name, cmd, args, env) {
+  const out = logStream(name);
+  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', out, out], detached: true });
+  child.unref();
+  return child.pid;
+}
+
+export function appEnv() {
+  return {
+    LEPTOS_OUTPUT_NAME: 'logto-leptos',
+    LEPTOS_SITE_ROOT: 'target/site',
+    LEPTOS_SITE_PKG_DIR: 'pkg',
+    LEPTOS_SITE_ADDR: APP_ADDR,
+    LEPTOS_RELOAD_PORT: '3001',
+    LOGTO_ENDPOINT: IDP_URL,
+    LOGTO_APP_ID: 'leptos-dev-app',
+    LOGTO_APP_SECRET: 'leptos-dev-secret-not-for-production',
+    APP_BASE_URL: APP_URL,
+    SESSION_STORE_URL: `sqlite://${path.join(stateDir, 'sessions.db')}`,
+    RUST_LOG: 'info,logto_leptos=debug',
+  };
+}
+
+export async function startApp() {
+  const bin = path.join(root, 'target', 'debug', 'logto-leptos');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} missing: run cargo leptos build first`);
+  const pid = startDetached('app', bin, [], appEnv());
+  writeState({ ...readState(), app: pid });
+  await waitForHttp(`${APP_URL}/healthz`);
+}
+
+export async function stopApp() {
+  const { app } = readState();
+  if (app) await killAndWait(app);
+  writeState({ ...readState(), app: undefined });
+}
+
+export async function startIdp() {
+  const pid = startDetached('idp', process.execPath, [path.join(here, 'idp', 'server.js')], {
+    IDP_PORT: String(IDP_PORT),
+    IDP_CLIENT_ID: 'leptos-dev-app',
+    IDP_CLIENT_SECRET: 'leptos-dev-secret-not-for-production',
+    IDP_APP_BASE_URLS: APP_URL,
+  });
+  writeState({ ...readState(), idp: pid });
+  await waitForHttp(`${IDP_URL}/oidc/.well-known/openid-configuration`);
+}
+
+export async function stopAll() {
+  const state = readState();
+  for (const pid of [state.app, state.idp]) if (pid) await killAndWait(pid);
+  writeState({});
+}
+
+async function killAndWait(pid, timeoutMs = 10_000) {
+  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try { process.kill(pid, 0); } catch { return; }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+}

@@ -1,0 +1,32 @@
+# Shared helpers for scripts/*. Sourced, not executed.
+
+# Runs one named step, printing one line with its elapsed time, or which step failed.
+step() {
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "==> $name"
+  if "$@"; then
+    echo "<== $name: ok ($((SECONDS - t0))s)"
+  else
+    local rc=$?
+    echo "!!! step '$name' failed (exit $rc after $((SECONDS - t0))s); see the output above" >&2
+    exit "$rc"
+  fi
+}
+
+debweb_ready() {
+  rustup toolchain list 2>/dev/null | grep -q '^debweb' &&
+    ls /usr/lib/rustlib/wasm32-unknown-unknown/lib/libstd-*.rlib >/dev/null 2>&1
+}
+
+# Chooses the toolchain that can build wasm32: the default one when it has the target, else debweb.
+export_toolchain() {
+  if [ -n "${RUSTUP_TOOLCHAIN:-}" ]; then return 0; fi
+  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then return 0; fi
+  if debweb_ready; then export RUSTUP_TOOLCHAIN=debweb; fi
+}
+
+# Version of a package as resolved in Cargo.lock.
+lock_version() {
+  awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' Cargo.lock
+}

@@ -1,0 +1,382 @@
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Redirect, Route, Router, Routes},
+    hooks::use_query_map,
+    path, SsrMode,
+};
+
+use crate::api::{current_user, CallbackOutcome, SignIn, SignInMode, SignOut, UserView};
+
+/// The HTML document around the app, rendered once per request on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The signed-in user as a blocking resource: SSR waits for it, so pages are complete without JS.
+type UserResource = Resource<Result<Option<UserView>, ServerFnError>>;
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let (theme, set_theme) = signal("light");
+    let user: UserResource = Resource::new_blocking(|| (), |_| current_user());
+    provide_context(user);
+    view! {
+        <Stylesheet id="leptos" href="/pkg/logto-leptos.css" />
+        <Title text="Sign in with Logto" />
+        <Router>
+            <div class="page" data-theme=theme>
+                <header class="topbar">
+                    <a class="brand" href="/">"Logto × Leptos"</a>
+                    <nav class="nav" aria-label="Main">
+                        <a href="/profile">"Profile"</a>
+                        <ThemeToggle theme set_theme />
+                    </nav>
+                </header>
+                <main>
+                    <Routes fallback=NotFound>
+                        <Route path=path!("") view=HomePage />
+                        <Route path=path!("profile") view=ProfilePage />
+                        <Route path=path!("sign-in") view=SignInPage />
+                        <Route path=path!("callback") view=CallbackPage ssr=SsrMode::Async />
+                        <Route path=path!("auth/error") view=AuthErrorPage />
+                    </Routes>
+                </main>
+                <footer class="footer">
+                    "A Rust full-stack reference app for signing in with Logto."
+                </footer>
+            </div>
+        </Router>
+    }
+}
+
+/// Switches colour theme in the browser. Disabled until the WASM has hydrated the page,
+/// so without JavaScript it is visibly inert rather than silently broken.
+#[component]
+fn ThemeToggle(
+    theme: ReadSignal<&'static str>,
+    set_theme: WriteSignal<&'static str>,
+) -> impl IntoView {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    view! {
+        <button
+            type="button"
+            class="theme-toggle"
+            disabled=move || !hydrated.get()
+            aria-pressed=move || (theme.get() == "dark").to_string()
+            on:click=move |_| set_theme.update(|t| *t = if *t == "dark" { "light" } else { "dark" })
+        >
+            {move || if theme.get() == "dark" { "Light theme" } else { "Dark theme" }}
+        </button>
+    }
+}
+
+/// Renders `signed_in` or `signed_out` from the session's user.
+#[component]
+fn AuthGate(signed_in: fn(UserView) -> AnyView, signed_out: fn() -> AnyView) -> impl IntoView {
+    let user = expect_context::<UserResource>();
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(u)) => signed_in(u),
+                    Ok(None) => signed_out(),
+                    Err(_) => view! { <ErrorCard code="session_store_unavailable".to_owned() /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn HomePage() -> impl IntoView {
+    view! {
+        <AuthGate
+            signed_in=|u| view! {
+                <UserCard user=u.clone() />
+                <section class="card">
+                    <h2>"Your claims"</h2>
+                    <ClaimsTable claims=u.claims />
+                </section>
+            }.into_any()
+            signed_out=|| view! {
+                <section class="card hero">
+                    <h1>"Sign in with Logto"</h1>
+                    <p>
+                        "A Leptos app that signs you in through Logto, with Facebook as a social connector. "
+                        "Tokens stay on the server; your browser only holds a session cookie."
+                    </p>
+                    <AuthButtons return_to=None />
+                </section>
+            }.into_any()
+        />
+    }
+}
+
+#[component]
+fn ProfilePage() -> impl IntoView {
+    view! {
+        <Title text="Your profile" />
+        <AuthGate
+            signed_in=|u| view! {
+                <h1>"Your profile"</h1>
+                <UserCard user=u.clone() />
+                <section class="card">
+                    <h2>"Claims"</h2>
+                    <ClaimsTable claims=u.claims />
+                </section>
+            }.into_any()
+            signed_out=|| view! { <Redirect path="/sign-in?return_to=%2Fprofile" /> }.into_any()
+        />
+    }
+}
+
+/// Where protected pages send signed-out visitors; keeps `return_to` for the way back.
+#[component]
+fn SignInPage() -> impl IntoView {
+    let query = use_query_map();
+    let return_to = move || query.with(|q| q.get("return_to"));
+    view! {
+        <Title text="Sign in" />
+        <section class="card">
+            <h1>"Sign in to continue"</h1>
+            <p class="muted">"That page is only for signed-in users."</p>
+            {move || view! { <AuthButtons return_to=return_to() /> }}
+        </section>
+    }
+}
+
+#[component]
+fn AuthButtons(return_to: Option<String>) -> impl IntoView {
+    let action = ServerAction::<SignIn>::new();
+    let pending = action.pending();
+    let button = move |mode: SignInMode, class: &'static str, label: AnyView| {
+        let return_to = return_to.clone().unwrap_or_default();
+        let mode_value = match mode {
+            SignInMode::SignIn => "sign_in",
+            SignInMode::Register => "register",
+            SignInMode::Facebook => "facebook",
+        };
+        view! {
+            <ActionForm action>
+                <input type="hidden" name="mode" value=mode_value />
+                <input type="hidden" name="return_to" value=return_to />
+                <button type="submit" class=format!("btn {class}") disabled=move || pending.get()>
+                    {label}
+                </button>
+            </ActionForm>
+        }
+    };
+    view! {
+        <div class="actions">
+            {button(SignInMode::SignIn, "btn-primary", view! { "Sign in" }.into_any())}
+            {button(SignInMode::Register, "", view! { "Create account" }.into_any())}
+            {button(
+                SignInMode::Facebook,
+                "btn-facebook",
+                view! { <FacebookLogo /> <span>"Continue with Facebook"</span> }.into_any(),
+            )}
+        </div>
+    }
+}
+
+#[component]
+fn FacebookLogo() -> impl IntoView {
+    view! {
+        <svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+            <path d="M24 12.07C24 5.4 18.63 0 12 0S0 5.4 0 12.07C0 18.1 4.39 23.1 10.13 24v-8.44H7.08v-3.49h3.05V9.41c0-3.02 1.8-4.7 4.54-4.7 1.31 0 2.68.24 2.68.24v2.97h-1.51c-1.49 0-1.96.93-1.96 1.89v2.26h3.33l-.53 3.49h-2.8V24C19.61 23.1 24 18.1 24 12.07z" />
+        </svg>
+    }
+}
+
+#[component]
+fn UserCard(user: UserView) -> impl IntoView {
+    let name = user.display_name();
+    let initial = name
+        .chars()
+        .next()
+        .unwrap_or('?')
+        .to_uppercase()
+        .to_string();
+    let sign_out = ServerAction::<SignOut>::new();
+    let pending = sign_out.pending();
+    let avatar = match user.picture.clone() {
+        Some(src) => view! { <img class="avatar" src=src alt=format!("{name}'s picture") referrerpolicy="no-referrer" /> }.into_any(),
+        None => view! { <span class="avatar avatar-fallback" aria-hidden="true">{initial}</span> }.into_any(),
+    };
+    let via = (!user.identities.is_empty()).then(|| {
+        let list = user.identities.join(", ");
+        view! { <span class="badge">"via " {list}</span> }
+    });
+    view! {
+        <section class="card user" aria-label="Signed-in user">
+            {avatar}
+            <div style="flex:1">
+                <h2 class="user-name">{name.clone()}</h2>
+                {user.email.clone().map(|e| view! { <p class="muted user-email">{e}</p> })}
+                {via}
+            </div>
+            <ActionForm action=sign_out>
+                <button type="submit" class="btn btn-inline" disabled=move || pending.get()>"Sign out"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn ClaimsTable(claims: Vec<(String, String)>) -> impl IntoView {
+    view! {
+        <table class="claims">
+            <tbody>
+                {claims
+                    .into_iter()
+                    .map(|(k, v)| view! { <tr><th scope="row">{k}</th><td><code>{v}</code></td></tr> })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// The registered redirect URI. Rendering it runs `finish_sign_in`, which either redirects
+/// (signed in) or sets a 4xx/5xx status and we show why.
+#[component]
+fn CallbackPage() -> impl IntoView {
+    let query = use_query_map();
+    let outcome = Resource::new_blocking(
+        move || {
+            query.with(|q| {
+                (
+                    q.get("code"),
+                    q.get("state"),
+                    q.get("error"),
+                    q.get("error_description"),
+                    q.get("iss"),
+                )
+            })
+        },
+        |(code, state, error, error_description, iss)| async move {
+            crate::api::finish_sign_in(code, state, error, error_description, iss).await
+        },
+    );
+    view! {
+        <Title text="Signing in" />
+        <Suspense fallback=|| view! { <p class="muted">"Signing you in…"</p> }>
+            {move || Suspend::new(async move {
+                match outcome.await {
+                    Ok(CallbackOutcome::Redirected(to)) => view! {
+                        <section class="card">
+                            <p>"You are signed in. " <a href=to>"Continue"</a></p>
+                        </section>
+                    }.into_any(),
+                    Ok(CallbackOutcome::Failed(code)) => view! { <ErrorCard code /> }.into_any(),
+                    Err(e) => view! { <ErrorCard code=server_error_code(&e) /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn server_error_code(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) if m == "session_store_unavailable" => m.clone(),
+        _ => "internal".to_owned(),
+    }
+}
+
+/// Where failed sign-ins land (e.g. Logto unreachable when the button was pressed).
+#[component]
+fn AuthErrorPage() -> impl IntoView {
+    let query = use_query_map();
+    let code = query
+        .with_untracked(|q| q.get("code"))
+        .unwrap_or_else(|| "internal".to_owned());
+    #[cfg(feature = "ssr")]
+    crate::api::ssr::set_status(auth_error_text(&code).2);
+    view! { <ErrorCard code /> }
+}
+
+#[component]
+fn ErrorCard(code: String) -> impl IntoView {
+    let (title, message, _) = auth_error_text(&code);
+    view! {
+        <Title text=title />
+        <section class="card error" role="alert" data-error-code=code>
+            <h1>{title}</h1>
+            <p>{message}</p>
+            <AuthButtons return_to=None />
+            <p><a href="/">"Back to the start page"</a></p>
+        </section>
+    }
+}
+
+/// User-facing text per error code: (title, message, HTTP status). One table, ready for translation.
+pub fn auth_error_text(code: &str) -> (&'static str, &'static str, u16) {
+    match code {
+        "provider_unavailable" => (
+            "Sign-in temporarily unavailable",
+            "We could not reach the sign-in service. Please try again in a moment.",
+            503,
+        ),
+        "state_mismatch" => (
+            "This sign-in link has expired",
+            "The sign-in was started in another browser, took too long, or was already completed. Please sign in again.",
+            400,
+        ),
+        "access_denied" => (
+            "Sign-in was cancelled",
+            "You declined to sign in, or access was denied. You can try again or choose another way to sign in.",
+            403,
+        ),
+        "login_required" => (
+            "Please sign in again",
+            "The sign-in service needs you to sign in again.",
+            400,
+        ),
+        "issuer_mismatch" | "invalid_id_token" | "missing_code" | "provider_error" => (
+            "Sign-in failed",
+            "The answer from the sign-in service could not be accepted. Please try again.",
+            400,
+        ),
+        "token_exchange_failed" | "userinfo_failed" => (
+            "Sign-in failed",
+            "The sign-in service did not complete the sign-in. Please try again.",
+            502,
+        ),
+        "session_expired" => ("Your session has ended", "Please sign in again.", 401),
+        "session_store_unavailable" => (
+            "Temporarily unavailable",
+            "We could not load your session. Please try again in a moment.",
+            503,
+        ),
+        _ => ("Something went wrong", "Please try again.", 500),
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::api::ssr::set_status(404);
+    view! {
+        <section class="card">
+            <h1>"Page not found"</h1>
+            <p><a href="/">"Back to the start page"</a></p>
+        </section>
+    }
+}

@@ -1,0 +1,271 @@
+//! Logto settings, read from the environment. Invalid settings stop start-up with the variable's name.
+
+use std::fmt;
+
+use url::Url;
+
+/// Why the configuration was rejected; always names the variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is not set (see .env.example)")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A secret that never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything the auth core needs to talk to one Logto tenant as one application.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// The tenant, e.g. `https://tenant.logto.app` (the issuer is `{endpoint}/oidc`).
+    pub endpoint: Url,
+    pub app_id: String,
+    pub app_secret: Secret,
+    /// Where this app is reached; redirect URIs derive from it.
+    pub base_url: Url,
+    pub scopes: Vec<String>,
+    pub resources: Vec<Url>,
+}
+
+/// Logto SDKs' default plus `email`, which Facebook users need for their address.
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "offline_access", "profile", "email", "identities"];
+
+impl AuthConfig {
+    /// Reads `LOGTO_*` and `APP_BASE_URL` through `lookup`, so tests need not touch the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let endpoint = parse_http_url("LOGTO_ENDPOINT", &get("LOGTO_ENDPOINT")?)?;
+        let base_url = parse_http_url("APP_BASE_URL", &get("APP_BASE_URL")?)?;
+        if base_url.path() != "/" {
+            return Err(ConfigError::Invalid {
+                name: "APP_BASE_URL",
+                reason: "must be an origin without a path, e.g. http://localhost:3000".into(),
+            });
+        }
+        let app_id = get("LOGTO_APP_ID")?;
+        let app_secret = Secret::new(get("LOGTO_APP_SECRET")?);
+
+        let scopes = match lookup("LOGTO_SCOPES").filter(|s| !s.trim().is_empty()) {
+            None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+            Some(raw) => {
+                let mut scopes: Vec<String> = Vec::new();
+                for scope in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
+                    if !scope
+                        .chars()
+                        .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+                    {
+                        return Err(ConfigError::Invalid {
+                            name: "LOGTO_SCOPES",
+                            reason: format!("{scope:?} is not a valid scope token"),
+                        });
+                    }
+                    if !scopes.iter().any(|s| s == scope) {
+                        scopes.push(scope.to_owned());
+                    }
+                }
+                if !scopes.iter().any(|s| s == "openid") {
+                    scopes.insert(0, "openid".to_owned());
+                }
+                scopes
+            }
+        };
+        let resources = lookup("LOGTO_RESOURCES")
+            .unwrap_or_default()
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(|r| {
+                Url::parse(r).map_err(|e| ConfigError::Invalid {
+                    name: "LOGTO_RESOURCES",
+                    reason: format!("{r:?} is not an absolute URL ({e})"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        Ok(Self {
+            endpoint,
+            app_id,
+            app_secret,
+            base_url,
+            scopes,
+            resources,
+        })
+    }
+
+    /// `{endpoint}/oidc`, the issuer Logto puts in every token.
+    pub fn issuer(&self) -> String {
+        format!("{}/oidc", self.endpoint.as_str().trim_end_matches('/'))
+    }
+
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/callback", self.origin())
+    }
+
+    pub fn post_logout_redirect_uri(&self) -> String {
+        format!("{}/", self.origin())
+    }
+
+    /// Cookies must be `Secure` when the app is served over https.
+    pub fn is_https(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    fn origin(&self) -> String {
+        self.base_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| ConfigError::Invalid {
+        name,
+        reason: format!("{raw:?} is not a URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?} must be an http(s) URL with a host"),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: "must not carry a query or fragment".into(),
+        });
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        ("LOGTO_ENDPOINT", "https://tenant.logto.app/"),
+        ("LOGTO_APP_ID", "app123"),
+        ("LOGTO_APP_SECRET", "s3cret"),
+        ("APP_BASE_URL", "http://localhost:3000"),
+    ];
+
+    fn without(name: &str) -> Vec<(&'static str, &'static str)> {
+        GOOD.iter().copied().filter(|(k, _)| *k != name).collect()
+    }
+
+    fn with(name: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        let mut v = without(name);
+        v.push((name, value));
+        v
+    }
+
+    #[test]
+    fn good_config_derives_uris() {
+        let c = AuthConfig::from_lookup(env(GOOD)).unwrap();
+        assert_eq!(c.issuer(), "https://tenant.logto.app/oidc");
+        assert_eq!(c.redirect_uri(), "http://localhost:3000/callback");
+        assert_eq!(c.post_logout_redirect_uri(), "http://localhost:3000/");
+        assert_eq!(c.scopes, DEFAULT_SCOPES);
+        assert!(c.resources.is_empty());
+        assert!(!c.is_https());
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for name in [
+            "LOGTO_ENDPOINT",
+            "LOGTO_APP_ID",
+            "LOGTO_APP_SECRET",
+            "APP_BASE_URL",
+        ] {
+            let err = AuthConfig::from_lookup(env(&without(name))).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(name));
+            assert!(err.to_string().contains(name));
+            // Blank counts as missing.
+            let err = AuthConfig::from_lookup(env(&with(name, "  "))).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(name), "{name} blank");
+        }
+    }
+
+    #[test]
+    fn malformed_urls_are_rejected_with_the_variable_name() {
+        for (name, value) in [
+            ("LOGTO_ENDPOINT", "tenant.logto.app"),
+            ("LOGTO_ENDPOINT", "ftp://tenant.logto.app"),
+            ("LOGTO_ENDPOINT", "https://tenant.logto.app/?x=1"),
+            ("APP_BASE_URL", "localhost:3000"),
+            ("APP_BASE_URL", "http://localhost:3000/app"),
+            ("APP_BASE_URL", "http://localhost:3000/#frag"),
+        ] {
+            let err = AuthConfig::from_lookup(env(&with(name, value))).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_and_resources_parse() {
+        let mut pairs = with("LOGTO_SCOPES", "profile email,email offline_access");
+        pairs.push((
+            "LOGTO_RESOURCES",
+            "https://api.example.com https://b.example.com",
+        ));
+        let c = AuthConfig::from_lookup(env(&pairs)).unwrap();
+        assert_eq!(c.scopes, ["openid", "profile", "email", "offline_access"]);
+        assert_eq!(c.resources.len(), 2);
+
+        let err = AuthConfig::from_lookup(env(&with("LOGTO_RESOURCES", "not a url"))).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "LOGTO_RESOURCES",
+                ..
+            }
+        ));
+        let err = AuthConfig::from_lookup(env(&with("LOGTO_SCOPES", "bad\"scope"))).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "LOGTO_SCOPES",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let c = AuthConfig::from_lookup(env(GOOD)).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,67 @@
+//! Everything that can go wrong signing a user in or out. Each variant knows the HTTP status and the
+//! message a user may see; the `Display` form (with causes) is for logs only.
+
+/// Stable codes for the UI (and for translations): never contain provider-supplied text.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("identity provider unavailable: {0}")]
+    ProviderUnavailable(String),
+    #[error("callback without state")]
+    MissingState,
+    #[error("callback state matches no pending sign-in (unknown, expired or already used)")]
+    UnknownState,
+    #[error("authorization response iss {got:?} does not match issuer {expected:?}")]
+    IssuerMismatch {
+        expected: String,
+        got: Option<String>,
+    },
+    #[error("provider returned error {code:?}: {description:?}")]
+    ProviderError {
+        code: String,
+        description: Option<String>,
+    },
+    #[error("callback without code")]
+    MissingCode,
+    #[error("token exchange failed: {0}")]
+    TokenExchange(String),
+    #[error("token response has no ID token")]
+    MissingIdToken,
+    #[error("ID token rejected: {0}")]
+    InvalidIdToken(String),
+    #[error("userinfo rejected: {0}")]
+    UserInfo(String),
+    #[error("refresh token rejected by provider: {0}")]
+    RefreshRejected(String),
+}
+
+impl AuthError {
+    /// The HTTP status the user's page gets.
+    pub fn status(&self) -> u16 {
+        match self {
+            AuthError::ProviderUnavailable(_) => 503,
+            AuthError::TokenExchange(_) | AuthError::UserInfo(_) => 502,
+            AuthError::ProviderError { code, .. } if code == "access_denied" => 403,
+            AuthError::RefreshRejected(_) => 401,
+            _ => 400,
+        }
+    }
+
+    /// A stable, machine-readable code the UI maps to a translated message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::ProviderUnavailable(_) => "provider_unavailable",
+            AuthError::MissingState | AuthError::UnknownState => "state_mismatch",
+            AuthError::IssuerMismatch { .. } => "issuer_mismatch",
+            AuthError::ProviderError { code, .. } => match code.as_str() {
+                "access_denied" => "access_denied",
+                "login_required" | "consent_required" | "interaction_required" => "login_required",
+                _ => "provider_error",
+            },
+            AuthError::MissingCode => "missing_code",
+            AuthError::TokenExchange(_) => "token_exchange_failed",
+            AuthError::MissingIdToken | AuthError::InvalidIdToken(_) => "invalid_id_token",
+            AuthError::UserInfo(_) => "userinfo_failed",
+            AuthError::RefreshRejected(_) => "session_expired",
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The authorization-code flow with PKCE: building the sign-in request, completing the callback,
+//! refreshing tokens and building the sign-out URL.
+
+use openidconnect::{
+    core::{CoreAuthenticationFlow, CoreGenderClaim, CoreIdToken},
+    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, CsrfToken, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, Scope,
+    TokenResponse, UserInfoClaims,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{
+    now_unix,
+    provider::{error_chain, Metadata, OidcClient},
+    AuthConfig, AuthError, Provider, SignedIn, UserProfile,
+};
+
+/// How long a started sign-in may take before its state is no longer accepted.
+pub const PENDING_TTL_SECS: i64 = 10 * 60;
+
+/// Logto's optional authorization parameters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignInOptions {
+    /// `first_screen`, e.g. `register` for "create account".
+    pub first_screen: Option<String>,
+    /// `direct_sign_in`, e.g. `social:facebook` to skip Logto's page.
+    pub direct_sign_in: Option<String>,
+    /// `ui_locales`, e.g. `th en`.
+    pub ui_locales: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+/// What the callback needs to finish a sign-in this browser started. Single use.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingSignIn {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+    pub created_at: i64,
+}
+
+impl PendingSignIn {
+    pub fn is_expired(&self, now: i64) -> bool {
+        now - self.created_at > PENDING_TTL_SECS || now < self.created_at - 60
+    }
+}
+
+/// Query parameters Logto sends to the redirect URI.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub iss: Option<String>,
+}
+
+/// Builds the authorization URL and the pending state to remember. No network access.
+pub fn authorization_request(
+    config: &AuthConfig,
+    client: &OidcClient,
+    options: &SignInOptions,
+    return_to: String,
+) -> (Url, PendingSignIn) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge);
+    for scope in config.scopes.iter().filter(|s| *s != "openid") {
+        request = request.add_scope(Scope::new(scope.clone()));
+    }
+    // Logto issues refresh tokens only for offline_access *with* prompt=consent.
+    if config.scopes.iter().any(|s| s == "offline_access") {
+        request = request.add_extra_param("prompt", "consent");
+    }
+    for resource in &config.resources {
+        request = request.add_extra_param("resource", resource.to_string());
+    }
+    if let Some(v) = &options.first_screen {
+        request = request.add_extra_param("first_screen", v.clone());
+    }
+    if let Some(v) = &options.direct_sign_in {
+        request = request.add_extra_param("direct_sign_in", v.clone());
+    }
+    if let Some(v) = &options.ui_locales {
+        request = request.add_extra_param("ui_locales", v.clone());
+    }
+    if let Some(v) = &options.login_hint {
+        request = request.add_extra_param("login_hint", v.clone());
+    }
+    let (url, state, nonce) = request.url();
+    let pending = PendingSignIn {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        pkce_verifier: verifier.secret().clone(),
+        return_to,
+        created_at: now_unix(),
+    };
+    (url, pending)
+}
+
+/// Logto's extra userinfo claims.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LogtoClaims {
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+impl AdditionalClaims for LogtoClaims {}
+
+/// Checks the authorization response against the pending sign-in that `state` selected.
+/// The caller has already removed `pending` from the session (single use).
+pub fn check_authorization_response<'p>(
+    metadata: &Metadata,
+    params: &'p CallbackParams,
+) -> Result<&'p str, AuthError> {
+    // RFC 9207: when the provider says it sends `iss`, it must be there and be our issuer.
+    let expected = metadata.issuer().as_str();
+    let advertised = metadata
+        .additional_metadata()
+        .authorization_response_iss_parameter_supported
+        .unwrap_or(false);
+    match &params.iss {
+        Some(got) if got != expected => {
+            return Err(AuthError::IssuerMismatch {
+                expected: expected.to_owned(),
+                got: Some(got.clone()),
+            })
+        }
+        None if advertised => {
+            return Err(AuthError::IssuerMismatch {
+                expected: expected.to_owned(),
+                got: None,
+            })
+        }
+        _ => {}
+    }
+    if let Some(code) = &params.error {
+        return Err(AuthError::ProviderError {
+            code: code.chars().take(64).collect(),
+            description: params
+                .error_description
+                .as_ref()
+                .map(|d| d.chars().take(300).collect()),
+        });
+    }
+    params
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(AuthError::MissingCode)
+}
+
+/// Exchanges the code, verifies the ID token and fetches userinfo.
+pub async fn complete_sign_in(
+    provider: &Provider,
+    pending: &PendingSignIn,
+    params: &CallbackParams,
+) -> Result<SignedIn, AuthError> {
+    let metadata = provider.metadata().await?;
+    let code = check_authorization_response(&metadata, params)?;
+    let client = provider.client(&metadata)?;
+    let token = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .map_err(|e| AuthError::TokenExchange(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+        .request_async(provider.http())
+        .await
+        .map_err(|e| AuthError::TokenExchange(error_chain(&e)))?;
+    let id_token = token.id_token().ok_or(AuthError::MissingIdToken)?;
+    let nonce = Nonce::new(pending.nonce.clone());
+    let id_claims = verify_id_token(provider, id_token, |claims_nonce| {
+        claims_nonce.is_some_and(|n| n.secret() == nonce.secret())
+    })
+    .await?;
+    // Verification may have refetched the keys: use the current metadata from here on.
+    let client = provider.client(&*provider.metadata().await?)?;
+    // at_hash, when present, binds the access token to this ID token.
+    if let Some(expected) = id_claims.access_token_hash() {
+        let verifier = client.id_token_verifier();
+        let alg = id_token
+            .signing_alg()
+            .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
+        let key = id_token
+            .signing_key(&verifier)
+            .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
+        let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
+            .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
+        if actual != *expected {
+            return Err(AuthError::InvalidIdToken("at_hash mismatch".into()));
+        }
+    }
+    let mut claims = to_object(&id_claims);
+    let userinfo = fetch_userinfo(
+        &client,
+        token.access_token().clone(),
+        id_claims.subject().clone(),
+        provider,
+    )
+    .await?;
+    for (k, v) in userinfo {
+        claims.insert(k, v);
+    }
+    let now = now_unix();
+    Ok(SignedIn {
+        id_token: id_token.to_string(),
+        access_token: token.access_token().secret().clone(),
+        refresh_token: token.refresh_token().map(|t| t.secret().clone()),
+        access_token_expires_at: token.expires_in().map(|d| now + d.as_secs() as i64),
+        signed_in_at: now,
+        user: UserProfile::from_claims(&claims),
+    })
+}
+
+type IdClaims = openidconnect::IdTokenClaims<openidconnect::EmptyAdditionalClaims, CoreGenderClaim>;
+
+/// Verifies signature, issuer, audience, expiry and nonce; on an unknown key id, refetches the
+/// provider's keys once (rate-limited) and tries again.
+async fn verify_id_token(
+    provider: &Provider,
+    id_token: &CoreIdToken,
+    nonce_ok: impl Fn(Option<&Nonce>) -> bool + Copy,
+) -> Result<IdClaims, AuthError> {
+    let mut refetched = false;
+    loop {
+        let metadata = provider.metadata().await?;
+        let client = provider.client(&metadata)?;
+        let verifier = client.id_token_verifier();
+        let nonce_check = |n: Option<&Nonce>| {
+            if nonce_ok(n) {
+                Ok(())
+            } else {
+                Err("nonce mismatch".to_owned())
+            }
+        };
+        match id_token.claims(&verifier, nonce_check) {
+            Ok(claims) => return Ok(claims.clone()),
+            Err(err) => {
+                let unknown_key = matches!(
+                    err,
+                    openidconnect::ClaimsVerificationError::SignatureVerification(
+                        openidconnect::SignatureVerificationError::NoMatchingKey
+                    )
+                );
+                if unknown_key && !refetched && provider.refresh_jwks().await {
+                    refetched = true;
+                    continue;
+                }
+                return Err(AuthError::InvalidIdToken(error_chain(&err)));
+            }
+        }
+    }
+}
+
+async fn fetch_userinfo(
+    client: &OidcClient,
+    access_token: openidconnect::AccessToken,
+    subject: openidconnect::SubjectIdentifier,
+    provider: &Provider,
+) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+    let request = client
+        .user_info(access_token, Some(subject))
+        .map_err(|e| AuthError::UserInfo(e.to_string()))?;
+    let claims: UserInfoClaims<LogtoClaims, CoreGenderClaim> = request
+        .request_async(provider.http())
+        .await
+        .map_err(|e| AuthError::UserInfo(error_chain(&e)))?;
+    Ok(to_object(&claims))
+}
+
+fn to_object(value: &impl Serialize) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Logto's end-session URL, or `None` when the provider has none.
+pub fn end_session_url(
+    config: &AuthConfig,
+    metadata: &Metadata,
+    id_token: Option<&str>,
+) -> Option<Url> {
+    let endpoint = metadata
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()?;
+    let mut request = openidconnect::LogoutRequest::from(endpoint)
+        .set_client_id(ClientId::new(config.app_id.clone()));
+    if let Ok(redirect) = PostLogoutRedirectUrl::new(config.post_logout_redirect_uri()) {
+        request = request.set_post_logout_redirect_uri(redirect);
+    }
+    if let Some(token) = id_token.and_then(|t| t.parse::<CoreIdToken>().ok()) {
+        request = request.set_id_token_hint(&token);
+    }
+    Some(request.http_get_url())
+}

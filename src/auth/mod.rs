@@ -1,0 +1,23 @@
+//! The Logto auth core: configuration, provider discovery, sign-in request, callback, tokens and
+//! sign-out. Nothing here knows about Leptos, so it can serve a plain axum app just as well.
+
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod provider;
+pub mod return_to;
+pub mod tokens;
+
+pub use config::{AuthConfig, ConfigError, Secret};
+pub use error::AuthError;
+pub use flow::{CallbackParams, PendingSignIn, SignInOptions};
+pub use provider::Provider;
+pub use tokens::{SignedIn, UserProfile};
+
+/// Seconds since the Unix epoch; the unit every stored timestamp uses.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,173 @@
+//! The app's settings: Logto (see `auth::config`) plus where sessions live and for how long.
+
+use std::time::Duration;
+
+use crate::auth::{AuthConfig, ConfigError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    /// `sqlite://path/to/file.db` (the default, `sqlite://.data/sessions.db`).
+    Sqlite(String),
+    /// `redis://host:port[/db]`.
+    Redis(String),
+    /// `memory`: lost on restart; only when asked for explicitly.
+    Memory,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    pub auth: AuthConfig,
+    pub session_store: SessionStoreKind,
+    /// Sessions unused for this long end (server-side).
+    pub session_idle_timeout: Duration,
+    /// Sessions end this long after sign-in, however active.
+    pub session_max_lifetime: Duration,
+}
+
+pub const DEFAULT_SESSION_STORE: &str = "sqlite://.data/sessions.db";
+
+impl AppConfig {
+    /// Loads `.env` (if present) and then reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is not.
+        if let Err(err) = dotenvy::dotenv() {
+            if !err.not_found() {
+                return Err(ConfigError::Invalid {
+                    name: ".env",
+                    reason: err.to_string(),
+                });
+            }
+        }
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let auth = AuthConfig::from_lookup(&lookup)?;
+        let store_url = lookup("SESSION_STORE_URL")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_SESSION_STORE.to_owned());
+        let session_store = parse_store(&store_url)?;
+        let minutes = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match lookup(name)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+            {
+                None => Ok(Duration::from_secs(default * 60)),
+                Some(raw) => match raw.parse::<u64>() {
+                    Ok(m) if m > 0 && m <= 60 * 24 * 366 => Ok(Duration::from_secs(m * 60)),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        reason: format!("{raw:?} is not a number of minutes between 1 and 527040"),
+                    }),
+                },
+            }
+        };
+        Ok(Self {
+            auth,
+            session_store,
+            session_idle_timeout: minutes("SESSION_IDLE_TIMEOUT_MINUTES", 60 * 24 * 7)?,
+            session_max_lifetime: minutes("SESSION_MAX_LIFETIME_MINUTES", 60 * 24 * 14)?,
+        })
+    }
+}
+
+fn parse_store(url: &str) -> Result<SessionStoreKind, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        name: "SESSION_STORE_URL",
+        reason: format!("{url:?}: {reason}"),
+    };
+    if url == "memory" {
+        Ok(SessionStoreKind::Memory)
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(invalid(
+                "needs a file path, e.g. sqlite://.data/sessions.db",
+            ));
+        }
+        Ok(SessionStoreKind::Sqlite(path.to_owned()))
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+        Ok(SessionStoreKind::Redis(url.to_owned()))
+    } else {
+        Err(invalid(
+            "use sqlite://<file>, redis://<host>:<port> or memory",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(extra: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let mut pairs: Vec<(String, String)> = [
+            ("LOGTO_ENDPOINT", "http://127.0.0.1:3100"),
+            ("LOGTO_APP_ID", "a"),
+            ("LOGTO_APP_SECRET", "b"),
+            ("APP_BASE_URL", "http://127.0.0.1:3000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        move |k| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn defaults_to_sqlite() {
+        let c = AppConfig::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(
+            c.session_store,
+            SessionStoreKind::Sqlite(".data/sessions.db".into())
+        );
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn store_urls() {
+        let kind = |u| {
+            AppConfig::from_lookup(lookup(&[("SESSION_STORE_URL", u)])).map(|c| c.session_store)
+        };
+        assert_eq!(kind("memory").unwrap(), SessionStoreKind::Memory);
+        assert_eq!(
+            kind("redis://127.0.0.1:6379").unwrap(),
+            SessionStoreKind::Redis("redis://127.0.0.1:6379".into())
+        );
+        for bad in ["postgres://x", "sqlite://", "mem", "redis://[::1"] {
+            assert!(
+                matches!(
+                    kind(bad),
+                    Err(ConfigError::Invalid {
+                        name: "SESSION_STORE_URL",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeouts_must_be_positive_minutes() {
+        for bad in ["0", "-5", "soon", "99999999"] {
+            let err = AppConfig::from_lookup(lookup(&[("SESSION_IDLE_TIMEOUT_MINUTES", bad)]))
+                .unwrap_err();
+            assert!(matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "SESSION_IDLE_TIMEOUT_MINUTES",
+                    ..
+                }
+            ));
+        }
+        let c = AppConfig::from_lookup(lookup(&[("SESSION_MAX_LIFETIME_MINUTES", "30")])).unwrap();
+        assert_eq!(c.session_max_lifetime, Duration::from_secs(1800));
+    }
+}

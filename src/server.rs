@@ -1,0 +1,170 @@
+//! The axum server: router, middleware, start-up and graceful shutdown.
+
+use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::IntoResponse,
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+
+use crate::{
+    api::ssr::AuthContext,
+    app::{shell, App},
+    auth::Provider,
+    config::AppConfig,
+    session::{self, AnyStore},
+};
+
+/// Everything the handlers share, reachable from axum extractors and from Leptos context.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub auth: AuthContext,
+}
+
+impl AppState {
+    pub fn new(leptos_options: LeptosOptions, config: &AppConfig) -> anyhow::Result<Self> {
+        let provider = Provider::new(config.auth.clone())?;
+        Ok(Self {
+            leptos_options,
+            auth: AuthContext {
+                provider: Arc::new(provider),
+                max_lifetime: config.session_max_lifetime,
+            },
+        })
+    }
+}
+
+/// The whole app as a router, so tests can drive it without a socket.
+pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
+    let routes = generate_route_list(App);
+    let leptos_options = state.leptos_options.clone();
+    let auth = state.auth.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(auth.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(session::layer(store, config))
+        .with_state(state)
+}
+
+/// For load balancers: cheap, no session, no provider call.
+async fn healthz() -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        "ok",
+    )
+}
+
+/// Entry point of the server binary.
+pub async fn main() -> ExitCode {
+    init_tracing();
+    let conf = match get_configuration(None) {
+        Ok(conf) => conf,
+        Err(err) => {
+            tracing::error!("invalid Leptos configuration: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr: SocketAddr = conf.leptos_options.site_addr;
+    let config = match AppConfig::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("configuration error: {err}");
+            eprintln!("configuration error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = match session::open_store(&config.session_store).await {
+        Ok(store) => store,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = match AppState::new(conf.leptos_options, &config) {
+        Ok(state) => state,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        issuer = %config.auth.issuer(),
+        app_id = %config.auth.app_id,
+        base_url = %config.auth.base_url,
+        store = ?config.session_store,
+        "starting"
+    );
+    let app = router(state, store, &config);
+
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!("cannot listen on {addr}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!("listening on http://{addr}");
+    // Leptos streams SSR in several writes; without TCP_NODELAY each response waits ~40 ms on Nagle.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY: {err}");
+        }
+    });
+    if let Err(err) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    {
+        tracing::error!("server error: {err}");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("shut down cleanly");
+    ExitCode::SUCCESS
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,logto_leptos=debug"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Resolves on SIGTERM (orchestrators) or Ctrl-C (developers); in-flight requests then finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {err}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,237 @@
+//! Sessions: the store chosen by configuration, the cookie, and one typed wrapper so the rest of
+//! the app never spells a session key.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::{extract::FromRequestParts, http::request::Parts};
+use tower_sessions::{
+    cookie::SameSite,
+    session::{Id, Record},
+    session_store::{self, ExpiredDeletion},
+    Expiry, MemoryStore, Session, SessionManagerLayer, SessionStore,
+};
+use tower_sessions_redis_store::{fred::prelude::*, RedisStore};
+use tower_sessions_sqlx_store::{sqlx::sqlite::SqlitePoolOptions, SqliteStore};
+
+use crate::{
+    auth::{now_unix, PendingSignIn, SignedIn},
+    config::{AppConfig, SessionStoreKind},
+};
+
+/// At most this many sign-ins may be in flight per browser (several tabs); the oldest is dropped.
+const MAX_PENDING: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session store: {0}")]
+    Store(#[from] tower_sessions::session::Error),
+    #[error("session unavailable (is the session layer installed?)")]
+    Missing,
+}
+
+/// The one place that knows the session's keys and what lives under them.
+#[derive(Clone)]
+pub struct AuthSession(Session);
+
+impl AuthSession {
+    const PENDING: &'static str = "auth.pending";
+    const SIGNED_IN: &'static str = "auth.signed_in";
+
+    pub fn new(session: Session) -> Self {
+        Self(session)
+    }
+
+    /// The signed-in user, unless the absolute lifetime has passed (then the session is ended).
+    pub async fn signed_in(
+        &self,
+        max_lifetime: Duration,
+    ) -> Result<Option<SignedIn>, SessionError> {
+        let Some(signed_in) = self.0.get::<SignedIn>(Self::SIGNED_IN).await? else {
+            return Ok(None);
+        };
+        if now_unix() - signed_in.signed_in_at > max_lifetime.as_secs() as i64 {
+            tracing::info!("session reached its maximum lifetime; signing out");
+            self.0.flush().await?;
+            return Ok(None);
+        }
+        Ok(Some(signed_in))
+    }
+
+    pub async fn add_pending(&self, pending: PendingSignIn) -> Result<(), SessionError> {
+        let now = now_unix();
+        let mut all: Vec<PendingSignIn> = self.0.get(Self::PENDING).await?.unwrap_or_default();
+        all.retain(|p| !p.is_expired(now));
+        all.push(pending);
+        if all.len() > MAX_PENDING {
+            all.drain(..all.len() - MAX_PENDING);
+        }
+        self.0.insert(Self::PENDING, all).await?;
+        Ok(())
+    }
+
+    /// Removes and returns the pending sign-in for `state` (single use); expired ones never match.
+    pub async fn take_pending(&self, state: &str) -> Result<Option<PendingSignIn>, SessionError> {
+        let now = now_unix();
+        let mut all: Vec<PendingSignIn> = self.0.get(Self::PENDING).await?.unwrap_or_default();
+        let found = all
+            .iter()
+            .position(|p| constant_time_eq(p.state.as_bytes(), state.as_bytes()))
+            .map(|i| all.remove(i));
+        all.retain(|p| !p.is_expired(now));
+        if all.is_empty() {
+            self.0.remove_value(Self::PENDING).await?;
+        } else {
+            self.0.insert(Self::PENDING, all).await?;
+        }
+        Ok(found.filter(|p| !p.is_expired(now)))
+    }
+
+    /// Stores the signed-in user under a fresh session id (no fixation).
+    pub async fn sign_in(&self, signed_in: SignedIn) -> Result<(), SessionError> {
+        self.0.cycle_id().await?;
+        self.0.insert(Self::SIGNED_IN, signed_in).await?;
+        Ok(())
+    }
+
+    pub async fn replace_tokens(&self, signed_in: SignedIn) -> Result<(), SessionError> {
+        self.0.insert(Self::SIGNED_IN, signed_in).await?;
+        Ok(())
+    }
+
+    /// Deletes the server-side record and clears the cookie.
+    pub async fn sign_out(&self) -> Result<(), SessionError> {
+        self.0.flush().await?;
+        Ok(())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
+    type Rejection = (axum::http::StatusCode, &'static str);
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Session::from_request_parts(parts, state)
+            .await
+            .map(AuthSession)
+    }
+}
+
+/// The configured store behind one type, so the layer's type does not depend on configuration.
+#[derive(Clone, Debug)]
+pub enum AnyStore {
+    Memory(MemoryStore),
+    Sqlite(SqliteStore),
+    Redis(RedisStore<Pool>),
+}
+
+#[async_trait]
+impl SessionStore for AnyStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            AnyStore::Memory(s) => s.create(record).await,
+            AnyStore::Sqlite(s) => s.create(record).await,
+            AnyStore::Redis(s) => s.create(record).await,
+        }
+    }
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            AnyStore::Memory(s) => s.save(record).await,
+            AnyStore::Sqlite(s) => s.save(record).await,
+            AnyStore::Redis(s) => s.save(record).await,
+        }
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            AnyStore::Memory(s) => s.load(id).await,
+            AnyStore::Sqlite(s) => s.load(id).await,
+            AnyStore::Redis(s) => s.load(id).await,
+        }
+    }
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            AnyStore::Memory(s) => s.delete(id).await,
+            AnyStore::Sqlite(s) => s.delete(id).await,
+            AnyStore::Redis(s) => s.delete(id).await,
+        }
+    }
+}
+
+/// Opens (and for SQLite, migrates) the configured store; expired SQLite sessions are swept
+/// every minute in the background (Redis expires keys itself).
+pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<AnyStore> {
+    use anyhow::Context;
+    Ok(match kind {
+        SessionStoreKind::Memory => AnyStore::Memory(MemoryStore::default()),
+        SessionStoreKind::Sqlite(path) => {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!("SESSION_STORE_URL: cannot create {}", dir.display())
+                    })?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(
+                    tower_sessions_sqlx_store::sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(path)
+                        .create_if_missing(true)
+                        .journal_mode(
+                            tower_sessions_sqlx_store::sqlx::sqlite::SqliteJournalMode::Wal,
+                        )
+                        .busy_timeout(Duration::from_secs(5)),
+                )
+                .await
+                .with_context(|| format!("SESSION_STORE_URL: cannot open SQLite file {path}"))?;
+            let store = SqliteStore::new(pool);
+            store
+                .migrate()
+                .await
+                .context("SESSION_STORE_URL: cannot create the sessions table")?;
+            tokio::spawn(
+                store
+                    .clone()
+                    .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
+            );
+            AnyStore::Sqlite(store)
+        }
+        SessionStoreKind::Redis(url) => {
+            let config = Config::from_url(url).context("SESSION_STORE_URL: invalid Redis URL")?;
+            let pool = Builder::from_config(config)
+                .with_connection_config(|c| c.connection_timeout = Duration::from_secs(3))
+                .build_pool(2)
+                .context("SESSION_STORE_URL: cannot build Redis pool")?;
+            // Reconnect in the background; a Redis outage gives 503 pages, not a crash.
+            pool.init()
+                .await
+                .context("SESSION_STORE_URL: cannot connect to Redis")?;
+            AnyStore::Redis(RedisStore::new(pool))
+        }
+    })
+}
+
+/// The cookie: HttpOnly, SameSite=Lax (the callback is a cross-site top-level GET), Secure and
+/// `__Host-`-prefixed on https.
+pub fn layer(store: AnyStore, config: &AppConfig) -> SessionManagerLayer<AnyStore> {
+    let secure = config.auth.is_https();
+    let idle = time::Duration::seconds(config.session_idle_timeout.as_secs() as i64);
+    SessionManagerLayer::new(store)
+        .with_name(if secure { "__Host-session" } else { "session" })
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle))
+}
+
+/// Session from Leptos server functions (thin wrapper over the axum extractor).
+pub async fn from_leptos() -> Result<AuthSession, SessionError> {
+    let session: Session = leptos_axum::extract()
+        .await
+        .map_err(|_| SessionError::Missing)?;
+    Ok(AuthSession(session))
+}

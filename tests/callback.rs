@@ -1,0 +1,320 @@
+//! The callback against a provider double: every failure gives a clear 4xx page and leaves no
+//! signed-in session; the happy path signs in under a new session id.
+
+mod support;
+
+use axum::http::StatusCode;
+use support::*;
+
+async fn setup() -> (Idp, App) {
+    let idp = Idp::start().await;
+    let app = App::new(&config_for(&idp, &[])).await;
+    (idp, app)
+}
+
+fn assert_error_page(r: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "body: {}", r.body);
+    assert!(
+        r.body.contains(&format!("data-error-code=\"{code}\"")),
+        "expected error code {code} in page: {}",
+        r.body
+    );
+    assert!(!r.body.contains("panicked"), "no stack traces");
+    assert!(
+        !r.body.contains("at-") && !r.body.contains("rt-"),
+        "no tokens echoed"
+    );
+}
+
+async fn assert_signed_out(app: &mut App) {
+    assert_eq!(app.current_user().await, serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn happy_path_signs_in_with_new_session_id_and_returns() {
+    let (idp, mut app) = setup().await;
+    let params = app.start_sign_in("mode=sign_in&return_to=%2Fprofile").await;
+    assert_eq!(params["client_id"], CLIENT_ID);
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["prompt"], "consent");
+    assert_eq!(params["redirect_uri"], format!("{BASE_URL}/callback"));
+    let cookie_before = app.cookie.clone().expect("pending sign-in needs a session");
+    let code = idp.authorize(&params["nonce"]);
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[
+                ("code", &code),
+                ("state", &params["state"]),
+                ("iss", &idp.issuer)
+            ])
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    assert_eq!(r.location().as_deref(), Some("/profile"));
+    assert_ne!(
+        app.cookie.as_deref(),
+        Some(cookie_before.as_str()),
+        "session id must change at sign-in"
+    );
+    let user = app.current_user().await;
+    assert_eq!(user["sub"], "user-1");
+    assert_eq!(user["name"], "Alice Liddell");
+    let text = user.to_string();
+    assert!(
+        !text.contains("at-") && !text.contains("rt-") && !text.contains("eyJ"),
+        "no tokens to the browser: {text}"
+    );
+    let page = app.get("/profile").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Alice Liddell"));
+}
+
+#[tokio::test]
+async fn wrong_state_is_rejected() {
+    let (idp, mut app) = setup().await;
+    let params = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize(&params["nonce"]);
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[("code", &code), ("state", "forged"), ("iss", &idp.issuer)])
+        ))
+        .await;
+    assert_error_page(&r, StatusCode::BAD_REQUEST, "state_mismatch");
+    assert_eq!(
+        idp.token_requests(),
+        0,
+        "no code exchange for a forged state"
+    );
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn missing_state_is_rejected() {
+    let (idp, mut app) = setup().await;
+    let params = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize(&params["nonce"]);
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[("code", &code), ("iss", &idp.issuer)])
+        ))
+        .await;
+    assert_error_page(&r, StatusCode::BAD_REQUEST, "state_mismatch");
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn replayed_state_is_rejected() {
+    let (idp, mut app) = setup().await;
+    let params = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize(&params["nonce"]);
+    let url = format!(
+        "/callback?{}",
+        query(&[
+            ("code", &code),
+            ("state", &params["state"]),
+            ("iss", &idp.issuer)
+        ])
+    );
+    let first = app.get(&url).await;
+    assert_eq!(first.status, StatusCode::FOUND);
+    // Sign out, then replay the same callback URL: the state was consumed by the first use.
+    let r = app.post_form("/api/sign_out", "").await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    let replay = app.get(&url).await;
+    assert_error_page(&replay, StatusCode::BAD_REQUEST, "state_mismatch");
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn replayed_state_in_same_session_is_rejected() {
+    let (idp, mut app) = setup().await;
+    let params = app.start_sign_in("mode=sign_in").await;
+    // A callback with an error consumes the state too.
+    let url = format!(
+        "/callback?{}",
+        query(&[
+            ("error", "access_denied"),
+            ("state", &params["state"]),
+            ("iss", &idp.issuer)
+        ])
+    );
+    let first = app.get(&url).await;
+    assert_error_page(&first, StatusCode::FORBIDDEN, "access_denied");
+    let code = idp.authorize(&params["nonce"]);
+    let replay = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[
+                ("code", &code),
+                ("state", &params["state"]),
+                ("iss", &idp.issuer)
+            ])
+        ))
+        .await;
+    assert_error_page(&replay, StatusCode::BAD_REQUEST, "state_mismatch");
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn missing_code_is_rejected() {
+    let (idp, mut app) = setup().await;
+    let params = app.start_sign_in("mode=sign_in").await;
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[("state", &params["state"]), ("iss", &idp.issuer)])
+        ))
+        .await;
+    assert_error_page(&r, StatusCode::BAD_REQUEST, "missing_code");
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn access_denied_shows_cancelled_page() {
+    let (idp, mut app) = setup().await;
+    let params = app.start_sign_in("mode=facebook").await;
+    assert_eq!(params["direct_sign_in"], "social:facebook");
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[
+                ("error", "access_denied"),
+                ("error_description", "<script>alert(1)</script>"),
+                ("state", &params["state"]),
+                ("iss", &idp.issuer),
+            ])
+        ))
+        .await;
+    assert_error_page(&r, StatusCode::FORBIDDEN, "access_denied");
+    assert!(r.body.contains("Sign-in was cancelled"));
+    assert!(
+        !r.body.contains("<script>alert(1)"),
+        "provider text is never echoed raw"
+    );
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn wrong_iss_is_rejected() {
+    let (idp, mut app) = setup().await;
+    let params = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize(&params["nonce"]);
+    for iss in [Some("https://evil.example/oidc"), None] {
+        let params = if iss.is_none() {
+            app.start_sign_in("mode=sign_in").await
+        } else {
+            params.clone()
+        };
+        let mut q = vec![("code", code.as_str()), ("state", params["state"].as_str())];
+        if let Some(iss) = iss {
+            q.push(("iss", iss));
+        }
+        let r = app.get(&format!("/callback?{}", query(&q))).await;
+        assert_error_page(&r, StatusCode::BAD_REQUEST, "issuer_mismatch");
+    }
+    assert_eq!(
+        idp.token_requests(),
+        0,
+        "no code exchange after an iss mismatch"
+    );
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn tampered_id_token_is_rejected() {
+    let (idp, mut app) = setup().await;
+    idp.misbehave(Misbehave::TamperedSignature);
+    let params = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize(&params["nonce"]);
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[
+                ("code", &code),
+                ("state", &params["state"]),
+                ("iss", &idp.issuer)
+            ])
+        ))
+        .await;
+    assert_error_page(&r, StatusCode::BAD_REQUEST, "invalid_id_token");
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn wrong_nonce_is_rejected() {
+    let (idp, mut app) = setup().await;
+    idp.misbehave(Misbehave::WrongNonce);
+    let params = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize(&params["nonce"]);
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[
+                ("code", &code),
+                ("state", &params["state"]),
+                ("iss", &idp.issuer)
+            ])
+        ))
+        .await;
+    assert_error_page(&r, StatusCode::BAD_REQUEST, "invalid_id_token");
+    assert_signed_out(&mut app).await;
+}
+
+#[tokio::test]
+async fn sign_in_options_set_logto_parameters() {
+    let (_idp, mut app) = setup().await;
+    let plain = app.start_sign_in("mode=sign_in").await;
+    assert!(!plain.contains_key("first_screen") && !plain.contains_key("direct_sign_in"));
+    let register = app.start_sign_in("mode=register").await;
+    assert_eq!(register["first_screen"], "register");
+    let facebook = app.start_sign_in("mode=facebook").await;
+    assert_eq!(facebook["direct_sign_in"], "social:facebook");
+    for p in [&plain, &register, &facebook] {
+        let scopes: Vec<&str> = p["scope"].split(' ').collect();
+        assert!(
+            scopes.contains(&"openid")
+                && scopes.contains(&"offline_access")
+                && scopes.contains(&"email")
+        );
+        assert_eq!(p["response_type"], "code");
+    }
+}
+
+#[tokio::test]
+async fn provider_down_gives_unavailable_page_and_pages_still_render() {
+    // Nothing listens on port 9 (discard): discovery fails fast.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut vars = config_for(&Idp::start().await, &[]);
+    vars.auth.endpoint = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+    let mut app = App::new(&vars).await;
+    let home = app.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("Continue with Facebook"));
+    let r = app.post_form("/api/sign_in", "mode=sign_in").await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(
+        r.location().as_deref(),
+        Some("/auth/error?code=provider_unavailable")
+    );
+    let page = app.get("/auth/error?code=provider_unavailable").await;
+    assert_error_page(
+        &page,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "provider_unavailable",
+    );
+    assert!(page.body.contains("Sign-in temporarily unavailable"));
+}
+
+#[tokio::test]
+async fn healthz_is_ok_without_session() {
+    let (_idp, mut app) = setup().await;
+    let r = app.get("/healthz").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, "ok");
+    assert!(r.headers.get("set-cookie").is_none());
+}
