@@ -51,11 +51,13 @@ pub fn App() -> impl IntoView {
                 </header>
                 <main>
                     <Routes fallback=NotFound>
-                        <Route path=path!("") view=HomePage />
-                        <Route path=path!("profile") view=ProfilePage />
-                        <Route path=path!("sign-in") view=SignInPage />
+                        // Async: pages are rendered whole before sending, so they are complete
+                        // without JavaScript and the callback's redirect/status are set in time.
+                        <Route path=path!("") view=HomePage ssr=SsrMode::Async />
+                        <Route path=path!("profile") view=ProfilePage ssr=SsrMode::Async />
+                        <Route path=path!("sign-in") view=SignInPage ssr=SsrMode::Async />
                         <Route path=path!("callback") view=CallbackPage ssr=SsrMode::Async />
-                        <Route path=path!("auth/error") view=AuthErrorPage />
+                        <Route path=path!("auth/error") view=AuthErrorPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <footer class="footer">

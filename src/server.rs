@@ -53,8 +53,40 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(page_headers))
         .layer(session::layer(store, config))
         .with_state(state)
+}
+
+/// Pages are per-user: never cached (so Back after sign-out cannot show a signed-in page), and
+/// the callback's code/state never leak through Referer.
+async fn page_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let headers = res.headers_mut();
+    if is_html || path.starts_with("/api/") {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let referrer = if path == "/callback" || path.starts_with("/auth/") {
+        "no-referrer"
+    } else {
+        "strict-origin-when-cross-origin"
+    };
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
 }
 
 /// For load balancers: cheap, no session, no provider call.
@@ -138,7 +170,11 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,logto_leptos=debug"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .init();
 }
 
 /// Resolves on SIGTERM (orchestrators) or Ctrl-C (developers); in-flight requests then finish.

@@ -318,3 +318,19 @@ async fn healthz_is_ok_without_session() {
     assert_eq!(r.body, "ok");
     assert!(r.headers.get("set-cookie").is_none());
 }
+
+#[tokio::test]
+async fn pages_are_not_cached_and_callback_hides_referrer() {
+    let (idp, mut app) = setup().await;
+    let home = app.get("/").await;
+    assert_eq!(home.headers["cache-control"], "no-store");
+    let params = app.start_sign_in("mode=sign_in").await;
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[("state", &params["state"]), ("iss", &idp.issuer)])
+        ))
+        .await;
+    assert_eq!(r.headers["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers["cache-control"], "no-store");
+}

@@ -300,3 +300,216 @@ pub fn end_session_url(
     }
     Some(request.http_get_url())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use openidconnect::{
+        core::{CoreJsonWebKeySet, CoreResponseType, CoreSubjectIdentifierType},
+        AuthUrl, IssuerUrl, JsonWebKeySetUrl, ResponseTypes,
+    };
+
+    use super::*;
+    use crate::auth::provider::LogtoMetadata;
+
+    fn config(scopes: &str, resources: &str) -> AuthConfig {
+        let vars: HashMap<&str, &str> = [
+            ("LOGTO_ENDPOINT", "https://tenant.logto.app"),
+            ("LOGTO_APP_ID", "app"),
+            ("LOGTO_APP_SECRET", "secret"),
+            ("APP_BASE_URL", "https://app.example.com"),
+            ("LOGTO_SCOPES", scopes),
+            ("LOGTO_RESOURCES", resources),
+        ]
+        .into();
+        AuthConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap()
+    }
+
+    fn metadata(iss_supported: Option<bool>) -> Metadata {
+        let issuer = "https://tenant.logto.app/oidc";
+        Metadata::new(
+            IssuerUrl::new(issuer.into()).unwrap(),
+            AuthUrl::new(format!("{issuer}/auth")).unwrap(),
+            JsonWebKeySetUrl::new(format!("{issuer}/jwks")).unwrap(),
+            vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+            vec![CoreSubjectIdentifierType::Public],
+            vec![],
+            LogtoMetadata {
+                end_session_endpoint: Some(
+                    openidconnect::EndSessionUrl::new(format!("{issuer}/session/end")).unwrap(),
+                ),
+                authorization_response_iss_parameter_supported: iss_supported,
+            },
+        )
+        .set_jwks(CoreJsonWebKeySet::new(vec![]))
+    }
+
+    fn params(
+        config: &AuthConfig,
+        options: &SignInOptions,
+    ) -> (HashMap<String, Vec<String>>, PendingSignIn) {
+        let provider = Provider::new(config.clone()).unwrap();
+        let client = provider.client(&metadata(Some(true))).unwrap();
+        let (url, pending) = authorization_request(config, &client, options, "/here".into());
+        assert!(url
+            .as_str()
+            .starts_with("https://tenant.logto.app/oidc/auth?"));
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in url.query_pairs() {
+            map.entry(k.into_owned()).or_default().push(v.into_owned());
+        }
+        (map, pending)
+    }
+
+    #[test]
+    fn plain_sign_in_has_pkce_state_nonce_and_consent() {
+        let cfg = config("", "");
+        let (p, pending) = params(&cfg, &SignInOptions::default());
+        assert_eq!(p["response_type"], ["code"]);
+        assert_eq!(p["client_id"], ["app"]);
+        assert_eq!(p["redirect_uri"], ["https://app.example.com/callback"]);
+        assert_eq!(p["code_challenge_method"], ["S256"]);
+        assert_eq!(p["prompt"], ["consent"]);
+        assert_eq!(p["state"], [pending.state.clone()]);
+        assert_eq!(p["nonce"], [pending.nonce.clone()]);
+        assert!(pending.pkce_verifier.len() >= 43);
+        assert_ne!(
+            p["code_challenge"][0], pending.pkce_verifier,
+            "only the S256 challenge is sent"
+        );
+        let scopes: Vec<&str> = p["scope"][0].split(' ').collect();
+        assert_eq!(
+            scopes,
+            ["openid", "offline_access", "profile", "email", "identities"]
+        );
+        for absent in [
+            "first_screen",
+            "direct_sign_in",
+            "ui_locales",
+            "resource",
+            "login_hint",
+        ] {
+            assert!(!p.contains_key(absent), "{absent}");
+        }
+        assert_eq!(pending.return_to, "/here");
+    }
+
+    #[test]
+    fn each_option_maps_to_its_logto_parameter() {
+        let cfg = config("", "https://api.example.com https://b.example.com");
+        let (register, _) = params(
+            &cfg,
+            &SignInOptions {
+                first_screen: Some("register".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(register["first_screen"], ["register"]);
+        let (facebook, _) = params(
+            &cfg,
+            &SignInOptions {
+                direct_sign_in: Some("social:facebook".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(facebook["direct_sign_in"], ["social:facebook"]);
+        assert!(!facebook.contains_key("first_screen"));
+        let (locales, _) = params(
+            &cfg,
+            &SignInOptions {
+                ui_locales: Some("th en".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(locales["ui_locales"], ["th en"]);
+        assert_eq!(
+            locales["resource"],
+            ["https://api.example.com/", "https://b.example.com/"]
+        );
+    }
+
+    #[test]
+    fn no_consent_prompt_without_offline_access() {
+        let (p, _) = params(&config("openid profile", ""), &SignInOptions::default());
+        assert!(!p.contains_key("prompt"));
+        assert_eq!(p["scope"], ["openid profile"]);
+    }
+
+    #[test]
+    fn each_request_has_fresh_secrets() {
+        let cfg = config("", "");
+        let (_, a) = params(&cfg, &SignInOptions::default());
+        let (_, b) = params(&cfg, &SignInOptions::default());
+        assert_ne!(a.state, b.state);
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(a.pkce_verifier, b.pkce_verifier);
+    }
+
+    #[test]
+    fn authorization_response_checks() {
+        let m = metadata(Some(true));
+        let ok = CallbackParams {
+            code: Some("c".into()),
+            state: Some("s".into()),
+            iss: Some("https://tenant.logto.app/oidc".into()),
+            ..Default::default()
+        };
+        assert_eq!(check_authorization_response(&m, &ok).unwrap(), "c");
+        let wrong_iss = CallbackParams {
+            iss: Some("https://evil/oidc".into()),
+            ..ok.clone()
+        };
+        assert!(matches!(
+            check_authorization_response(&m, &wrong_iss),
+            Err(AuthError::IssuerMismatch { .. })
+        ));
+        let no_iss = CallbackParams {
+            iss: None,
+            ..ok.clone()
+        };
+        assert!(matches!(
+            check_authorization_response(&m, &no_iss),
+            Err(AuthError::IssuerMismatch { .. })
+        ));
+        // A provider that does not advertise RFC 9207 may omit iss.
+        assert!(check_authorization_response(&metadata(None), &no_iss).is_ok());
+        let error = CallbackParams {
+            error: Some("access_denied".into()),
+            code: None,
+            ..ok.clone()
+        };
+        let err = check_authorization_response(&m, &error).unwrap_err();
+        assert_eq!((err.code(), err.status()), ("access_denied", 403));
+        let no_code = CallbackParams { code: None, ..ok };
+        assert!(matches!(
+            check_authorization_response(&m, &no_code),
+            Err(AuthError::MissingCode)
+        ));
+    }
+
+    #[test]
+    fn end_session_url_has_client_id_and_post_logout_redirect() {
+        let cfg = config("", "");
+        let url = end_session_url(&cfg, &metadata(Some(true)), None).unwrap();
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert!(url
+            .as_str()
+            .starts_with("https://tenant.logto.app/oidc/session/end?"));
+        assert_eq!(q["client_id"], "app");
+        assert_eq!(q["post_logout_redirect_uri"], "https://app.example.com/");
+    }
+
+    #[test]
+    fn pending_sign_ins_expire() {
+        let p = PendingSignIn {
+            state: "s".into(),
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+            return_to: "/".into(),
+            created_at: 1_000,
+        };
+        assert!(!p.is_expired(1_000 + PENDING_TTL_SECS));
+        assert!(p.is_expired(1_001 + PENDING_TTL_SECS));
+    }
+}

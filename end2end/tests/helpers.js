@@ -1,0 +1,42 @@
+import { expect, test } from '@playwright/test';
+import { IDP_URL } from '../processes.js';
+
+export const ALICE = { username: 'alice', password: 'wonderland-42', name: 'Alice Liddell' };
+
+/** Fills the dev IdP's sign-in form. */
+export async function idpPasswordSignIn(page, { username, password } = ALICE) {
+  await expect(page).toHaveURL(new RegExp(`^${IDP_URL}/interaction/`));
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Opens an app page; with JavaScript on, waits until the WASM has hydrated it (the theme toggle
+ * is enabled only then), so clicks go through the hydrated components, not the plain forms. */
+export async function open(page, path) {
+  const res = await page.goto(path);
+  if (test.info().project.use.javaScriptEnabled !== false) {
+    await expect(page.locator('.theme-toggle')).toBeEnabled();
+  }
+  return res;
+}
+
+export async function signInWithPassword(page, user = ALICE) {
+  await open(page, '/');
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await idpPasswordSignIn(page, user);
+  await expect(page.locator('.user-name')).toHaveText(user.name);
+}
+
+/** Signs out in the app and passes Logto's sign-out page (auto-submitting with JS, a button without). */
+export async function signOut(page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL((url) => url.href.startsWith(IDP_URL) || url.pathname === '/');
+  if (page.url().startsWith(IDP_URL)) {
+    const cont = page.getByRole('button', { name: 'Continue' });
+    if (await cont.isVisible().catch(() => false)) await cont.click().catch(() => {});
+  }
+  await page.waitForURL((url) => !url.href.startsWith(IDP_URL));
+  await expect(page.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
+}
