@@ -55,7 +55,7 @@ pub mod ssr {
     use leptos_axum::ResponseOptions;
 
     use crate::{
-        auth::{AuthError, Provider},
+        auth::{refresh::Refresher, AuthError, Provider},
         session::{AuthSession, SessionError},
     };
 
@@ -63,6 +63,7 @@ pub mod ssr {
     #[derive(Clone)]
     pub struct AuthContext {
         pub provider: Arc<Provider>,
+        pub refresher: Arc<Refresher>,
         pub max_lifetime: Duration,
     }
 
@@ -223,25 +224,53 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
 /// The signed-in user, if any: what every auth-aware component renders.
 #[server(prefix = "/api", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<UserView>, ServerFnError> {
+    use crate::auth::AuthError;
     use ssr::*;
 
     let ctx = auth_context()?;
     let session = session().await?;
-    let signed_in = session
+    let Some(mut signed_in) = session
         .signed_in(ctx.max_lifetime)
         .await
-        .map_err(|e| store_failure(&e))?;
-    Ok(signed_in.map(|s| {
-        let u = s.user;
-        UserView {
-            sub: u.sub,
-            name: u.name,
-            username: u.username,
-            email: u.email,
-            email_verified: u.email_verified,
-            picture: u.picture,
-            identities: u.identities,
-            claims: u.claims,
+        .map_err(|e| store_failure(&e))?
+    else {
+        return Ok(None);
+    };
+    if signed_in.needs_refresh(crate::auth::now_unix()) {
+        match ctx.refresher.refresh(&ctx.provider, &signed_in).await {
+            Ok(next) => {
+                session
+                    .replace_tokens(next.clone())
+                    .await
+                    .map_err(|e| store_failure(&e))?;
+                tracing::debug!(sub = %next.user.sub, "tokens refreshed");
+                signed_in = next;
+            }
+            // Logto unreachable: the user is still who they were; try again next time.
+            Err(err)
+                if matches!(
+                    *err,
+                    AuthError::ProviderUnavailable(_) | AuthError::TokenExchange(_)
+                ) =>
+            {
+                tracing::warn!("token refresh postponed: {err}");
+            }
+            Err(err) => {
+                tracing::warn!(sub = %signed_in.user.sub, "token refresh rejected, signing out: {err}");
+                session.sign_out().await.map_err(|e| store_failure(&e))?;
+                return Ok(None);
+            }
         }
+    }
+    let u = signed_in.user;
+    Ok(Some(UserView {
+        sub: u.sub,
+        name: u.name,
+        username: u.username,
+        email: u.email,
+        email_verified: u.email_verified,
+        picture: u.picture,
+        identities: u.identities,
+        claims: u.claims,
     }))
 }

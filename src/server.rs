@@ -33,6 +33,7 @@ impl AppState {
             leptos_options,
             auth: AuthContext {
                 provider: Arc::new(provider),
+                refresher: Arc::default(),
                 max_lifetime: config.session_max_lifetime,
             },
         })

@@ -28,8 +28,10 @@ pub enum AuthError {
     MissingIdToken,
     #[error("ID token rejected: {0}")]
     InvalidIdToken(String),
-    #[error("userinfo rejected: {0}")]
+    #[error("userinfo request failed: {0}")]
     UserInfo(String),
+    #[error("userinfo rejected: {0}")]
+    UserInfoMismatch(String),
     #[error("refresh token rejected by provider: {0}")]
     RefreshRejected(String),
 }
@@ -61,6 +63,7 @@ impl AuthError {
             AuthError::TokenExchange(_) => "token_exchange_failed",
             AuthError::MissingIdToken | AuthError::InvalidIdToken(_) => "invalid_id_token",
             AuthError::UserInfo(_) => "userinfo_failed",
+            AuthError::UserInfoMismatch(_) => "invalid_id_token",
             AuthError::RefreshRejected(_) => "session_expired",
         }
     }

@@ -16,6 +16,11 @@ use super::{
     AuthConfig, AuthError, Provider, SignedIn, UserProfile,
 };
 
+/// Tolerated difference between our clock and the provider's.
+const MAX_CLOCK_SKEW_SECS: i64 = 120;
+/// Refresh this long before the access token expires, so requests never carry an expired one.
+pub const REFRESH_MARGIN_SECS: i64 = 30;
+
 /// How long a started sign-in may take before its state is no longer accepted.
 pub const PENDING_TTL_SECS: i64 = 10 * 60;
 
@@ -171,7 +176,13 @@ pub async fn complete_sign_in(
         .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
         .request_async(provider.http())
         .await
-        .map_err(|e| AuthError::TokenExchange(error_chain(&e)))?;
+        .map_err(|e| match &e {
+            // The response arrived but its ID token is not even well-formed (no `sub`, no `aud`…).
+            openidconnect::RequestTokenError::Parse(..) => {
+                AuthError::InvalidIdToken(format!("token response rejected: {}", error_chain(&e)))
+            }
+            _ => AuthError::TokenExchange(error_chain(&e)),
+        })?;
     let id_token = token.id_token().ok_or(AuthError::MissingIdToken)?;
     let nonce = Nonce::new(pending.nonce.clone());
     let id_claims = verify_id_token(provider, id_token, |claims_nonce| {
@@ -230,7 +241,16 @@ async fn verify_id_token(
     loop {
         let metadata = provider.metadata().await?;
         let client = provider.client(&metadata)?;
-        let verifier = client.id_token_verifier();
+        // openidconnect accepts any `iat`; a token "issued" in the future is forged or broken.
+        let verifier = client
+            .id_token_verifier()
+            .set_issue_time_verifier_fn(|iat| {
+                if iat > chrono::Utc::now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
+                    Err(format!("iat {iat} is in the future"))
+                } else {
+                    Ok(())
+                }
+            });
         let nonce_check = |n: Option<&Nonce>| {
             if nonce_ok(n) {
                 Ok(())
@@ -269,8 +289,64 @@ async fn fetch_userinfo(
     let claims: UserInfoClaims<LogtoClaims, CoreGenderClaim> = request
         .request_async(provider.http())
         .await
-        .map_err(|e| AuthError::UserInfo(error_chain(&e)))?;
+        .map_err(|e| match &e {
+            openidconnect::UserInfoError::ClaimsVerification(_) => {
+                AuthError::UserInfoMismatch(error_chain(&e))
+            }
+            _ => AuthError::UserInfo(error_chain(&e)),
+        })?;
     Ok(to_object(&claims))
+}
+
+/// Uses the refresh token. A new ID token must be for the same user from the same issuer; its nonce
+/// is not checked (Logto repeats the original one, or sends none).
+pub async fn refresh(provider: &Provider, current: &SignedIn) -> Result<SignedIn, AuthError> {
+    let Some(refresh_token) = current.refresh_token.clone() else {
+        return Err(AuthError::RefreshRejected("no refresh token".into()));
+    };
+    let metadata = provider.metadata().await?;
+    let client = provider.client(&metadata)?;
+    let rt = openidconnect::RefreshToken::new(refresh_token);
+    let token = client
+        .exchange_refresh_token(&rt)
+        .map_err(|e| AuthError::TokenExchange(e.to_string()))?
+        .request_async(provider.http())
+        .await
+        .map_err(|e| match &e {
+            openidconnect::RequestTokenError::ServerResponse(r) => {
+                AuthError::RefreshRejected(format!("{:?}", r.error()))
+            }
+            _ => AuthError::TokenExchange(error_chain(&e)),
+        })?;
+    let mut next = current.clone();
+    if let Some(id_token) = token.id_token() {
+        let claims = verify_id_token(provider, id_token, |_| true).await?;
+        if claims.subject().as_str() != current.user.sub {
+            return Err(AuthError::InvalidIdToken(format!(
+                "refreshed ID token is for another subject ({})",
+                claims.subject().as_str()
+            )));
+        }
+        next.id_token = id_token.to_string();
+    }
+    let now = now_unix();
+    next.access_token = token.access_token().secret().clone();
+    // Rotation: keep the old refresh token only if the provider did not send a new one.
+    if let Some(rt) = token.refresh_token() {
+        next.refresh_token = Some(rt.secret().clone());
+    }
+    next.access_token_expires_at = token.expires_in().map(|d| now + d.as_secs() as i64);
+    Ok(next)
+}
+
+impl SignedIn {
+    /// Whether the access token is expired or about to be, and a refresh is possible.
+    pub fn needs_refresh(&self, now: i64) -> bool {
+        self.refresh_token.is_some()
+            && self
+                .access_token_expires_at
+                .is_some_and(|at| at - REFRESH_MARGIN_SECS <= now)
+    }
 }
 
 fn to_object(value: &impl Serialize) -> serde_json::Map<String, serde_json::Value> {
@@ -371,8 +447,8 @@ mod tests {
         assert_eq!(p["redirect_uri"], ["https://app.example.com/callback"]);
         assert_eq!(p["code_challenge_method"], ["S256"]);
         assert_eq!(p["prompt"], ["consent"]);
-        assert_eq!(p["state"], [pending.state.clone()]);
-        assert_eq!(p["nonce"], [pending.nonce.clone()]);
+        assert_eq!(p["state"][0], pending.state);
+        assert_eq!(p["nonce"][0], pending.nonce);
         assert!(pending.pkce_verifier.len() >= 43);
         assert_ne!(
             p["code_challenge"][0], pending.pkce_verifier,

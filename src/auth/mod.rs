@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod flow;
 pub mod provider;
+pub mod refresh;
 pub mod return_to;
 pub mod tokens;
 

@@ -55,7 +55,8 @@ pub type OidcClient = CoreClient<
 
 /// After a failed discovery, callers within this window get the failure without a new request.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
-/// Unknown `kid`s may refetch the JWKS at most this often (a flood of bogus kids cannot hammer Logto).
+/// Unknown `kid`s may refetch the JWKS at most this often (a flood of bogus kids cannot hammer
+/// Logto). Discovery's own fetch does not count, so a rotation right after start is still followed.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct Provider {
@@ -113,7 +114,6 @@ impl Provider {
                 let metadata = Arc::new(metadata);
                 *self.metadata.write().await = Some(metadata.clone());
                 *last_failure = None;
-                *self.last_jwks_fetch.lock().await = Some(Instant::now());
                 tracing::info!(issuer = %self.config.issuer(), "provider discovered");
                 Ok(metadata)
             }

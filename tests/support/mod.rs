@@ -5,6 +5,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use axum::{
@@ -15,6 +16,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
 use logto_leptos::{
@@ -24,59 +26,137 @@ use logto_leptos::{
 };
 use openidconnect::{
     core::{
-        CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+        CoreHmacKey, CoreJsonCurveType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
         CoreRsaPrivateSigningKey,
     },
-    AccessToken, Audience, EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl,
-    JsonWebKeyId, LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
+    JsonWebKeyId, PrivateSigningKey,
 };
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 pub const CLIENT_ID: &str = "test-app";
 pub const CLIENT_SECRET: &str = "test-secret";
 pub const BASE_URL: &str = "http://app.test";
 
-/// How the provider misbehaves when issuing the ID token.
+/// Edits a JSON object (claims or JOSE header) before the token is signed.
+pub type JsonEdit = Arc<dyn Fn(&mut Value) + Send + Sync>;
+
+/// How the provider misbehaves; each test sets what it needs.
+#[derive(Clone, Default)]
+pub struct Script {
+    /// Edits the ID token's claims before signing.
+    pub claims: Option<JsonEdit>,
+    /// Edits the JOSE header before signing (e.g. an unknown `kid`).
+    pub header: Option<JsonEdit>,
+    pub sign: SignMode,
+    /// `sub` the userinfo endpoint answers with (default: the ID token's).
+    pub userinfo_sub: Option<String>,
+    /// `sub` of ID tokens issued on refresh (default: the original).
+    pub refresh_sub: Option<String>,
+    pub expires_in: Option<u64>,
+    /// The token endpoint waits this long before answering.
+    pub token_delay: Option<Duration>,
+    /// Discovery answers with a redirect instead of the document.
+    pub discovery_redirect: bool,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Misbehave {
+pub enum SignMode {
     #[default]
-    None,
+    Valid,
+    /// Valid structure, signature bytes changed.
+    BadSignature,
+    /// `alg: none`, empty signature.
+    AlgNone,
+    /// HS256 keyed with the client secret (never advertised by the provider).
+    Hs256WithClientSecret,
+}
+
+/// Kept for the older tests' vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misbehave {
     WrongNonce,
     TamperedSignature,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alg {
+    Es384,
+    Rs256,
+}
+
+struct Grant {
+    sub: String,
+    nonce: String,
+    revoked: bool,
 }
 
 #[derive(Default)]
 struct IdpState {
     issuer: String,
-    /// code -> nonce, registered when the test "authorizes".
-    codes: HashMap<String, String>,
-    misbehave: Misbehave,
-    token_requests: usize,
+    /// code -> grant id, registered when the test "authorizes".
+    codes: HashMap<String, usize>,
+    grants: Vec<Grant>,
+    /// refresh token -> (grant, already used)
+    refresh_tokens: HashMap<String, (usize, bool)>,
+    script: Script,
+    /// Index of the ES384 key that signs now; the JWKS shows only it.
+    es_key: usize,
+    pub token_requests: usize,
+    pub refresh_requests: usize,
+    pub jwks_requests: usize,
+    pub discovery_requests: usize,
 }
 
 #[derive(Clone)]
 pub struct Idp {
     pub issuer: String,
+    pub alg: Alg,
     state: Arc<Mutex<IdpState>>,
-    key: Arc<CoreRsaPrivateSigningKey>,
+    rsa: Arc<CoreRsaPrivateSigningKey>,
+    es: Arc<Vec<p384::ecdsa::SigningKey>>,
 }
 
 impl Idp {
     pub async fn start() -> Self {
+        Self::start_with(Alg::Es384).await
+    }
+
+    pub async fn start_with(alg: Alg) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, alg)
+    }
+
+    /// On a given port (to come up where the app expects a provider that was down).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        Self::serve(listener, Alg::Es384)
+    }
+
+    fn serve(listener: tokio::net::TcpListener, alg: Alg) -> Self {
         let issuer = format!("http://{}/oidc", listener.local_addr().unwrap());
-        let key = CoreRsaPrivateSigningKey::from_pem(
+        let rsa = CoreRsaPrivateSigningKey::from_pem(
             include_str!("rsa_test_key.pem"),
-            Some(JsonWebKeyId::new("test-key-1".into())),
+            Some(JsonWebKeyId::new("rsa-1".into())),
         )
         .unwrap();
+        let es = (0..2)
+            .map(|_| {
+                let bytes: [u8; 48] = std::array::from_fn(|_| rand::random::<u8>());
+                p384::ecdsa::SigningKey::from_slice(&bytes).unwrap()
+            })
+            .collect();
         let idp = Idp {
             issuer: issuer.clone(),
+            alg,
             state: Arc::new(Mutex::new(IdpState {
                 issuer,
                 ..Default::default()
             })),
-            key: Arc::new(key),
+            rsa: Arc::new(rsa),
+            es: Arc::new(es),
         };
         let app = Router::new()
             .route("/oidc/.well-known/openid-configuration", get(discovery))
@@ -92,35 +172,153 @@ impl Idp {
         self.issuer.trim_end_matches("/oidc").to_owned()
     }
 
-    pub fn misbehave(&self, how: Misbehave) {
-        self.state.lock().unwrap().misbehave = how;
+    pub fn script(&self, script: Script) {
+        self.state.lock().unwrap().script = script;
     }
 
-    /// What Logto does when the user finishes signing in: remember the nonce, issue a code.
+    pub fn edit_claims(&self, f: impl Fn(&mut Value) + Send + Sync + 'static) {
+        self.state.lock().unwrap().script.claims = Some(Arc::new(f));
+    }
+
+    pub fn misbehave(&self, how: Misbehave) {
+        match how {
+            Misbehave::WrongNonce => self.edit_claims(|c| c["nonce"] = json!("not-the-nonce")),
+            Misbehave::TamperedSignature => {
+                self.state.lock().unwrap().script.sign = SignMode::BadSignature
+            }
+        }
+    }
+
+    /// Switches to a new signing key; the JWKS then lists only the new one.
+    pub fn rotate_key(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.es_key = (st.es_key + 1) % 2;
+    }
+
+    /// What Logto does when the user finishes signing in: a grant for `user-1`, and a code.
     pub fn authorize(&self, nonce: &str) -> String {
+        let mut st = self.state.lock().unwrap();
+        st.grants.push(Grant {
+            sub: "user-1".into(),
+            nonce: nonce.to_owned(),
+            revoked: false,
+        });
         let code = format!("code-{}", rand_suffix());
-        self.state
-            .lock()
-            .unwrap()
-            .codes
-            .insert(code.clone(), nonce.to_owned());
+        let grant = st.grants.len() - 1;
+        st.codes.insert(code.clone(), grant);
         code
     }
 
     pub fn token_requests(&self) -> usize {
         self.state.lock().unwrap().token_requests
     }
+    pub fn refresh_requests(&self) -> usize {
+        self.state.lock().unwrap().refresh_requests
+    }
+    pub fn jwks_requests(&self) -> usize {
+        self.state.lock().unwrap().jwks_requests
+    }
+    pub fn discovery_requests(&self) -> usize {
+        self.state.lock().unwrap().discovery_requests
+    }
+    pub fn grant_revoked(&self) -> bool {
+        self.state.lock().unwrap().grants.iter().any(|g| g.revoked)
+    }
+
+    fn es_jwk(&self, i: usize) -> CoreJsonWebKey {
+        let point = self.es[i].verifying_key().to_sec1_point(false);
+        CoreJsonWebKey::new_ec(
+            point.x().unwrap().to_vec(),
+            point.y().unwrap().to_vec(),
+            CoreJsonCurveType::P384,
+            Some(JsonWebKeyId::new(format!("es-{i}"))),
+        )
+    }
+
+    /// Signs `claims` the way the script says.
+    fn id_token(&self, mut claims: Value, script: &Script, es_key: usize) -> String {
+        if let Some(edit) = &script.claims {
+            edit(&mut claims);
+        }
+        let (alg, kid) = match (script.sign, self.alg) {
+            (SignMode::AlgNone, _) => ("none", None),
+            (SignMode::Hs256WithClientSecret, _) => ("HS256", None),
+            (_, Alg::Es384) => ("ES384", Some(format!("es-{es_key}"))),
+            (_, Alg::Rs256) => ("RS256", Some("rsa-1".to_owned())),
+        };
+        let mut header = json!({"alg": alg, "typ": "JWT"});
+        if let Some(kid) = kid {
+            header["kid"] = json!(kid);
+        }
+        if let Some(edit) = &script.header {
+            edit(&mut header);
+        }
+        let b64 = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
+        let signing_input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let mut sig = match script.sign {
+            SignMode::AlgNone => vec![],
+            SignMode::Hs256WithClientSecret => CoreHmacKey::new(CLIENT_SECRET.as_bytes())
+                .sign(
+                    &CoreJwsSigningAlgorithm::HmacSha256,
+                    signing_input.as_bytes(),
+                )
+                .unwrap(),
+            _ => match self.alg {
+                Alg::Es384 => {
+                    use p384::ecdsa::signature::Signer;
+                    let sig: p384::ecdsa::Signature =
+                        self.es[es_key].sign(signing_input.as_bytes());
+                    sig.to_bytes().to_vec()
+                }
+                Alg::Rs256 => self
+                    .rsa
+                    .sign(
+                        &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                        signing_input.as_bytes(),
+                    )
+                    .unwrap(),
+            },
+        };
+        if script.sign == SignMode::BadSignature {
+            sig[10] ^= 0x01;
+        }
+        format!("{signing_input}.{}", b64(&sig))
+    }
 }
 
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::SeqCst).to_string()
+    format!(
+        "{}-{}",
+        N.fetch_add(1, Ordering::SeqCst),
+        rand::random::<u32>()
+    )
 }
 
-async fn discovery(State(idp): State<Idp>) -> Json<serde_json::Value> {
+async fn discovery(State(idp): State<Idp>) -> Response {
+    let redirect = {
+        let mut st = idp.state.lock().unwrap();
+        st.discovery_requests += 1;
+        st.script.discovery_redirect
+    };
+    if redirect {
+        return (
+            StatusCode::FOUND,
+            [(header::LOCATION, "http://169.254.169.254/latest/meta-data")],
+        )
+            .into_response();
+    }
     let i = &idp.issuer;
-    Json(serde_json::json!({
+    let algs = match idp.alg {
+        Alg::Es384 => json!(["ES384"]),
+        Alg::Rs256 => json!(["RS256"]),
+    };
+    Json(json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/auth"),
         "token_endpoint": format!("{i}/token"),
@@ -129,16 +327,30 @@ async fn discovery(State(idp): State<Idp>) -> Json<serde_json::Value> {
         "end_session_endpoint": format!("{i}/session/end"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": ["openid", "offline_access", "profile", "email"]
     }))
+    .into_response()
 }
 
 async fn jwks(State(idp): State<Idp>) -> Json<CoreJsonWebKeySet> {
-    Json(CoreJsonWebKeySet::new(vec![idp.key.as_verification_key()]))
+    let es_key = {
+        let mut st = idp.state.lock().unwrap();
+        st.jwks_requests += 1;
+        st.es_key
+    };
+    let key = match idp.alg {
+        Alg::Es384 => idp.es_jwk(es_key),
+        Alg::Rs256 => idp.rsa.as_verification_key(),
+    };
+    Json(CoreJsonWebKeySet::new(vec![key]))
+}
+
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
 }
 
 async fn token(
@@ -146,98 +358,103 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let (nonce, misbehave, issuer) = {
-        let mut st = idp.state.lock().unwrap();
-        st.token_requests += 1;
-        let Some(code) = form.get("code") else {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({"error": "invalid_request"})),
-            )
-                .into_response();
-        };
-        // Codes are single use, as everywhere.
-        let Some(nonce) = st.codes.remove(code) else {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({"error": "invalid_grant"})),
-            )
-                .into_response();
-        };
-        (nonce, st.misbehave, st.issuer.clone())
-    };
+    let script = idp.state.lock().unwrap().script.clone();
+    if let Some(delay) = script.token_delay {
+        tokio::time::sleep(delay).await;
+    }
     if !headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("Basic "))
     {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({"error": "invalid_client"})),
-        )
-            .into_response();
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
-    if form.get("code_verifier").is_none_or(|v| v.len() < 43) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({"error": "invalid_grant"})),
-        )
-            .into_response();
-    }
-    let access_token = AccessToken::new(format!("at-{}", rand_suffix()));
-    let nonce = if misbehave == Misbehave::WrongNonce {
-        "not-the-nonce".to_owned()
-    } else {
-        nonce
+    let mut st = idp.state.lock().unwrap();
+    st.token_requests += 1;
+    let (grant_id, refreshing) = match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            // Codes are single use, as everywhere.
+            let Some(grant) = form.get("code").and_then(|c| st.codes.remove(c)) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            if form.get("code_verifier").is_none_or(|v| v.len() < 43) {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            (grant, false)
+        }
+        Some("refresh_token") => {
+            st.refresh_requests += 1;
+            let Some(rt) = form.get("refresh_token") else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+            };
+            let Some(&(grant, used)) = st.refresh_tokens.get(rt) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            if used {
+                // Logto: reuse of a rotated refresh token revokes the whole grant.
+                st.grants[grant].revoked = true;
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            if st.grants[grant].revoked {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            st.refresh_tokens.insert(rt.clone(), (grant, true));
+            (grant, true)
+        }
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     };
-    let now = chrono_now();
-    let claims = CoreIdTokenClaims::new(
-        IssuerUrl::new(issuer).unwrap(),
-        vec![Audience::new(CLIENT_ID.into())],
-        now + chrono::Duration::hours(1),
-        now,
-        StandardClaims::new(SubjectIdentifier::new("user-1".into()))
-            .set_name(Some(LocalizedClaim::from(EndUserName::new(
-                "Alice Liddell".into(),
-            ))))
-            .set_email(Some(EndUserEmail::new("alice@example.com".into()))),
-        EmptyAdditionalClaims {},
-    )
-    .set_nonce(Some(Nonce::new(nonce)));
-    let id_token = CoreIdToken::new(
-        claims,
-        idp.key.as_ref(),
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        Some(&access_token),
-        None,
-    )
-    .unwrap();
-    let mut id_token = id_token.to_string();
-    if misbehave == Misbehave::TamperedSignature {
-        // Change one character in the middle of the signature: still well-formed, no longer valid.
-        let at = id_token.rfind('.').unwrap() + 20;
-        let c = id_token.as_bytes()[at];
-        id_token.replace_range(at..at + 1, if c == b'A' { "B" } else { "A" });
+    let access_token = format!("at-{}", rand_suffix());
+    let refresh_token = format!("rt-{}", rand_suffix());
+    st.refresh_tokens
+        .insert(refresh_token.clone(), (grant_id, false));
+    let grant = &st.grants[grant_id];
+    let sub = match (&script.refresh_sub, refreshing) {
+        (Some(sub), true) => sub.clone(),
+        _ => grant.sub.clone(),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = json!({
+        "iss": st.issuer, "sub": sub, "aud": CLIENT_ID, "exp": now + 3600, "iat": now,
+        "nonce": grant.nonce, "name": "Alice Liddell", "email": "alice@example.com",
+    });
+    if idp.alg == Alg::Es384 && script.sign == SignMode::Valid {
+        // at_hash for ES384: left half of SHA-384 of the access token.
+        use sha2::Digest;
+        let digest = sha2::Sha384::digest(access_token.as_bytes());
+        claims["at_hash"] = json!(URL_SAFE_NO_PAD.encode(&digest[..24]));
     }
-    Json(serde_json::json!({
-        "access_token": access_token.secret(),
+    let es_key = st.es_key;
+    drop(st);
+    let id_token = idp.id_token(claims, &script, es_key);
+    Json(json!({
+        "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": 3600,
-        "refresh_token": format!("rt-{}", rand_suffix()),
+        "expires_in": script.expires_in.unwrap_or(3600),
+        "refresh_token": refresh_token,
         "id_token": id_token,
         "scope": "openid offline_access profile email"
     }))
     .into_response()
 }
 
-fn chrono_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
-}
-
-async fn userinfo(_: State<Idp>, _: HeaderMap) -> Json<serde_json::Value> {
-    Json(
-        serde_json::json!({"sub": "user-1", "name": "Alice Liddell", "email": "alice@example.com", "identities": {}}),
-    )
+async fn userinfo(State(idp): State<Idp>, headers: HeaderMap) -> Response {
+    if !headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer at-"))
+    {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    let sub = idp
+        .state
+        .lock()
+        .unwrap()
+        .script
+        .userinfo_sub
+        .clone()
+        .unwrap_or_else(|| "user-1".into());
+    Json(json!({"sub": sub, "name": "Alice Liddell", "email": "alice@example.com", "identities": {}}))
+        .into_response()
 }
 
 /// The app under test, driven without a socket, with a cookie jar of one.
@@ -368,4 +585,45 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
+}
+
+static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+
+#[derive(Clone)]
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures the app's logs (all tests of this binary share one buffer).
+pub fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = LogSink(buf.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || sink.clone())
+            .try_init();
+        buf
+    });
+}
+
+/// Whether any captured log line contains all of `needles`.
+pub fn logged(needles: &[&str]) -> bool {
+    let Some(buf) = LOGS.get() else { return false };
+    let text = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+    text.lines().any(|l| needles.iter().all(|n| l.contains(n)))
+}
+
+pub fn log_text() -> String {
+    LOGS.get()
+        .map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned())
+        .unwrap_or_default()
 }

@@ -1,0 +1,305 @@
+//! A hostile provider: every bad token or response a relying party must refuse (after the OpenID
+//! conformance suite's RP tests, RFC 9700 and ASVS V10). Each case: a clear 4xx page without
+//! tokens or stack traces, no signed-in session afterwards, and the reason in the logs.
+
+mod support;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use support::*;
+
+async fn app_for(idp: &Idp) -> App {
+    capture_logs();
+    App::new(&config_for(idp, &[])).await
+}
+
+/// One complete sign-in attempt: start, "authorize" at the provider, come back to /callback.
+async fn attempt(idp: &Idp, app: &mut App) -> Reply {
+    let params = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize(&params["nonce"]);
+    app.get(&format!(
+        "/callback?{}",
+        query(&[
+            ("code", &code),
+            ("state", &params["state"]),
+            ("iss", &idp.issuer)
+        ])
+    ))
+    .await
+}
+
+async fn assert_refused(idp: &Idp, app: &mut App, log_reason: &str) {
+    let r = attempt(idp, app).await;
+    assert!(
+        r.status.is_client_error(),
+        "{log_reason}: status {} body {}",
+        r.status,
+        r.body
+    );
+    assert!(
+        r.body.contains("data-error-code="),
+        "{log_reason}: error page expected"
+    );
+    for leak in ["at-", "rt-", "eyJ", "panicked", "RUST_BACKTRACE"] {
+        assert!(!r.body.contains(leak), "{log_reason}: page leaks {leak:?}");
+    }
+    assert_eq!(
+        app.current_user().await,
+        serde_json::Value::Null,
+        "{log_reason}: signed in!"
+    );
+    assert!(
+        logged(&["sign-in failed", log_reason]),
+        "log should say why ({log_reason}); logs:\n{}",
+        log_text()
+    );
+}
+
+async fn refused_with_claims(
+    edit: impl Fn(&mut serde_json::Value) + Send + Sync + 'static,
+    reason: &str,
+) {
+    let idp = Idp::start().await;
+    idp.edit_claims(edit);
+    let mut app = app_for(&idp).await;
+    assert_refused(&idp, &mut app, reason).await;
+}
+
+#[tokio::test]
+async fn good_es384_sign_in_works() {
+    let idp = Idp::start().await;
+    let mut app = app_for(&idp).await;
+    let r = attempt(&idp, &mut app).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    assert_eq!(app.current_user().await["sub"], "user-1");
+}
+
+#[tokio::test]
+async fn wrong_iss() {
+    refused_with_claims(|c| c["iss"] = json!("https://evil.example/oidc"), "issuer").await;
+}
+
+#[tokio::test]
+async fn missing_sub() {
+    refused_with_claims(|c| drop(c.as_object_mut().unwrap().remove("sub")), "sub").await;
+}
+
+#[tokio::test]
+async fn wrong_aud() {
+    refused_with_claims(|c| c["aud"] = json!("someone-else"), "audience").await;
+}
+
+#[tokio::test]
+async fn missing_aud() {
+    refused_with_claims(|c| drop(c.as_object_mut().unwrap().remove("aud")), "aud").await;
+}
+
+#[tokio::test]
+async fn multiple_audiences_without_azp() {
+    refused_with_claims(|c| c["aud"] = json!([CLIENT_ID, "other-app"]), "aud").await;
+}
+
+#[tokio::test]
+async fn multiple_audiences_with_wrong_azp() {
+    refused_with_claims(
+        |c| {
+            c["aud"] = json!([CLIENT_ID, "other-app"]);
+            c["azp"] = json!("other-app");
+        },
+        // Refused at the untrusted audience, before azp is even looked at.
+        "not a trusted audience",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn expired() {
+    refused_with_claims(
+        |c| {
+            let now = c["iat"].as_i64().unwrap();
+            c["iat"] = json!(now - 7200);
+            c["exp"] = json!(now - 3600);
+        },
+        "expired",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn issued_in_the_future() {
+    refused_with_claims(
+        |c| {
+            let now = c["iat"].as_i64().unwrap();
+            c["iat"] = json!(now + 86_400);
+            c["exp"] = json!(now + 90_000);
+        },
+        "in the future",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_nonce() {
+    refused_with_claims(|c| c["nonce"] = json!("not-the-nonce"), "nonce").await;
+}
+
+#[tokio::test]
+async fn missing_nonce() {
+    refused_with_claims(
+        |c| drop(c.as_object_mut().unwrap().remove("nonce")),
+        "nonce",
+    )
+    .await;
+}
+
+async fn refused_signature(alg: Alg, sign: SignMode, reason: &str) {
+    let idp = Idp::start_with(alg).await;
+    idp.script(Script {
+        sign,
+        ..Script::default()
+    });
+    let mut app = app_for(&idp).await;
+    assert_refused(&idp, &mut app, reason).await;
+}
+
+#[tokio::test]
+async fn bad_signature_es384() {
+    refused_signature(Alg::Es384, SignMode::BadSignature, "signature").await;
+}
+
+#[tokio::test]
+async fn bad_signature_rs256() {
+    refused_signature(Alg::Rs256, SignMode::BadSignature, "signature").await;
+}
+
+#[tokio::test]
+async fn alg_none() {
+    refused_signature(Alg::Es384, SignMode::AlgNone, "ID token rejected").await;
+}
+
+#[tokio::test]
+async fn hs256_with_client_secret_not_advertised() {
+    refused_signature(
+        Alg::Es384,
+        SignMode::Hs256WithClientSecret,
+        "ID token rejected",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_kid_is_refused_after_one_rate_limited_refetch() {
+    let idp = Idp::start().await;
+    idp.script(Script {
+        header: Some(Arc::new(|h| h["kid"] = json!("bogus-kid"))),
+        ..Script::default()
+    });
+    let mut app = app_for(&idp).await;
+    assert_refused(&idp, &mut app, "key").await;
+    let after_first = idp.jwks_requests();
+    // A flood of bogus kids does not make the app hammer the provider.
+    for _ in 0..5 {
+        let r = attempt(&idp, &mut app).await;
+        assert!(r.status.is_client_error());
+    }
+    assert_eq!(
+        idp.jwks_requests(),
+        after_first,
+        "JWKS refetch must be rate-limited"
+    );
+    assert!(
+        after_first <= 2,
+        "one fetch at discovery, at most one refetch: {after_first}"
+    );
+}
+
+#[tokio::test]
+async fn key_rotation_is_followed_by_refetching_jwks() {
+    let idp = Idp::start().await;
+    let mut app = app_for(&idp).await;
+    let first = attempt(&idp, &mut app).await;
+    assert_eq!(first.status, StatusCode::FOUND, "{}", first.body);
+    app.post_form("/api/sign_out", "").await;
+    idp.rotate_key();
+    let before = idp.jwks_requests();
+    let second = attempt(&idp, &mut app).await;
+    assert_eq!(
+        second.status,
+        StatusCode::FOUND,
+        "after rotation: {}",
+        second.body
+    );
+    assert_eq!(idp.jwks_requests(), before + 1, "exactly one refetch");
+    assert_eq!(app.current_user().await["sub"], "user-1");
+}
+
+#[tokio::test]
+async fn userinfo_for_another_subject_is_refused() {
+    let idp = Idp::start().await;
+    idp.script(Script {
+        userinfo_sub: Some("someone-else".into()),
+        ..Script::default()
+    });
+    let mut app = app_for(&idp).await;
+    assert_refused(&idp, &mut app, "userinfo").await;
+}
+
+#[tokio::test]
+async fn every_standard_error_code_gives_a_4xx_page() {
+    let idp = Idp::start().await;
+    let mut app = app_for(&idp).await;
+    for code in [
+        "invalid_request",
+        "unauthorized_client",
+        "access_denied",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
+    ] {
+        let params = app.start_sign_in("mode=sign_in").await;
+        let r = app
+            .get(&format!(
+                "/callback?{}",
+                query(&[
+                    ("error", code),
+                    ("error_description", "details"),
+                    ("state", &params["state"]),
+                    ("iss", &idp.issuer)
+                ])
+            ))
+            .await;
+        assert!(r.status.is_client_error(), "{code}: {}", r.status);
+        assert!(r.body.contains("data-error-code="), "{code}");
+        assert!(logged(&["sign-in failed", code]), "{code} not logged");
+        assert_eq!(app.current_user().await, serde_json::Value::Null);
+    }
+    assert_eq!(idp.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn provider_redirects_are_not_followed() {
+    let idp = Idp::start().await;
+    idp.script(Script {
+        discovery_redirect: true,
+        ..Script::default()
+    });
+    let mut app = app_for(&idp).await;
+    let r = app.post_form("/api/sign_in", "mode=sign_in").await;
+    assert_eq!(
+        r.location().as_deref(),
+        Some("/auth/error?code=provider_unavailable")
+    );
+    assert!(logged(&["discovery failed"]));
+}
