@@ -2,8 +2,7 @@
 // The app and the dev IdP are started by global-setup.js, not by Playwright's webServer,
 // because one test restarts the app mid-run.
 import { defineConfig } from '@playwright/test';
-
-export const APP_URL = process.env.APP_BASE_URL || 'http://127.0.0.1:3000';
+import { APP_URL } from './processes.js';
 
 export default defineConfig({
   testDir: './tests',

@@ -10,6 +10,8 @@ use crate::api::{current_user, CallbackOutcome, SignIn, SignInMode, SignOut, Use
 
 /// The HTML document around the app, rendered once per request on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -25,6 +27,44 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// A strict CSP that still lets hydration run: scripts only from us or with this response's nonce
+/// (Leptos puts it on its inline hydration script), WASM compilation allowed, forms may post to us
+/// and be redirected to Logto, no framing.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    use axum::http::{header::CONTENT_SECURITY_POLICY, HeaderValue};
+
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    let nonce = leptos::nonce::use_nonce()
+        .map(|n| format!(" 'nonce-{n}'"))
+        .unwrap_or_default();
+    let logto = use_context::<crate::api::ssr::AuthContext>()
+        .map(|c| {
+            format!(
+                " {}",
+                c.provider.config().endpoint.origin().ascii_serialization()
+            )
+        })
+        .unwrap_or_default();
+    // `cargo leptos watch` reloads the page over a websocket on another port.
+    let dev_reload = if cfg!(debug_assertions) {
+        " ws://127.0.0.1:* ws://localhost:*"
+    } else {
+        ""
+    };
+    let csp = format!(
+        "default-src 'self'; script-src 'self'{nonce} 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data: https:{logto}; connect-src 'self'{dev_reload}; \
+         form-action 'self'{logto}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    );
+    match HeaderValue::from_str(&csp) {
+        Ok(value) => response.insert_header(CONTENT_SECURITY_POLICY, value),
+        Err(err) => tracing::error!("invalid CSP header: {err}"),
     }
 }
 
@@ -230,7 +270,7 @@ fn UserCard(user: UserView) -> impl IntoView {
     view! {
         <section class="card user" aria-label="Signed-in user">
             {avatar}
-            <div style="flex:1">
+            <div class="user-info">
                 <h2 class="user-name">{name.clone()}</h2>
                 {user.email.clone().map(|e| view! { <p class="muted user-email">{e}</p> })}
                 {via}

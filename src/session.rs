@@ -138,6 +138,12 @@ impl SessionStore for AnyStore {
         }
     }
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        // tower-sessions saves only sessions that exist (new ones go through `create`). If the
+        // record is gone, a sign-out deleted it while this request ran: do not bring it back.
+        if self.load(&record.id).await?.is_none() {
+            tracing::debug!("not saving a session that was deleted meanwhile");
+            return Ok(());
+        }
         match self {
             AnyStore::Memory(s) => s.save(record).await,
             AnyStore::Sqlite(s) => s.save(record).await,

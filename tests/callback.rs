@@ -334,3 +334,39 @@ async fn pages_are_not_cached_and_callback_hides_referrer() {
     assert_eq!(r.headers["referrer-policy"], "no-referrer");
     assert_eq!(r.headers["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn pages_carry_a_csp_whose_nonce_matches_the_hydration_script() {
+    let (idp, mut app) = setup().await;
+    let home = app.get("/").await;
+    let csp = home.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("'wasm-unsafe-eval'") && !csp.contains("'unsafe-inline'"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains(&format!("form-action 'self' {}", idp.endpoint())),
+        "{csp}"
+    );
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("a nonce");
+    assert!(
+        home.body.contains(&format!("nonce=\"{nonce}\"")),
+        "script nonce must match the header"
+    );
+    let again = app.get("/").await;
+    assert_ne!(
+        again.headers["content-security-policy"], home.headers["content-security-policy"],
+        "fresh nonce per response"
+    );
+}

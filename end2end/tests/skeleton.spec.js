@@ -25,12 +25,15 @@ test('healthz answers ok', async ({ request }) => {
 test.describe('hydration', () => {
   test('the theme toggle works only once the WASM has hydrated the page', async ({ page }, info) => {
     test.skip(info.project.name !== 'hydrated', 'needs JavaScript');
+    const cspViolations = [];
+    page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
     await page.goto('/');
     const toggle = page.getByRole('button', { name: 'Dark theme' });
     await expect(toggle).toBeEnabled(); // enabled by an Effect, which only runs in the browser
     await toggle.click();
     await expect(page.locator('.page')).toHaveAttribute('data-theme', 'dark');
     await expect(page.getByRole('button', { name: 'Light theme' })).toBeVisible();
+    expect(cspViolations).toEqual([]); // the CSP header lets hydration run untouched
   });
 
   test('without JavaScript the SSR page is complete and the JS-only toggle stays inert', async ({ page }, info) => {

@@ -221,6 +221,13 @@ impl Idp {
     pub fn discovery_requests(&self) -> usize {
         self.state.lock().unwrap().discovery_requests
     }
+    /// The user revoked the app in Logto (or an admin did): every refresh token stops working.
+    pub fn revoke_all_grants(&self) {
+        for g in &mut self.state.lock().unwrap().grants {
+            g.revoked = true;
+        }
+    }
+
     pub fn grant_revoked(&self) -> bool {
         self.state.lock().unwrap().grants.iter().any(|g| g.revoked)
     }
@@ -564,6 +571,42 @@ impl App {
         );
         let url = url::Url::parse(&r.location().expect("Location")).unwrap();
         url.query_pairs().into_owned().collect()
+    }
+
+    /// A full successful sign-in against `idp`.
+    pub async fn sign_in(&mut self, idp: &Idp) {
+        let params = self.start_sign_in("mode=sign_in").await;
+        let code = idp.authorize(&params["nonce"]);
+        let r = self
+            .get(&format!(
+                "/callback?{}",
+                query(&[
+                    ("code", &code),
+                    ("state", &params["state"]),
+                    ("iss", &idp.issuer)
+                ])
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::FOUND, "sign-in failed: {}", r.body);
+    }
+
+    /// `current_user` as another tab of the same browser would ask it (same cookie, concurrently).
+    pub fn current_user_request(&self) -> impl std::future::Future<Output = serde_json::Value> {
+        let router = self.router.clone();
+        let cookie = self.cookie.clone();
+        async move {
+            let mut req = Request::post("/api/current_user")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::empty())
+                .unwrap();
+            if let Some(c) = cookie {
+                req.headers_mut().insert(header::COOKIE, c.parse().unwrap());
+            }
+            let res = router.oneshot(req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice(&body).unwrap()
+        }
     }
 
     /// Whether the server thinks this browser is signed in.

@@ -1,0 +1,236 @@
+//! Sessions and refresh (ASVS V7, Logto's refresh-token rules): cookie attributes, fixation,
+//! idle and absolute timeouts, sign-out racing a request, single-flight refresh.
+
+mod support;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::Value;
+use support::*;
+
+fn set_cookie(r: &Reply) -> String {
+    r.headers
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn cookie_attributes_on_http() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    let r = app.post_form("/api/sign_in", "mode=sign_in").await;
+    let c = set_cookie(&r);
+    assert!(c.starts_with("session="), "{c}");
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Path=/"),
+        "{c}"
+    );
+    assert!(
+        !c.contains("Secure"),
+        "plain-http dev setups could not send a Secure cookie: {c}"
+    );
+}
+
+#[tokio::test]
+async fn cookie_attributes_on_https() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[("APP_BASE_URL", "https://app.test")])).await;
+    let r = app.post_form("/api/sign_in", "mode=sign_in").await;
+    let c = set_cookie(&r);
+    assert!(c.starts_with("__Host-session="), "{c}");
+    assert!(
+        c.contains("Secure") && c.contains("HttpOnly") && c.contains("SameSite=Lax"),
+        "{c}"
+    );
+    assert!(
+        c.contains("Path=/") && !c.contains("Domain="),
+        "__Host- needs Path=/ and no Domain: {c}"
+    );
+}
+
+#[tokio::test]
+async fn session_id_changes_at_sign_in() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    // An attacker-planted (pre-sign-in) session id must not become the signed-in one.
+    app.post_form("/api/sign_in", "mode=sign_in").await;
+    let planted = app.cookie.clone().unwrap();
+    app.sign_in(&idp).await;
+    assert_ne!(app.cookie.as_deref(), Some(planted.as_str()));
+    let mut attacker = App {
+        router: app.router.clone(),
+        store: app.store.clone(),
+        cookie: Some(planted),
+    };
+    assert_eq!(attacker.current_user().await, Value::Null);
+    assert_eq!(app.current_user().await["sub"], "user-1");
+}
+
+#[tokio::test]
+async fn idle_timeout_is_enforced_server_side() {
+    let idp = Idp::start().await;
+    let mut config = config_for(&idp, &[]);
+    config.session_idle_timeout = Duration::from_secs(1);
+    let mut app = App::new(&config).await;
+    app.sign_in(&idp).await;
+    assert_eq!(app.current_user().await["sub"], "user-1");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The browser still sends the cookie; the server must not honour it.
+    assert_eq!(app.current_user().await, Value::Null);
+}
+
+#[tokio::test]
+async fn absolute_lifetime_is_enforced_however_active() {
+    let idp = Idp::start().await;
+    let mut config = config_for(&idp, &[]);
+    config.session_max_lifetime = Duration::from_secs(1);
+    let mut app = App::new(&config).await;
+    app.sign_in(&idp).await;
+    for _ in 0..4 {
+        // Activity keeps the idle timer fresh, but not the absolute one.
+        tokio::time::sleep(Duration::from_millis(550)).await;
+        app.current_user().await;
+    }
+    assert_eq!(app.current_user().await, Value::Null);
+}
+
+#[tokio::test]
+async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back() {
+    let db = std::env::temp_dir().join(format!("race-{}.db", rand::random::<u64>()));
+    let url = format!("sqlite://{}", db.display());
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[("SESSION_STORE_URL", &url)])).await;
+    idp.script(Script {
+        expires_in: Some(1), // every request refreshes
+        ..Script::default()
+    });
+    app.sign_in(&idp).await;
+    let cookie = app.cookie.clone();
+    // A slow request (its refresh waits at the provider) is under way when the user signs out.
+    idp.script(Script {
+        expires_in: Some(1),
+        token_delay: Some(Duration::from_millis(600)),
+        ..Script::default()
+    });
+    let racing = tokio::spawn(app.current_user_request());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let out = app.post_form("/api/sign_out", "").await;
+    assert_eq!(out.status, StatusCode::FOUND);
+    let _ = racing.await.unwrap();
+    // The old cookie, replayed after the racing request saved its (refreshed) copy.
+    let mut replay = App {
+        router: app.router.clone(),
+        store: app.store.clone(),
+        cookie,
+    };
+    assert_eq!(
+        replay.current_user().await,
+        Value::Null,
+        "sign-out was undone by a racing request"
+    );
+    let _ = std::fs::remove_file(&db);
+}
+
+#[tokio::test]
+async fn parallel_requests_refresh_exactly_once_and_keep_the_grant() {
+    let idp = Idp::start().await;
+    idp.script(Script {
+        expires_in: Some(1),
+        ..Script::default()
+    });
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    let tabs: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(app.current_user_request()))
+        .collect();
+    for tab in tabs {
+        assert_eq!(
+            tab.await.unwrap()["sub"],
+            "user-1",
+            "every tab stays signed in"
+        );
+    }
+    assert_eq!(
+        idp.refresh_requests(),
+        1,
+        "one refresh for eight concurrent requests"
+    );
+    assert!(
+        !idp.grant_revoked(),
+        "a refresh token was spent twice: Logto would revoke the grant"
+    );
+    // The rotated refresh token was stored: the next refresh works too.
+    assert_eq!(app.current_user().await["sub"], "user-1");
+    assert_eq!(idp.refresh_requests(), 2);
+    assert!(!idp.grant_revoked());
+}
+
+#[tokio::test]
+async fn invalid_grant_signs_the_user_out() {
+    capture_logs();
+    let idp = Idp::start().await;
+    idp.script(Script {
+        expires_in: Some(1),
+        ..Script::default()
+    });
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    idp.revoke_all_grants();
+    assert_eq!(app.current_user().await, Value::Null);
+    assert_eq!(
+        app.current_user().await,
+        Value::Null,
+        "and stays signed out"
+    );
+    assert!(
+        logged(&["token refresh rejected", "invalid_grant"]),
+        "{}",
+        log_text()
+    );
+    let home = app.get("/").await;
+    assert!(home.body.contains("Continue with Facebook"));
+}
+
+#[tokio::test]
+async fn refreshed_id_token_for_another_user_is_refused() {
+    capture_logs();
+    let idp = Idp::start().await;
+    idp.script(Script {
+        expires_in: Some(1),
+        refresh_sub: Some("mallory".into()),
+        ..Script::default()
+    });
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    assert_eq!(app.current_user().await, Value::Null);
+    assert!(
+        logged(&["token refresh rejected", "another subject"]),
+        "{}",
+        log_text()
+    );
+}
+
+#[tokio::test]
+async fn provider_returning_later_is_picked_up_without_restart() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let down = Idp::start().await;
+    let mut config = config_for(&down, &[]);
+    config.auth.endpoint = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+    let mut app = App::new(&config).await;
+    let r = app.post_form("/api/sign_in", "mode=sign_in").await;
+    assert_eq!(
+        r.location().as_deref(),
+        Some("/auth/error?code=provider_unavailable")
+    );
+    let idp = Idp::start_on(port).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await; // past the retry back-off
+    app.sign_in(&idp).await;
+    assert_eq!(app.current_user().await["sub"], "user-1");
+}
