@@ -303,3 +303,29 @@ async fn provider_redirects_are_not_followed() {
     );
     assert!(logged(&["discovery failed"]));
 }
+
+#[tokio::test]
+async fn a_slow_provider_is_cut_off_by_the_timeout() {
+    let idp = Idp::start().await;
+    capture_logs();
+    let mut app = App::new(&config_for(&idp, &[("LOGTO_HTTP_TIMEOUT_SECONDS", "1")])).await;
+    idp.script(Script {
+        token_delay: Some(std::time::Duration::from_secs(5)),
+        ..Script::default()
+    });
+    let started = std::time::Instant::now();
+    let r = attempt(&idp, &mut app).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+    assert!(r.body.contains("data-error-code=\"token_exchange_failed\""));
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "bounded by the timeout, took {took:?}"
+    );
+    assert_eq!(app.current_user().await, serde_json::Value::Null);
+    assert!(
+        logged(&["sign-in failed", "token exchange failed"]),
+        "{}",
+        log_text()
+    );
+}

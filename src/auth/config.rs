@@ -43,6 +43,8 @@ pub struct AuthConfig {
     pub base_url: Url,
     pub scopes: Vec<String>,
     pub resources: Vec<Url>,
+    /// Upper bound for any single call to Logto (discovery, token, userinfo, JWKS).
+    pub http_timeout: std::time::Duration,
 }
 
 /// Logto SDKs' default plus `email`, which Facebook users need for their address.
@@ -104,6 +106,20 @@ impl AuthConfig {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let http_timeout =
+            match lookup("LOGTO_HTTP_TIMEOUT_SECONDS").filter(|s| !s.trim().is_empty()) {
+                None => std::time::Duration::from_secs(10),
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(s) if (1..=120).contains(&s) => std::time::Duration::from_secs(s),
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "LOGTO_HTTP_TIMEOUT_SECONDS",
+                            reason: format!("{raw:?} is not a number of seconds between 1 and 120"),
+                        })
+                    }
+                },
+            };
+
         Ok(Self {
             endpoint,
             app_id,
@@ -111,6 +127,7 @@ impl AuthConfig {
             base_url,
             scopes,
             resources,
+            http_timeout,
         })
     }
 
@@ -253,6 +270,17 @@ mod tests {
                 ..
             }
         ));
+        let err =
+            AuthConfig::from_lookup(env(&with("LOGTO_HTTP_TIMEOUT_SECONDS", "0"))).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "LOGTO_HTTP_TIMEOUT_SECONDS",
+                ..
+            }
+        ));
+        let c = AuthConfig::from_lookup(env(&with("LOGTO_HTTP_TIMEOUT_SECONDS", "3"))).unwrap();
+        assert_eq!(c.http_timeout, std::time::Duration::from_secs(3));
         let err = AuthConfig::from_lookup(env(&with("LOGTO_SCOPES", "bad\"scope"))).unwrap_err();
         assert!(matches!(
             err,

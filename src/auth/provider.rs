@@ -72,8 +72,8 @@ impl Provider {
         let http = reqwest::Client::builder()
             // Never follow redirects from the provider (SSRF, token leakage).
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
+            .connect_timeout(config.http_timeout.min(Duration::from_secs(5)))
+            .timeout(config.http_timeout)
             .user_agent(concat!("logto-leptos/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| AuthError::ProviderUnavailable(format!("HTTP client: {e}")))?;
