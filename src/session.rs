@@ -37,6 +37,10 @@ pub struct AuthSession(Session);
 impl AuthSession {
     const PENDING: &'static str = "auth.pending";
     const SIGNED_IN: &'static str = "auth.signed_in";
+    /// Unix seconds of the last request that extended the idle timeout.
+    const LAST_SEEN: &'static str = "auth.last_seen";
+    /// Activity extends the idle timeout at most this often (each extension is a store write).
+    const TOUCH_EVERY_SECS: i64 = 60;
 
     pub fn new(session: Session) -> Self {
         Self(session)
@@ -50,12 +54,25 @@ impl AuthSession {
         let Some(signed_in) = self.0.get::<SignedIn>(Self::SIGNED_IN).await? else {
             return Ok(None);
         };
-        if now_unix() - signed_in.signed_in_at > max_lifetime.as_secs() as i64 {
+        let now = now_unix();
+        if now - signed_in.signed_in_at > max_lifetime.as_secs() as i64 {
             tracing::info!("session reached its maximum lifetime; signing out");
             self.0.flush().await?;
             return Ok(None);
         }
+        // A changed session is saved with a fresh expiry: that is what makes the timeout "idle".
+        let last_seen = self.0.get::<i64>(Self::LAST_SEEN).await?.unwrap_or(0);
+        if now - last_seen >= Self::TOUCH_EVERY_SECS.min(self.idle_secs() / 2) {
+            self.0.insert(Self::LAST_SEEN, now).await?;
+        }
         Ok(Some(signed_in))
+    }
+
+    fn idle_secs(&self) -> i64 {
+        match self.0.expiry() {
+            Some(Expiry::OnInactivity(d)) => d.whole_seconds(),
+            _ => Self::TOUCH_EVERY_SECS,
+        }
     }
 
     pub async fn add_pending(&self, pending: PendingSignIn) -> Result<(), SessionError> {
@@ -207,8 +224,14 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<AnyStore> {
         }
         SessionStoreKind::Redis(url) => {
             let config = Config::from_url(url).context("SESSION_STORE_URL: invalid Redis URL")?;
-            let pool = Builder::from_config(config)
+            let mut builder = Builder::from_config(config);
+            builder
                 .with_connection_config(|c| c.connection_timeout = Duration::from_secs(3))
+                // Fail a command quickly while Redis is away (503 page) instead of queueing it.
+                .with_performance_config(|c| c.default_command_timeout = Duration::from_secs(2))
+                // Keep reconnecting forever, every half second: Redis coming back heals the app.
+                .set_policy(ReconnectPolicy::new_constant(0, 500));
+            let pool = builder
                 .build_pool(2)
                 .context("SESSION_STORE_URL: cannot build Redis pool")?;
             // Reconnect in the background; a Redis outage gives 503 pages, not a crash.

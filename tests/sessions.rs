@@ -74,11 +74,16 @@ async fn session_id_changes_at_sign_in() {
 async fn idle_timeout_is_enforced_server_side() {
     let idp = Idp::start().await;
     let mut config = config_for(&idp, &[]);
-    config.session_idle_timeout = Duration::from_secs(1);
+    config.session_idle_timeout = Duration::from_secs(2);
     let mut app = App::new(&config).await;
     app.sign_in(&idp).await;
-    assert_eq!(app.current_user().await["sub"], "user-1");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Activity keeps the session alive well past the idle timeout…
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(app.current_user().await["sub"], "user-1");
+    }
+    // …inactivity ends it.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     // The browser still sends the cookie; the server must not honour it.
     assert_eq!(app.current_user().await, Value::Null);
 }
@@ -231,6 +236,99 @@ async fn provider_returning_later_is_picked_up_without_restart() {
     );
     let idp = Idp::start_on(port).await;
     tokio::time::sleep(Duration::from_millis(2100)).await; // past the retry back-off
+    app.sign_in(&idp).await;
+    assert_eq!(app.current_user().await["sub"], "user-1");
+}
+
+/// A real Redis from Debian's package, on its own port, without persistence.
+struct Redis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Redis {
+    async fn start(port: u16) -> Redis {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/setup installs it)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Redis { port, child }
+    }
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn session_store_outage_gives_503_and_heals() {
+    capture_logs();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut redis = Redis::start(port).await;
+    let idp = Idp::start().await;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let mut app = App::new(&config_for(&idp, &[("SESSION_STORE_URL", &url)])).await;
+    app.sign_in(&idp).await;
+    assert_eq!(app.current_user().await["sub"], "user-1");
+
+    redis.stop();
+    let started = std::time::Instant::now();
+    let page = app.get("/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("data-error-code=\"session_store_unavailable\""));
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert!(logged(&["session store failure"]), "{}", log_text());
+
+    // Redis comes back (empty: no persistence): the app recovers without a restart.
+    let _redis = Redis::start(port).await;
+    let mut healed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if app.get("/").await.status == StatusCode::OK {
+            healed = true;
+            break;
+        }
+    }
+    assert!(healed, "the app did not recover once Redis was back");
     app.sign_in(&idp).await;
     assert_eq!(app.current_user().await["sub"], "user-1");
 }
