@@ -56,7 +56,46 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(page_headers))
         .layer(session::layer(store, config))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.auth.base_url.clone()),
+            canonical_loopback_host,
+        ))
         .with_state(state)
+}
+
+/// `localhost` and `127.0.0.1` are different sites for cookies: a sign-in started on one and
+/// finished on the other (the redirect URI's host) fails with "state mismatch". In local setups,
+/// send the browser to the host `APP_BASE_URL` names before any cookie is set.
+async fn canonical_loopback_host(
+    axum::extract::State(base): axum::extract::State<Arc<url::Url>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_loopback = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "[::1]");
+    let requested = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.rsplit_once(':').map_or(h, |(host, _)| host).to_owned());
+    let base_host = base.host_str().unwrap_or_default();
+    let safe_method = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if let Some(host) = requested {
+        if safe_method && is_loopback(&host) && is_loopback(base_host) && host != base_host {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            let target = format!("{}{}", base.as_str().trim_end_matches('/'), path);
+            if let Ok(location) = HeaderValue::from_str(&target) {
+                return (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// Pages are per-user: never cached (so Back after sign-out cannot show a signed-in page), and

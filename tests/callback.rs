@@ -370,3 +370,42 @@ async fn pages_carry_a_csp_whose_nonce_matches_the_hydration_script() {
         "fresh nonce per response"
     );
 }
+
+#[tokio::test]
+async fn other_loopback_host_is_sent_to_the_configured_one() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(
+        &idp,
+        &[("APP_BASE_URL", "http://127.0.0.1:3000")],
+    ))
+    .await;
+    let r = app
+        .send(
+            axum::http::Request::get("/profile?tab=1")
+                .header("host", "localhost:3000")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        r.location().as_deref(),
+        Some("http://127.0.0.1:3000/profile?tab=1")
+    );
+    assert!(
+        r.headers.get("set-cookie").is_none(),
+        "no cookie on the wrong host"
+    );
+    // The configured host, and non-loopback hosts (proxies), pass through untouched.
+    for host in ["127.0.0.1:3000", "app.example.com"] {
+        let r = app
+            .send(
+                axum::http::Request::get("/healthz")
+                    .header("host", host)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{host}");
+    }
+}
