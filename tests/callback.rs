@@ -227,18 +227,7 @@ async fn wrong_iss_is_rejected() {
 async fn tampered_id_token_is_rejected() {
     let (idp, mut app) = setup().await;
     idp.misbehave(Misbehave::TamperedSignature);
-    let params = app.start_sign_in("mode=sign_in").await;
-    let code = idp.authorize(&params["nonce"]);
-    let r = app
-        .get(&format!(
-            "/callback?{}",
-            query(&[
-                ("code", &code),
-                ("state", &params["state"]),
-                ("iss", &idp.issuer)
-            ])
-        ))
-        .await;
+    let r = app.attempt_sign_in(&idp).await;
     assert_error_page(&r, StatusCode::BAD_REQUEST, "invalid_id_token");
     assert_signed_out(&mut app).await;
 }
@@ -247,18 +236,7 @@ async fn tampered_id_token_is_rejected() {
 async fn wrong_nonce_is_rejected() {
     let (idp, mut app) = setup().await;
     idp.misbehave(Misbehave::WrongNonce);
-    let params = app.start_sign_in("mode=sign_in").await;
-    let code = idp.authorize(&params["nonce"]);
-    let r = app
-        .get(&format!(
-            "/callback?{}",
-            query(&[
-                ("code", &code),
-                ("state", &params["state"]),
-                ("iss", &idp.issuer)
-            ])
-        ))
-        .await;
+    let r = app.attempt_sign_in(&idp).await;
     assert_error_page(&r, StatusCode::BAD_REQUEST, "invalid_id_token");
     assert_signed_out(&mut app).await;
 }

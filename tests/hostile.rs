@@ -15,23 +15,8 @@ async fn app_for(idp: &Idp) -> App {
     App::new(&config_for(idp, &[])).await
 }
 
-/// One complete sign-in attempt: start, "authorize" at the provider, come back to /callback.
-async fn attempt(idp: &Idp, app: &mut App) -> Reply {
-    let params = app.start_sign_in("mode=sign_in").await;
-    let code = idp.authorize(&params["nonce"]);
-    app.get(&format!(
-        "/callback?{}",
-        query(&[
-            ("code", &code),
-            ("state", &params["state"]),
-            ("iss", &idp.issuer)
-        ])
-    ))
-    .await
-}
-
 async fn assert_refused(idp: &Idp, app: &mut App, log_reason: &str) {
-    let r = attempt(idp, app).await;
+    let r = app.attempt_sign_in(idp).await;
     assert!(
         r.status.is_client_error(),
         "{log_reason}: status {} body {}",
@@ -71,7 +56,7 @@ async fn refused_with_claims(
 async fn good_es384_sign_in_works() {
     let idp = Idp::start().await;
     let mut app = app_for(&idp).await;
-    let r = attempt(&idp, &mut app).await;
+    let r = app.attempt_sign_in(&idp).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
     assert_eq!(app.current_user().await["sub"], "user-1");
 }
@@ -201,7 +186,7 @@ async fn unknown_kid_is_refused_after_one_rate_limited_refetch() {
     let after_first = idp.jwks_requests();
     // A flood of bogus kids does not make the app hammer the provider.
     for _ in 0..5 {
-        let r = attempt(&idp, &mut app).await;
+        let r = app.attempt_sign_in(&idp).await;
         assert!(r.status.is_client_error());
     }
     assert_eq!(
@@ -219,12 +204,12 @@ async fn unknown_kid_is_refused_after_one_rate_limited_refetch() {
 async fn key_rotation_is_followed_by_refetching_jwks() {
     let idp = Idp::start().await;
     let mut app = app_for(&idp).await;
-    let first = attempt(&idp, &mut app).await;
+    let first = app.attempt_sign_in(&idp).await;
     assert_eq!(first.status, StatusCode::FOUND, "{}", first.body);
     app.post_form("/api/sign_out", "").await;
     idp.rotate_key();
     let before = idp.jwks_requests();
-    let second = attempt(&idp, &mut app).await;
+    let second = app.attempt_sign_in(&idp).await;
     assert_eq!(
         second.status,
         StatusCode::FOUND,
@@ -314,7 +299,7 @@ async fn a_slow_provider_is_cut_off_by_the_timeout() {
         ..Script::default()
     });
     let started = std::time::Instant::now();
-    let r = attempt(&idp, &mut app).await;
+    let r = app.attempt_sign_in(&idp).await;
     let took = started.elapsed();
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
     assert!(r.body.contains("data-error-code=\"token_exchange_failed\""));

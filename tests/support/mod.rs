@@ -573,20 +573,24 @@ impl App {
         url.query_pairs().into_owned().collect()
     }
 
-    /// A full successful sign-in against `idp`.
-    pub async fn sign_in(&mut self, idp: &Idp) {
+    /// One complete sign-in attempt: start, "authorize" at the provider, come back to /callback.
+    pub async fn attempt_sign_in(&mut self, idp: &Idp) -> Reply {
         let params = self.start_sign_in("mode=sign_in").await;
         let code = idp.authorize(&params["nonce"]);
-        let r = self
-            .get(&format!(
-                "/callback?{}",
-                query(&[
-                    ("code", &code),
-                    ("state", &params["state"]),
-                    ("iss", &idp.issuer)
-                ])
-            ))
-            .await;
+        self.get(&format!(
+            "/callback?{}",
+            query(&[
+                ("code", &code),
+                ("state", &params["state"]),
+                ("iss", &idp.issuer)
+            ])
+        ))
+        .await
+    }
+
+    /// A full successful sign-in against `idp`.
+    pub async fn sign_in(&mut self, idp: &Idp) {
+        let r = self.attempt_sign_in(idp).await;
         assert_eq!(r.status, StatusCode::FOUND, "sign-in failed: {}", r.body);
     }
 
