@@ -51,6 +51,9 @@ impl UserProfile {
             .map(|(k, v)| {
                 let shown = match v {
                     serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) if is_time_claim(k) => {
+                        readable_time(n.as_i64().unwrap_or_default())
+                    }
                     other => other.to_string(),
                 };
                 (k.clone(), shown)
@@ -71,6 +74,25 @@ impl UserProfile {
     }
 }
 
+fn is_time_claim(name: &str) -> bool {
+    matches!(
+        name,
+        "exp" | "iat" | "auth_time" | "nbf" | "updated_at" | "created_at"
+    )
+}
+
+/// `1795580344` → `2026-11-25 04:19:04 UTC`; Logto's `created_at`/`updated_at` are milliseconds.
+fn readable_time(value: i64) -> String {
+    let secs = if value > 100_000_000_000 {
+        value / 1000
+    } else {
+        value
+    };
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| value.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +102,8 @@ mod tests {
         let claims = serde_json::json!({
             "sub": "u1", "name": "Jamie", "email": "j@x.test", "email_verified": true,
             "picture": "javascript:alert(1)", "username": null,
-            "identities": {"facebook": {"userId": "1"}}, "iat": 5
+            "identities": {"facebook": {"userId": "1"}}, "iat": 5,
+            "created_at": 1_795_580_344_718_i64, "custom": 7
         });
         let p = UserProfile::from_claims(claims.as_object().unwrap());
         assert_eq!(p.sub, "u1");
@@ -88,8 +111,20 @@ mod tests {
         assert_eq!(p.picture, None, "non-http pictures are dropped");
         assert_eq!(p.username, None);
         assert_eq!(p.identities, ["facebook"]);
-        assert_eq!(p.claims.first().map(|c| c.0.as_str()), Some("email"));
-        assert!(p.claims.iter().any(|(k, v)| k == "iat" && v == "5"));
+        assert_eq!(
+            p.claims.first().map(|c| c.0.as_str()),
+            Some("created_at"),
+            "sorted by name"
+        );
+        assert!(p
+            .claims
+            .iter()
+            .any(|(k, v)| k == "iat" && v == "1970-01-01 00:00:05 UTC"));
         assert!(!p.claims.iter().any(|(k, _)| k == "username"));
+        assert!(p
+            .claims
+            .iter()
+            .any(|(k, v)| k == "created_at" && v == "2026-11-25 04:19:04 UTC"));
+        assert!(p.claims.iter().any(|(k, v)| k == "custom" && v == "7"));
     }
 }
