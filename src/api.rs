@@ -105,9 +105,18 @@ pub async fn sign_in(mode: SignInMode, return_to: Option<String>) -> Result<(), 
 
     let ctx = auth_context()?;
     let session = session().await?;
+    let accept_language = leptos_axum::extract::<axum::http::HeaderMap>()
+        .await
+        .ok()
+        .and_then(|h| {
+            h.get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(flow::ui_locales_from_accept_language)
+        });
     let options = SignInOptions {
         first_screen: (mode == SignInMode::Register).then(|| "register".to_owned()),
         direct_sign_in: (mode == SignInMode::Facebook).then(|| "social:facebook".to_owned()),
+        ui_locales: accept_language,
         ..SignInOptions::default()
     };
     let return_to = sanitize_or_root(return_to.as_deref());

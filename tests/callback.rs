@@ -387,3 +387,21 @@ async fn other_loopback_host_is_sent_to_the_configured_one() {
         assert_eq!(r.status, StatusCode::OK, "{host}");
     }
 }
+
+#[tokio::test]
+async fn browser_language_is_passed_as_ui_locales() {
+    let (_idp, mut app) = setup().await;
+    let r = app
+        .send(
+            axum::http::Request::post("/api/sign_in")
+                .header("accept", "text/html")
+                .header("accept-language", "th-TH,th;q=0.9,en;q=0.8")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from("mode=sign_in"))
+                .unwrap(),
+        )
+        .await;
+    let url = url::Url::parse(&r.location().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["ui_locales"], "th-TH th en");
+}

@@ -62,6 +62,35 @@ pub struct CallbackParams {
     pub iss: Option<String>,
 }
 
+/// Logto's `ui_locales` from the browser's `Accept-Language`, so its sign-in page speaks the
+/// user's language: up to three tags in preference order, anything malformed dropped.
+pub fn ui_locales_from_accept_language(header: &str) -> Option<String> {
+    let mut tags: Vec<(f32, usize, &str)> = header
+        .split(',')
+        .enumerate()
+        .filter_map(|(i, part)| {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces.next()?.trim();
+            let valid = !tag.is_empty()
+                && tag != "*"
+                && tag.len() <= 35
+                && tag.split('-').all(|s| {
+                    (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric())
+                });
+            if !valid {
+                return None;
+            }
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map_or(Some(1.0), |q| q.parse::<f32>().ok())?;
+            (q > 0.0).then_some((q, i, tag))
+        })
+        .collect();
+    tags.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let out: Vec<&str> = tags.iter().take(3).map(|t| t.2).collect();
+    (!out.is_empty()).then(|| out.join(" "))
+}
+
 /// Builds the authorization URL and the pending state to remember. No network access.
 pub fn authorization_request(
     config: &AuthConfig,
@@ -574,6 +603,24 @@ mod tests {
             .starts_with("https://tenant.logto.app/oidc/session/end?"));
         assert_eq!(q["client_id"], "app");
         assert_eq!(q["post_logout_redirect_uri"], "https://app.example.com/");
+    }
+
+    #[test]
+    fn ui_locales_follow_accept_language() {
+        assert_eq!(
+            ui_locales_from_accept_language("th-TH,th;q=0.9,en;q=0.8,fr;q=0.1").as_deref(),
+            Some("th-TH th en")
+        );
+        assert_eq!(
+            ui_locales_from_accept_language("en;q=0.5, de").as_deref(),
+            Some("de en")
+        );
+        assert_eq!(ui_locales_from_accept_language("*, x;q=0").as_deref(), None);
+        assert_eq!(
+            ui_locales_from_accept_language("en\"&x=1, <script>, zh-Hant-TW").as_deref(),
+            Some("zh-Hant-TW")
+        );
+        assert_eq!(ui_locales_from_accept_language(""), None);
     }
 
     #[test]
