@@ -30,3 +30,6 @@ export_toolchain() {
 lock_version() {
   awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' Cargo.lock
 }
+
+# Free space, in MiB, on the filesystem holding the current directory.
+free_mib() { df -Pm . | awk 'NR==2 {print $4}'; }

@@ -1,10 +1,8 @@
 //! The callback against a provider double: every failure gives a clear 4xx page and leaves no
 //! signed-in session; the happy path signs in under a new session id.
 
-mod support;
-
+use crate::support::*;
 use axum::http::StatusCode;
-use support::*;
 
 async fn setup() -> (Idp, App) {
     let idp = Idp::start().await;

@@ -2,13 +2,11 @@
 //! conformance suite's RP tests, RFC 9700 and ASVS V10). Each case: a clear 4xx page without
 //! tokens or stack traces, no signed-in session afterwards, and the reason in the logs.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use axum::http::StatusCode;
 use serde_json::json;
-use support::*;
 
 async fn app_for(idp: &Idp) -> App {
     capture_logs();

@@ -1,13 +1,11 @@
 //! Sessions and refresh (ASVS V7, Logto's refresh-token rules): cookie attributes, fixation,
 //! idle and absolute timeouts, sign-out racing a request, single-flight refresh.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use axum::http::StatusCode;
 use serde_json::Value;
-use support::*;
 
 fn set_cookie(r: &Reply) -> String {
     r.headers
@@ -235,9 +233,19 @@ async fn provider_returning_later_is_picked_up_without_restart() {
         Some("/auth/error?code=provider_unavailable")
     );
     let idp = Idp::start_on(port).await;
+    // Within the back-off a burst of sign-ins does not reach the provider at all.
+    for _ in 0..5 {
+        let r = app.post_form("/api/sign_in", "mode=sign_in").await;
+        assert_eq!(
+            r.location().as_deref(),
+            Some("/auth/error?code=provider_unavailable")
+        );
+    }
+    assert_eq!(idp.discovery_requests(), 0);
     tokio::time::sleep(Duration::from_millis(2100)).await; // past the retry back-off
     app.sign_in(&idp).await;
     assert_eq!(app.current_user().await["sub"], "user-1");
+    assert_eq!(idp.discovery_requests(), 1, "discovered once, then cached");
 }
 
 /// A real Redis from Debian's package, on its own port, without persistence.

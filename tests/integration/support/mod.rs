@@ -1,6 +1,5 @@
 //! An in-process OpenID provider double (issuing real RS256 tokens) and helpers that drive the
 //! app's axum router directly, carrying the session cookie like a browser.
-#![allow(dead_code)]
 
 use std::{
     collections::HashMap,

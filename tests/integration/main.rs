@@ -1,0 +1,8 @@
+//! Integration tests: the axum router driven directly, against provider doubles. One test binary
+//! rather than one per file: a third of the link time and of the disk space.
+
+mod support;
+
+mod callback;
+mod hostile;
+mod sessions;
