@@ -1,6 +1,10 @@
 //! The axum server: router, middleware, start-up and graceful shutdown.
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{Arc, OnceLock},
+};
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
@@ -9,7 +13,7 @@ use axum::{
     Router,
 };
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 
 use crate::{
     api::ssr::AuthContext,
@@ -42,7 +46,7 @@ impl AppState {
 
 /// The whole app as a router, so tests can drive it without a socket.
 pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let leptos_options = state.leptos_options.clone();
     let auth = state.auth.clone();
     Router::new()
@@ -61,6 +65,15 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
             canonical_loopback_host,
         ))
         .with_state(state)
+}
+
+/// The app's routes, generated once per process. Generating them renders the app with resource
+/// loading switched off by a process-wide flag (leptos_server's `SuppressResourceLoad`), so a page
+/// rendered on another thread meanwhile would wait forever for its resources: building a second
+/// router (as the integration tests do) must not run it again.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// `localhost` and `127.0.0.1` are different sites for cookies: a sign-in started on one and

@@ -647,7 +647,9 @@ impl std::io::Write for LogSink {
     }
 }
 
-/// Captures the app's logs (all tests of this binary share one buffer).
+/// Captures the app's logs. All tests of this binary share one subscriber, so lines carry the
+/// thread name, which libtest sets to the test's name, and the readers below keep only the
+/// current test's lines: a test must not pass on another test's log.
 pub fn capture_logs() {
     LOGS.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
@@ -655,21 +657,32 @@ pub fn capture_logs() {
         let _ = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_max_level(tracing::Level::DEBUG)
+            .with_thread_names(true)
             .with_writer(move || sink.clone())
             .try_init();
         buf
     });
 }
 
-/// Whether any captured log line contains all of `needles`.
+/// Whether any of this test's log lines contains all of `needles` (ignoring case).
 pub fn logged(needles: &[&str]) -> bool {
-    let Some(buf) = LOGS.get() else { return false };
-    let text = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
-    text.lines().any(|l| needles.iter().all(|n| l.contains(n)))
+    let text = log_text().to_lowercase();
+    text.lines().any(|l| {
+        needles
+            .iter()
+            .all(|n| l.contains(n.to_lowercase().as_str()))
+    })
 }
 
+/// This test's log lines.
 pub fn log_text() -> String {
-    LOGS.get()
-        .map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned())
-        .unwrap_or_default()
+    let Some(buf) = LOGS.get() else {
+        return String::new();
+    };
+    let me = format!(" {} ", std::thread::current().name().unwrap_or("main"));
+    String::from_utf8_lossy(&buf.lock().unwrap())
+        .lines()
+        .filter(|l| l.contains(&me))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
