@@ -70,7 +70,7 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
 /// The app's routes, generated once per process. Generating them renders the app with resource
 /// loading switched off by a process-wide flag (leptos_server's `SuppressResourceLoad`), so a page
 /// rendered on another thread meanwhile would wait forever for its resources: building a second
-/// router (as the integration tests do) must not run it again.
+/// router (as the integration tests do) must not run it again. Upstream: leptos-rs/leptos#4773.
 fn route_list() -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
