@@ -101,6 +101,8 @@ struct IdpState {
     script: Script,
     /// Index of the ES384 key that signs now; the JWKS shows only it.
     es_key: usize,
+    /// Every access, refresh and ID token handed out, to prove none reaches the browser.
+    issued: Vec<String>,
     pub token_requests: usize,
     pub refresh_requests: usize,
     pub jwks_requests: usize,
@@ -219,6 +221,9 @@ impl Idp {
     }
     pub fn discovery_requests(&self) -> usize {
         self.state.lock().unwrap().discovery_requests
+    }
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.lock().unwrap().issued.clone()
     }
     /// The user revoked the app in Logto (or an admin did): every refresh token stops working.
     pub fn revoke_all_grants(&self) {
@@ -432,6 +437,11 @@ async fn token(
     let es_key = st.es_key;
     drop(st);
     let id_token = idp.id_token(claims, &script, es_key);
+    idp.state.lock().unwrap().issued.extend([
+        access_token.clone(),
+        refresh_token.clone(),
+        id_token.clone(),
+    ]);
     Json(json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -666,12 +676,10 @@ pub fn capture_logs() {
 
 /// Whether any of this test's log lines contains all of `needles` (ignoring case).
 pub fn logged(needles: &[&str]) -> bool {
+    let needles: Vec<String> = needles.iter().map(|n| n.to_lowercase()).collect();
     let text = log_text().to_lowercase();
-    text.lines().any(|l| {
-        needles
-            .iter()
-            .all(|n| l.contains(n.to_lowercase().as_str()))
-    })
+    text.lines()
+        .any(|l| needles.iter().all(|n| l.contains(n.as_str())))
 }
 
 /// This test's log lines.
