@@ -14,6 +14,8 @@ export const APP_ADDR = process.env.E2E_APP_ADDR || '127.0.0.1:3000';
 export const IDP_PORT = Number(process.env.E2E_IDP_PORT || 3100);
 export const APP_URL = `http://${APP_ADDR}`;
 export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
+export const GRAPH_URL = `http://127.0.0.1:${IDP_PORT + 1}`;
+export const API_RESOURCE = 'https://api.example.com';
 
 function readState() {
   try { return JSON.parse(fs.readFileSync(stateFile, 'utf8')); } catch { return {}; }
@@ -61,6 +63,8 @@ export function appEnv() {
     LOGTO_APP_SECRET: 'leptos-dev-secret-not-for-production',
     APP_BASE_URL: APP_URL,
     SESSION_STORE_URL: `sqlite://${path.join(stateDir, 'sessions.db')}`,
+    DEMO_API_RESOURCE: API_RESOURCE,
+    FACEBOOK_GRAPH_URL: GRAPH_URL,
     RUST_LOG: 'info,logto_leptos=debug',
   };
 }
@@ -85,6 +89,8 @@ export async function startIdp() {
     IDP_CLIENT_ID: 'leptos-dev-app',
     IDP_CLIENT_SECRET: 'leptos-dev-secret-not-for-production',
     IDP_APP_BASE_URLS: APP_URL,
+    IDP_GRAPH_PORT: String(IDP_PORT + 1),
+    IDP_API_RESOURCES: `${API_RESOURCE}=read:hello`,
   });
   writeState({ ...readState(), idp: pid });
   await waitForHttp(`${IDP_URL}/oidc/.well-known/openid-configuration`);

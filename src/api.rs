@@ -24,7 +24,63 @@ pub struct UserView {
     pub email_verified: Option<bool>,
     pub picture: Option<String>,
     pub identities: Vec<String>,
+    pub organizations: Vec<OrganizationView>,
     pub claims: Vec<(String, String)>,
+}
+
+/// An organization the user belongs to, with their roles in it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OrganizationView {
+    pub id: String,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::auth::UserProfile> for UserView {
+    fn from(u: crate::auth::UserProfile) -> Self {
+        Self {
+            sub: u.sub,
+            name: u.name,
+            username: u.username,
+            email: u.email,
+            email_verified: u.email_verified,
+            picture: u.picture,
+            identities: u.identities,
+            organizations: u
+                .organizations
+                .into_iter()
+                .map(|o| OrganizationView {
+                    id: o.id,
+                    name: o.name,
+                    roles: o.roles,
+                })
+                .collect(),
+            claims: u.claims,
+        }
+    }
+}
+
+/// Errors of the server functions that need a signed-in user, for the UI to show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// Answered with 401.
+    #[error("Please sign in to do that.")]
+    Unauthenticated,
+    #[error("We could not load your session. Please try again in a moment.")]
+    SessionStore,
+    #[error("The sign-in service could not be reached. Please try again in a moment.")]
+    ProviderUnavailable,
+    #[error("Something went wrong. Please try again.")]
+    Internal,
+}
+
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(_: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        AppError::Internal
+    }
 }
 
 impl UserView {
@@ -48,24 +104,18 @@ pub enum CallbackOutcome {
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use std::{sync::Arc, time::Duration};
-
     use axum::http::StatusCode;
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
 
+    pub use crate::logto::AuthContext;
     use crate::{
-        auth::{refresh::Refresher, AuthError, Provider},
+        auth::AuthError,
+        logto::{Logto, LogtoError},
         session::{AuthSession, SessionError},
     };
 
-    /// What server functions need from the server; provided as Leptos context.
-    #[derive(Clone)]
-    pub struct AuthContext {
-        pub provider: Arc<Provider>,
-        pub refresher: Arc<Refresher>,
-        pub max_lifetime: Duration,
-    }
+    use super::AppError;
 
     pub fn auth_context() -> Result<AuthContext, ServerFnError> {
         use_context::<AuthContext>().ok_or_else(|| ServerFnError::new("auth context missing"))
@@ -75,6 +125,51 @@ pub mod ssr {
         crate::session::from_leptos()
             .await
             .map_err(|e| store_failure(&e))
+    }
+
+    /// The handle for server functions (what the `Logto` extractor is for axum handlers).
+    pub async fn use_logto() -> Result<Logto, AppError> {
+        let ctx = use_context::<AuthContext>().ok_or_else(|| {
+            tracing::error!("auth context missing");
+            app_error(AppError::Internal)
+        })?;
+        let session = crate::session::from_leptos()
+            .await
+            .map_err(|e| app_error_from(LogtoError::Session(e)))?;
+        Logto::load(session, ctx).await.map_err(app_error_from)
+    }
+
+    /// The guard for server functions: the handle of a signed-in user, or a 401 `Unauthenticated`.
+    pub async fn require_user() -> Result<Logto, AppError> {
+        let logto = use_logto().await?;
+        logto.require_user().map_err(app_error_from)?;
+        Ok(logto)
+    }
+
+    /// Logs the cause, sets the status and gives the error the UI shows.
+    pub fn app_error_from(err: LogtoError) -> AppError {
+        let app = match &err {
+            LogtoError::Unauthenticated => AppError::Unauthenticated,
+            LogtoError::Session(_) => AppError::SessionStore,
+            LogtoError::Auth(AuthError::ProviderUnavailable(_) | AuthError::TokenExchange(_)) => {
+                AppError::ProviderUnavailable
+            }
+            _ => AppError::Internal,
+        };
+        match app {
+            AppError::Unauthenticated => tracing::info!("refused: {err}"),
+            _ => tracing::error!("{err}"),
+        }
+        app_error(app)
+    }
+
+    fn app_error(err: AppError) -> AppError {
+        set_status(match err {
+            AppError::Unauthenticated => 401,
+            AppError::SessionStore | AppError::ProviderUnavailable => 503,
+            AppError::Internal => 500,
+        });
+        err
     }
 
     pub fn set_status(status: u16) {
@@ -187,7 +282,7 @@ pub async fn finish_sign_in(
         Ok(signed_in) => {
             let sub = signed_in.user.sub.clone();
             session
-                .sign_in(signed_in)
+                .sign_in(signed_in, ctx.keeper.store().as_ref(), ctx.max_lifetime)
                 .await
                 .map_err(|e| store_failure(&e))?;
             tracing::info!(%sub, "signed in");
@@ -198,29 +293,50 @@ pub async fn finish_sign_in(
     }
 }
 
-/// Ends the local session, then Logto's (so the next sign-in asks again).
+/// Revokes the refresh token, ends the local session, then Logto's (so the next sign-in asks again).
 #[server(prefix = "/api", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), ServerFnError> {
-    use crate::auth::flow;
+    use crate::auth::{flow, refresh};
     use ssr::*;
 
     let ctx = auth_context()?;
     let session = session().await?;
-    let signed_in = session
-        .signed_in(ctx.max_lifetime)
+    let store = ctx.keeper.store().clone();
+    let user = session
+        .user(ctx.max_lifetime, store.as_ref())
         .await
         .map_err(|e| store_failure(&e))?;
-    session.sign_out().await.map_err(|e| store_failure(&e))?;
-    let Some(signed_in) = signed_in else {
+    let tokens = match &user {
+        Some(u) => ctx.keeper.tokens(&u.grant).await.ok(),
+        None => None,
+    };
+    session
+        .sign_out(store.as_ref())
+        .await
+        .map_err(|e| store_failure(&e))?;
+    let Some(user) = user else {
         leptos_axum::redirect("/");
         return Ok(());
     };
-    tracing::info!(sub = %signed_in.user.sub, "signed out locally");
+    tracing::info!(sub = %user.user.sub, "signed out locally");
+    if let Some(refresh_token) = tokens.as_ref().and_then(|t| t.refresh_token.clone()) {
+        // Its own task: a browser that goes away does not stop it; bounded by the HTTP timeout.
+        let provider = ctx.provider.clone();
+        let revoking = tokio::spawn(async move {
+            match refresh::revoke_refresh_token(&provider, &refresh_token).await {
+                Ok(()) => tracing::info!("refresh token revoked"),
+                Err(err) => tracing::warn!("could not revoke the refresh token: {err}"),
+            }
+        });
+        let _ = revoking.await;
+    }
     let target = match ctx.provider.metadata().await {
-        Ok(metadata) => {
-            flow::end_session_url(ctx.provider.config(), &metadata, Some(&signed_in.id_token))
-                .map(|u| u.to_string())
-        }
+        Ok(metadata) => flow::end_session_url(
+            ctx.provider.config(),
+            &metadata,
+            tokens.as_ref().map(|t| t.id_token.as_str()),
+        )
+        .map(|u| u.to_string()),
         Err(err) => {
             tracing::warn!("cannot end the provider session: {err}");
             None
@@ -230,56 +346,62 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
     Ok(())
 }
 
-/// The signed-in user, if any: what every auth-aware component renders.
+/// The signed-in user, if any: what every auth-aware component renders. Reads the session
+/// record only; tokens are refreshed by the getters that need them.
 #[server(prefix = "/api", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<UserView>, ServerFnError> {
-    use crate::auth::AuthError;
     use ssr::*;
 
     let ctx = auth_context()?;
     let session = session().await?;
-    let Some(mut signed_in) = session
-        .signed_in(ctx.max_lifetime)
+    let user = session
+        .user(ctx.max_lifetime, ctx.keeper.store().as_ref())
         .await
-        .map_err(|e| store_failure(&e))?
-    else {
-        return Ok(None);
-    };
-    if signed_in.needs_refresh(crate::auth::now_unix()) {
-        match ctx.refresher.refresh(&ctx.provider, &signed_in).await {
-            Ok(next) => {
-                session
-                    .replace_tokens(next.clone())
-                    .await
-                    .map_err(|e| store_failure(&e))?;
-                tracing::debug!(sub = %next.user.sub, "tokens refreshed");
-                signed_in = next;
-            }
-            // Logto unreachable: the user is still who they were; try again next time.
-            Err(err)
-                if matches!(
-                    *err,
-                    AuthError::ProviderUnavailable(_) | AuthError::TokenExchange(_)
-                ) =>
-            {
-                tracing::warn!("token refresh postponed: {err}");
-            }
-            Err(err) => {
-                tracing::warn!(sub = %signed_in.user.sub, "token refresh rejected, signing out: {err}");
-                session.sign_out().await.map_err(|e| store_failure(&e))?;
-                return Ok(None);
-            }
-        }
-    }
-    let u = signed_in.user;
-    Ok(Some(UserView {
-        sub: u.sub,
-        name: u.name,
-        username: u.username,
-        email: u.email,
-        email_verified: u.email_verified,
-        picture: u.picture,
-        identities: u.identities,
-        claims: u.claims,
-    }))
+        .map_err(|e| store_failure(&e))?;
+    Ok(user.map(|u| u.user.into()))
+}
+
+/// Fresh claims from Logto's userinfo endpoint (signed-in users only).
+#[server(prefix = "/api", endpoint = "user_info")]
+pub async fn user_info() -> Result<Vec<(String, String)>, AppError> {
+    use ssr::*;
+
+    let logto = require_user().await?;
+    let claims = logto.fetch_user_info().await.map_err(app_error_from)?;
+    Ok(crate::auth::UserProfile::from_claims(&claims).claims)
+}
+
+/// "Call the API": a request to the configured API with the user's access token for it.
+#[server(prefix = "/api", endpoint = "call_api")]
+pub async fn call_api() -> Result<crate::views::ApiCallView, AppError> {
+    use ssr::*;
+
+    let logto = require_user().await?;
+    crate::services::call_api(&logto)
+        .await
+        .map_err(app_error_from)
+}
+
+/// An organization token for one of the user's organizations, as its non-secret claims.
+#[server(prefix = "/api", endpoint = "organization_token")]
+pub async fn organization_token(
+    organization_id: String,
+) -> Result<crate::views::OrgTokenView, AppError> {
+    use ssr::*;
+
+    let logto = require_user().await?;
+    crate::services::organization_token(&logto, &organization_id)
+        .await
+        .map_err(app_error_from)
+}
+
+/// The "From Facebook" card: the user's Facebook profile via the token Logto stored.
+#[server(prefix = "/api", endpoint = "facebook_profile")]
+pub async fn facebook_profile() -> Result<crate::views::FacebookView, AppError> {
+    use ssr::*;
+
+    let logto = require_user().await?;
+    crate::services::facebook_profile(&logto)
+        .await
+        .map_err(app_error_from)
 }

@@ -1,12 +1,18 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
-    components::{Redirect, Route, Router, Routes},
-    hooks::use_query_map,
+    components::{Form, Redirect, Route, Router, Routes},
+    hooks::{use_location, use_query_map},
     path, SsrMode,
 };
 
-use crate::api::{current_user, CallbackOutcome, SignIn, SignInMode, SignOut, UserView};
+use crate::{
+    api::{
+        call_api, current_user, facebook_profile, organization_token, AppError, CallbackOutcome,
+        OrganizationView, SignIn, SignInMode, SignOut, UserView,
+    },
+    views::{ApiCallView, ApiOutcome, FacebookView, OrgTokenView},
+};
 
 /// The HTML document around the app, rendered once per request on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -180,14 +186,262 @@ fn ProfilePage() -> impl IntoView {
             signed_in=|u| view! {
                 <h1>"Your profile"</h1>
                 <UserCard user=u.clone() />
+                <ApiCard />
+                <OrganizationsCard organizations=u.organizations.clone() />
+                {u.identities.iter().any(|i| i == "facebook").then(|| view! { <FacebookCard /> })}
                 <section class="card">
                     <h2>"Claims"</h2>
                     <ClaimsTable claims=u.claims />
                 </section>
             }.into_any()
-            signed_out=|| view! { <Redirect path="/sign-in?return_to=%2Fprofile" /> }.into_any()
+            signed_out=|| view! { <SignInFirst /> }.into_any()
         />
     }
+}
+
+/// For pages only signed-in users may see: sends the browser to sign in, and back here after.
+#[component]
+fn SignInFirst() -> impl IntoView {
+    let location = use_location();
+    let here = location.pathname.get_untracked();
+    let query: String = url_encode(&here);
+    view! { <Redirect path=format!("/sign-in?return_to={query}") /> }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A profile-page action that runs when its GET form put `name=value` in the URL: a plain link or
+/// form without JavaScript, a client-side navigation with it; the server renders the result.
+fn query_action<T, Fut>(
+    name: &'static str,
+    run: impl Fn(String) -> Fut + Send + Sync + 'static,
+) -> Resource<Option<Result<T, AppError>>>
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+{
+    let query = use_query_map();
+    let run = std::sync::Arc::new(run);
+    Resource::new(
+        move || query.with(|q| q.get(name)),
+        move |value| {
+            let run = run.clone();
+            async move {
+                match value {
+                    Some(v) => Some(run(v).await),
+                    None => None,
+                }
+            }
+        },
+    )
+}
+
+#[component]
+fn AppErrorNote(error: AppError) -> impl IntoView {
+    view! { <p class="note note-error" role="alert" data-app-error=format!("{error:?}")>{error.to_string()}</p> }
+}
+
+#[component]
+fn ApiCard() -> impl IntoView {
+    let result = query_action("call", |_| call_api());
+    view! {
+        <section class="card" aria-labelledby="api-title">
+            <h2 id="api-title">"Your API"</h2>
+            <p class="muted">
+                "Calls an API protected by Logto with an access token for it. The token stays on the server."
+            </p>
+            <Form method="GET" action="/profile">
+                <input type="hidden" name="call" value="api" />
+                <button type="submit" class="btn">"Call the API"</button>
+            </Form>
+            <Suspense fallback=|| view! { <p class="muted">"Calling…"</p> }>
+                {move || Suspend::new(async move {
+                    match result.await {
+                        None => ().into_any(),
+                        Some(Ok(v)) => view! { <ApiResult result=v /> }.into_any(),
+                        Some(Err(e)) => view! { <AppErrorNote error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn ApiResult(result: ApiCallView) -> impl IntoView {
+    let status = result.status.map(|s| format!(" ({s})")).unwrap_or_default();
+    let message = match result.outcome {
+        ApiOutcome::Ok => format!("The API answered{status}:"),
+        ApiOutcome::Unauthorized => {
+            format!("The API refused the access token{status}, even after refreshing it.")
+        }
+        ApiOutcome::Forbidden => format!(
+            "The API refused{status}: your access token lacks the permission it needs. \
+             Make sure the app requests the API's permission at sign-in and your role grants it."
+        ),
+        ApiOutcome::Failed => format!("The API answered with an error{status}."),
+        ApiOutcome::Unreachable => {
+            "The API could not be reached. Try again in a moment.".to_owned()
+        }
+        ApiOutcome::TokenRefused => "Logto would not issue an access token for this API. \
+             Check that the API resource exists in Logto and that this app requests it."
+            .to_owned(),
+        ApiOutcome::LogtoUnavailable => {
+            "Logto could not be reached for an access token. Try again in a moment.".to_owned()
+        }
+        ApiOutcome::NotConfigured => {
+            "No API is configured: set DEMO_API_RESOURCE (see .env.example).".to_owned()
+        }
+    };
+    let ok = result.outcome == ApiOutcome::Ok;
+    view! {
+        <div class="api-result" role="status" data-outcome=format!("{:?}", result.outcome)>
+            <p class=if ok { "note" } else { "note note-error" }>{message}</p>
+            {result.retried.then(|| view! { <p class="muted">"The first token was refused; Logto issued a fresh one and the call was repeated."</p> })}
+            {result.body.map(|b| view! { <pre class="api-body"><code>{b}</code></pre> })}
+        </div>
+    }
+}
+
+#[component]
+fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
+    let token = query_action("organization", organization_token);
+    let list = if organizations.is_empty() {
+        view! { <p class="muted">"You are not a member of any organization."</p> }.into_any()
+    } else {
+        view! {
+            <ul class="orgs">
+                {organizations
+                    .into_iter()
+                    .map(|o| {
+                        let label = o.name.clone().unwrap_or_else(|| o.id.clone());
+                        let roles = if o.roles.is_empty() { "no role".to_owned() } else { o.roles.join(", ") };
+                        let (attr_id, form_id) = (o.id.clone(), o.id);
+                        view! {
+                            <li class="org" data-org-id=attr_id>
+                                <span class="org-name">{label}</span>
+                                " "
+                                <span class="badge org-roles">{roles}</span>
+                                <Form method="GET" action="/profile">
+                                    <input type="hidden" name="organization" value=form_id />
+                                    <button type="submit" class="btn btn-inline">"Get organization token"</button>
+                                </Form>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" aria-labelledby="orgs-title">
+            <h2 id="orgs-title">"Organizations"</h2>
+            {list}
+            <Suspense fallback=|| view! { <p class="muted">"Asking Logto…"</p> }>
+                {move || Suspend::new(async move {
+                    match token.await {
+                        None => ().into_any(),
+                        Some(Ok(OrgTokenView::Issued { organization_id, claims })) => {
+                            let attr_id = organization_id.clone();
+                            view! {
+                            <div class="org-token" role="status" data-org-id=attr_id>
+                                <p class="note">"Organization token for " <code>{organization_id}</code> " (its claims; the token stays on the server):"</p>
+                                <ClaimsTable claims />
+                            </div>
+                        }.into_any()
+                        }
+                        Some(Ok(OrgTokenView::Refused { organization_id })) => view! {
+                            <p class="note note-error org-token-refused" role="alert">
+                                "Logto refused an organization token for " <code>{organization_id}</code>
+                                ". You may no longer be a member."
+                            </p>
+                        }.into_any(),
+                        Some(Ok(OrgTokenView::LogtoUnavailable)) => view! {
+                            <p class="note note-error" role="alert">"Logto could not be reached. Try again in a moment."</p>
+                        }.into_any(),
+                        Some(Err(e)) => view! { <AppErrorNote error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn FacebookCard() -> impl IntoView {
+    let profile = query_action("facebook", |_| facebook_profile());
+    view! {
+        <section class="card" aria-labelledby="facebook-title">
+            <h2 id="facebook-title">"From Facebook"</h2>
+            <p class="muted">"Reads your Facebook profile with the Facebook token Logto stored when you signed in."</p>
+            <Form method="GET" action="/profile">
+                <input type="hidden" name="facebook" value="1" />
+                <button type="submit" class="btn btn-facebook"><FacebookLogo /><span>"Load from Facebook"</span></button>
+            </Form>
+            <Suspense fallback=|| view! { <p class="muted">"Asking Facebook…"</p> }>
+                {move || Suspend::new(async move {
+                    match profile.await {
+                        None => ().into_any(),
+                        Some(Ok(v)) => view! { <FacebookResult result=v /> }.into_any(),
+                        Some(Err(e)) => view! { <AppErrorNote error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn FacebookResult(result: FacebookView) -> impl IntoView {
+    let kind = match &result {
+        FacebookView::Profile { .. } => "profile",
+        FacebookView::NotLinked => "not_linked",
+        FacebookView::NotStored => "not_stored",
+        FacebookView::Expired => "expired",
+        FacebookView::RejectedByFacebook => "rejected",
+        FacebookView::AccountApiDisabled => "account_api_disabled",
+        FacebookView::Unavailable => "unavailable",
+    };
+    let body = match result {
+        FacebookView::Profile { id, name, picture } => {
+            let name = name.unwrap_or_else(|| "(no name)".to_owned());
+            view! {
+                <div class="facebook-profile">
+                    {picture.map(|src| view! { <img class="avatar" src=src alt=format!("{name}'s Facebook picture") referrerpolicy="no-referrer" /> })}
+                    <div>
+                        <p class="facebook-name">{name.clone()}</p>
+                        <p class="muted">"Facebook id " <code>{id}</code></p>
+                    </div>
+                </div>
+            }
+            .into_any()
+        }
+        other => {
+            let text = match other {
+                FacebookView::NotLinked => "You did not sign in with Facebook.",
+                FacebookView::NotStored => "Logto has no Facebook token stored for you. To call Facebook's API later, enable \
+                    “Store tokens for persistent API access” on the Facebook connector in Logto Console, then sign in with Facebook again.",
+                FacebookView::Expired => "The Facebook token Logto stored has expired. Sign in with Facebook again to store a new one.",
+                FacebookView::RejectedByFacebook => "Facebook no longer accepts the stored token (it was revoked, or your Facebook password changed). \
+                    Sign in with Facebook again.",
+                FacebookView::AccountApiDisabled => "Logto's Account API is not enabled for this tenant (Console → Account center), \
+                    so the stored Facebook token cannot be read.",
+                _ => "Facebook or Logto could not be reached. Try again in a moment.",
+            };
+            view! { <p class="note note-error">{text}</p> }.into_any()
+        }
+    };
+    view! { <div class="facebook-result" role="status" data-facebook=kind>{body}</div> }
 }
 
 /// Where protected pages send signed-out visitors; keeps `return_to` for the way back.

@@ -22,7 +22,22 @@ pub struct AppConfig {
     pub session_idle_timeout: Duration,
     /// Sessions end this long after sign-in, however active.
     pub session_max_lifetime: Duration,
+    /// The API behind the profile page's "Call the API" (off unless `DEMO_API_RESOURCE` is set).
+    pub demo_api: Option<DemoApi>,
+    /// Facebook's Graph API, for the "From Facebook" card (a stand-in in development).
+    pub facebook_graph_url: url::Url,
 }
+
+/// An API protected by Logto: its resource indicator, the permission it needs, and where to call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoApi {
+    pub resource: String,
+    pub scope: String,
+    pub url: url::Url,
+}
+
+pub const DEFAULT_DEMO_API_SCOPE: &str = "read:hello";
+pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
 
 pub const DEFAULT_SESSION_STORE: &str = "sqlite://.data/sessions.db";
 
@@ -42,7 +57,52 @@ impl AppConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let auth = AuthConfig::from_lookup(&lookup)?;
+        let mut auth = AuthConfig::from_lookup(&lookup)?;
+        let set = |name: &str| {
+            lookup(name)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        let http_url = |name: &'static str, raw: String| {
+            url::Url::parse(&raw)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("{raw:?} is not an http(s) URL"),
+                })
+        };
+        let demo_api = match set("DEMO_API_RESOURCE") {
+            None => None,
+            Some(raw) => {
+                let resource = crate::auth::config::parse_resource("DEMO_API_RESOURCE", &raw)?;
+                let scope = set("DEMO_API_SCOPE").unwrap_or_else(|| DEFAULT_DEMO_API_SCOPE.into());
+                if !scope
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+                {
+                    return Err(ConfigError::Invalid {
+                        name: "DEMO_API_SCOPE",
+                        reason: format!("{scope:?} is not a single scope token"),
+                    });
+                }
+                let url = http_url(
+                    "DEMO_API_URL",
+                    set("DEMO_API_URL")
+                        .unwrap_or_else(|| format!("{}demo-api/hello", auth.base_url.as_str())),
+                )?;
+                auth.add_api(&resource, &scope);
+                Some(DemoApi {
+                    resource,
+                    scope,
+                    url,
+                })
+            }
+        };
+        let facebook_graph_url = http_url(
+            "FACEBOOK_GRAPH_URL",
+            set("FACEBOOK_GRAPH_URL").unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.into()),
+        )?;
         let store_url = lookup("SESSION_STORE_URL")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
@@ -68,6 +128,8 @@ impl AppConfig {
             session_store,
             session_idle_timeout: minutes("SESSION_IDLE_TIMEOUT_MINUTES", 60 * 24 * 7)?,
             session_max_lifetime: minutes("SESSION_MAX_LIFETIME_MINUTES", 60 * 24 * 14)?,
+            demo_api,
+            facebook_graph_url,
         })
     }
 }
@@ -169,5 +231,36 @@ mod tests {
         }
         let c = AppConfig::from_lookup(lookup(&[("SESSION_MAX_LIFETIME_MINUTES", "30")])).unwrap();
         assert_eq!(c.session_max_lifetime, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn demo_api_is_off_by_default_and_joins_the_sign_in_request_when_set() {
+        let c = AppConfig::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.demo_api, None);
+        assert!(!c.auth.scopes.iter().any(|s| s == "read:hello"));
+        let c =
+            AppConfig::from_lookup(lookup(&[("DEMO_API_RESOURCE", "https://api.test")])).unwrap();
+        let api = c.demo_api.unwrap();
+        assert_eq!(api.resource, "https://api.test");
+        assert_eq!(api.scope, "read:hello");
+        assert_eq!(api.url.as_str(), "http://127.0.0.1:3000/demo-api/hello");
+        assert!(c.auth.resources.iter().any(|r| r == "https://api.test"));
+        assert!(c.auth.scopes.iter().any(|s| s == "read:hello"));
+        for (name, bad) in [
+            ("DEMO_API_RESOURCE", "not a url"),
+            ("DEMO_API_URL", "ftp://x"),
+            ("DEMO_API_SCOPE", "two\"words"),
+            ("FACEBOOK_GRAPH_URL", "graph"),
+        ] {
+            let err = AppConfig::from_lookup(lookup(&[
+                ("DEMO_API_RESOURCE", "https://api.test"),
+                (name, bad),
+            ]))
+            .unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}: {err}"
+            );
+        }
     }
 }

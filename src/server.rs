@@ -16,11 +16,12 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 
 use crate::{
-    api::ssr::AuthContext,
     app::{shell, App},
-    auth::Provider,
+    auth::{Provider, TokenKeeper, TokenStore},
     config::AppConfig,
-    session::{self, AnyStore},
+    logto::{AuthContext, SignedInUser},
+    resource_server::{self, ResourceServer},
+    session::{self, AnyStore, Stores},
 };
 
 /// Everything the handlers share, reachable from axum extractors and from Leptos context.
@@ -31,14 +32,32 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(leptos_options: LeptosOptions, config: &AppConfig) -> anyhow::Result<Self> {
-        let provider = Provider::new(config.auth.clone())?;
+    pub fn new(
+        leptos_options: LeptosOptions,
+        config: &AppConfig,
+        tokens: Arc<dyn TokenStore>,
+    ) -> anyhow::Result<Self> {
+        let provider = Arc::new(Provider::new(config.auth.clone())?);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(
+                config
+                    .auth
+                    .http_timeout
+                    .min(std::time::Duration::from_secs(5)),
+            )
+            .timeout(config.auth.http_timeout)
+            .user_agent(concat!("logto-leptos/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         Ok(Self {
             leptos_options,
             auth: AuthContext {
-                provider: Arc::new(provider),
-                refresher: Arc::default(),
+                keeper: Arc::new(TokenKeeper::new(provider.clone(), tokens)),
+                provider,
                 max_lifetime: config.session_max_lifetime,
+                demo_api: config.demo_api.clone(),
+                facebook_graph_url: config.facebook_graph_url.clone(),
+                http,
             },
         })
     }
@@ -49,22 +68,33 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
     let routes = route_list();
     let leptos_options = state.leptos_options.clone();
     let auth = state.auth.clone();
-    Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(auth.clone()),
-            move || shell(leptos_options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(axum::middleware::from_fn(page_headers))
-        .layer(session::layer(store, config))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(config.auth.base_url.clone()),
-            canonical_loopback_host,
-        ))
-        .with_state(state)
+        .route("/auth/me", get(me));
+    if let Some(api) = &config.demo_api {
+        app = app.nest(
+            "/demo-api",
+            resource_server::router(ResourceServer {
+                provider: state.auth.provider.clone(),
+                audience: api.resource.clone(),
+                scope: api.scope.clone(),
+            }),
+        );
+    }
+    app.leptos_routes_with_context(
+        &state,
+        routes,
+        move || provide_context(auth.clone()),
+        move || shell(leptos_options.clone()),
+    )
+    .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+    .layer(axum::middleware::from_fn(page_headers))
+    .layer(session::layer(store, config))
+    .layer(axum::middleware::from_fn_with_state(
+        Arc::new(config.auth.base_url.clone()),
+        canonical_loopback_host,
+    ))
+    .with_state(state)
 }
 
 /// The app's routes, generated once per process. Generating them renders the app with resource
@@ -142,6 +172,15 @@ async fn page_headers(
     res
 }
 
+/// The signed-in user as JSON, for scripts and other front ends: an example of a plain axum handler
+/// behind the `SignedInUser` guard (anonymous callers get 401).
+async fn me(SignedInUser(logto): SignedInUser) -> axum::response::Response {
+    match logto.require_user() {
+        Ok(user) => axum::Json(crate::api::UserView::from(user.clone())).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
 /// For load balancers: cheap, no session, no provider call.
 async fn healthz() -> impl IntoResponse {
     (
@@ -170,14 +209,14 @@ pub async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = match session::open_store(&config.session_store).await {
-        Ok(store) => store,
+    let Stores { sessions, tokens } = match session::open_store(&config.session_store).await {
+        Ok(stores) => stores,
         Err(err) => {
             tracing::error!("{err:#}");
             return ExitCode::FAILURE;
         }
     };
-    let state = match AppState::new(conf.leptos_options, &config) {
+    let state = match AppState::new(conf.leptos_options, &config, tokens) {
         Ok(state) => state,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -191,7 +230,7 @@ pub async fn main() -> ExitCode {
         store = ?config.session_store,
         "starting"
     );
-    let app = router(state, store, &config);
+    let app = router(state, sessions, &config);
 
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,

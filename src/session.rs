@@ -14,9 +14,17 @@ use tower_sessions::{
 use tower_sessions_redis_store::{fred::prelude::*, RedisStore};
 use tower_sessions_sqlx_store::{sqlx::sqlite::SqlitePoolOptions, SqliteStore};
 
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
 use crate::{
-    auth::{now_unix, PendingSignIn, SignedIn},
+    auth::{
+        now_unix, MemoryTokenStore, PendingSignIn, SignedIn, TokenStore, TokenStoreError,
+        UserProfile,
+    },
     config::{AppConfig, SessionStoreKind},
+    token_store::{RedisTokenStore, SqliteTokenStore},
 };
 
 /// At most this many sign-ins may be in flight per browser (several tabs); the oldest is dropped.
@@ -28,6 +36,17 @@ pub enum SessionError {
     Store(#[from] tower_sessions::session::Error),
     #[error("session unavailable (is the session layer installed?)")]
     Missing,
+    #[error(transparent)]
+    Tokens(#[from] TokenStoreError),
+}
+
+/// Who is signed in, as the session record keeps it. The tokens are in the token store under
+/// `grant`, so that refreshes can replace them atomically.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub grant: String,
+    pub signed_in_at: i64,
+    pub user: UserProfile,
 }
 
 /// The one place that knows the session's keys and what lives under them.
@@ -36,7 +55,9 @@ pub struct AuthSession(Session);
 
 impl AuthSession {
     const PENDING: &'static str = "auth.pending";
-    const SIGNED_IN: &'static str = "auth.signed_in";
+    /// A `SessionUser`. (Sessions from before the token store used `auth.signed_in`, which is
+    /// no longer read: those users simply sign in again.)
+    const USER: &'static str = "auth.user";
     /// Unix seconds of the last request that extended the idle timeout.
     const LAST_SEEN: &'static str = "auth.last_seen";
     /// Activity extends the idle timeout at most this often (each extension is a store write).
@@ -47,17 +68,18 @@ impl AuthSession {
     }
 
     /// The signed-in user, unless the absolute lifetime has passed (then the session is ended).
-    pub async fn signed_in(
+    pub async fn user(
         &self,
         max_lifetime: Duration,
-    ) -> Result<Option<SignedIn>, SessionError> {
-        let Some(signed_in) = self.0.get::<SignedIn>(Self::SIGNED_IN).await? else {
+        tokens: &dyn TokenStore,
+    ) -> Result<Option<SessionUser>, SessionError> {
+        let Some(signed_in) = self.0.get::<SessionUser>(Self::USER).await? else {
             return Ok(None);
         };
         let now = now_unix();
         if now - signed_in.signed_in_at > max_lifetime.as_secs() as i64 {
             tracing::info!("session reached its maximum lifetime; signing out");
-            self.0.flush().await?;
+            self.sign_out(tokens).await?;
             return Ok(None);
         }
         // A changed session is saved with a fresh expiry: that is what makes the timeout "idle".
@@ -104,20 +126,34 @@ impl AuthSession {
         Ok(found.filter(|p| !p.is_expired(now)))
     }
 
-    /// Stores the signed-in user under a fresh session id (no fixation).
-    pub async fn sign_in(&self, signed_in: SignedIn) -> Result<(), SessionError> {
+    /// Stores the signed-in user under a fresh session id (no fixation) and their tokens under a
+    /// new grant id. A user signed in before in this browser is replaced, tokens and all.
+    pub async fn sign_in(
+        &self,
+        signed_in: SignedIn,
+        tokens: &dyn TokenStore,
+        ttl: Duration,
+    ) -> Result<SessionUser, SessionError> {
+        if let Some(previous) = self.0.get::<SessionUser>(Self::USER).await? {
+            tokens.delete(&previous.grant).await?;
+        }
+        let grant = Id::default().to_string();
+        tokens.insert(&grant, &signed_in.tokens, ttl).await?;
+        let user = SessionUser {
+            grant,
+            signed_in_at: signed_in.signed_in_at,
+            user: signed_in.user,
+        };
         self.0.cycle_id().await?;
-        self.0.insert(Self::SIGNED_IN, signed_in).await?;
-        Ok(())
+        self.0.insert(Self::USER, user.clone()).await?;
+        Ok(user)
     }
 
-    pub async fn replace_tokens(&self, signed_in: SignedIn) -> Result<(), SessionError> {
-        self.0.insert(Self::SIGNED_IN, signed_in).await?;
-        Ok(())
-    }
-
-    /// Deletes the server-side record and clears the cookie.
-    pub async fn sign_out(&self) -> Result<(), SessionError> {
+    /// Deletes the tokens and the server-side record, and clears the cookie.
+    pub async fn sign_out(&self, tokens: &dyn TokenStore) -> Result<(), SessionError> {
+        if let Some(user) = self.0.get::<SessionUser>(Self::USER).await? {
+            tokens.delete(&user.grant).await?;
+        }
         self.0.flush().await?;
         Ok(())
     }
@@ -183,12 +219,22 @@ impl SessionStore for AnyStore {
     }
 }
 
+/// The session store and the token store, on the same backend.
+#[derive(Clone)]
+pub struct Stores {
+    pub sessions: AnyStore,
+    pub tokens: Arc<dyn TokenStore>,
+}
+
 /// Opens (and for SQLite, migrates) the configured store; expired SQLite sessions are swept
 /// every minute in the background (Redis expires keys itself).
-pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<AnyStore> {
+pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
     use anyhow::Context;
     Ok(match kind {
-        SessionStoreKind::Memory => AnyStore::Memory(MemoryStore::default()),
+        SessionStoreKind::Memory => Stores {
+            sessions: AnyStore::Memory(MemoryStore::default()),
+            tokens: Arc::new(MemoryTokenStore::default()),
+        },
         SessionStoreKind::Sqlite(path) => {
             if let Some(dir) = std::path::Path::new(path).parent() {
                 if !dir.as_os_str().is_empty() {
@@ -210,6 +256,9 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<AnyStore> {
                 )
                 .await
                 .with_context(|| format!("SESSION_STORE_URL: cannot open SQLite file {path}"))?;
+            let tokens = SqliteTokenStore::new(pool.clone())
+                .await
+                .context("SESSION_STORE_URL: cannot create the tokens table")?;
             let store = SqliteStore::new(pool);
             store
                 .migrate()
@@ -220,7 +269,10 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<AnyStore> {
                     .clone()
                     .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
             );
-            AnyStore::Sqlite(store)
+            Stores {
+                sessions: AnyStore::Sqlite(store),
+                tokens: Arc::new(tokens),
+            }
         }
         SessionStoreKind::Redis(url) => {
             let config = Config::from_url(url).context("SESSION_STORE_URL: invalid Redis URL")?;
@@ -238,7 +290,10 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<AnyStore> {
             pool.init()
                 .await
                 .context("SESSION_STORE_URL: cannot connect to Redis")?;
-            AnyStore::Redis(RedisStore::new(pool))
+            Stores {
+                sessions: AnyStore::Redis(RedisStore::new(pool.clone())),
+                tokens: Arc::new(RedisTokenStore::new(pool)),
+            }
         }
     })
 }

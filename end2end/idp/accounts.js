@@ -5,12 +5,50 @@ const FACEBOOK_PROFILES = {
   default: { fbId: '10220000000000001', name: 'Jamie Rivera', email: 'jamie.rivera@facebook.example' },
 };
 
+// Organizations of the dev "tenant", and what each organization role may do.
+const ORGANIZATIONS = [
+  { id: 'org-acme', name: 'Acme', description: 'The company' },
+  { id: 'org-globex', name: 'Globex', description: 'A partner' },
+];
+const ORG_ROLE_PERMISSIONS = { admin: ['read:members', 'invite:members'], viewer: ['read:members'] };
+
 export class Accounts {
   constructor(publicUrl) {
     this.publicUrl = publicUrl;
     this.byId = new Map();
     this.byUsername = new Map();
-    this.add({ username: 'alice', password: 'wonderland-42', name: 'Alice Liddell', email: 'alice@example.com' });
+    /** accountId -> target -> { accessToken, scope, expiresAt } (Logto's Secret Vault) */
+    this.vault = new Map();
+    const alice = this.add({ username: 'alice', password: 'wonderland-42', name: 'Alice Liddell', email: 'alice@example.com' });
+    alice.organizations = { 'org-acme': ['admin'], 'org-globex': ['viewer'] };
+  }
+
+  isMember(accountId, orgId) { return Boolean(this.byId.get(accountId)?.organizations?.[orgId]); }
+
+  organizationPermissions(accountId, orgId) {
+    const roles = this.byId.get(accountId)?.organizations?.[orgId] || [];
+    return [...new Set(roles.flatMap((r) => ORG_ROLE_PERMISSIONS[r] || []))];
+  }
+
+  allOrganizationPermissions() { return [...new Set(Object.values(ORG_ROLE_PERMISSIONS).flat())]; }
+
+  storeFacebookToken(accountId) {
+    const tokens = this.vault.get(accountId) || new Map();
+    // A long-lived Facebook token lasts about 60 days.
+    tokens.set('facebook', { accessToken: `EAAdev${crypto.randomBytes(24).toString('hex')}`, scope: 'email,public_profile', expiresAt: Date.now() + 60 * 24 * 3600 * 1000 });
+    this.vault.set(accountId, tokens);
+  }
+
+  storedToken(accountId, target) { return this.vault.get(accountId)?.get(target); }
+
+  dropStoredToken(accountId, target) { this.vault.get(accountId)?.delete(target); }
+
+  byFacebookToken(token) {
+    for (const [accountId, tokens] of this.vault) {
+      const t = tokens.get('facebook');
+      if (t && t.accessToken === token && t.expiresAt > Date.now()) return this.byId.get(accountId);
+    }
+    return undefined;
   }
 
   describe() { return 'alice / wonderland-42 (or create one, or Continue with Facebook)'; }
@@ -76,6 +114,9 @@ export class Accounts {
         identities: account.identities,
         custom_data: {},
         roles: [],
+        organizations: Object.keys(account.organizations || {}),
+        organization_roles: Object.entries(account.organizations || {}).flatMap(([org, roles]) => roles.map((r) => `${org}:${r}`)),
+        organization_data: ORGANIZATIONS.filter((o) => account.organizations?.[o.id]),
         created_at: account.createdAt,
         updated_at: account.updatedAt,
       }),

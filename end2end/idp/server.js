@@ -7,7 +7,7 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { URL } from 'node:url';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import { Accounts } from './accounts.js';
 import * as views from './views.js';
 
@@ -20,7 +20,24 @@ const clientSecret = process.env.IDP_CLIENT_SECRET || 'leptos-dev-secret-not-for
 const appBases = (process.env.IDP_APP_BASE_URLS || 'http://127.0.0.1:3000,http://localhost:3000')
   .split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean);
 
+const graphPort = Number(process.env.IDP_GRAPH_PORT || port + 1);
+const graphUrl = process.env.IDP_GRAPH_PUBLIC_URL || `http://${host}:${graphPort}`;
 const accounts = new Accounts(publicUrl);
+
+// API resources registered in this "tenant", with their permissions (Console > API resources).
+// IDP_API_RESOURCES: `indicator=perm1 perm2;indicator2=perm`.
+const apiResources = Object.fromEntries(
+  (process.env.IDP_API_RESOURCES || 'https://api.example.com=read:hello')
+    .split(';').map((s) => s.trim()).filter(Boolean)
+    .map((entry) => { const [indicator, perms = ''] = entry.split('='); return [indicator.trim(), perms.split(/\s+/).filter(Boolean)]; }),
+);
+// Logto's reserved resource and scopes for organizations.
+const ORG_RESOURCE = 'urn:logto:resource:organizations';
+const ORG_SCOPE = 'urn:logto:scope:organizations';
+const ORG_ROLES_SCOPE = 'urn:logto:scope:organization_roles';
+const SIGN = { alg: 'ES384' };
+// The Facebook connector's "Store tokens for persistent API access" (Console > Connectors).
+const facebookConnector = { storeTokens: process.env.IDP_FACEBOOK_STORE_TOKENS !== 'false' };
 
 function es384Key() {
   const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
@@ -43,7 +60,7 @@ const provider = new Provider(`${publicUrl}/oidc`, {
   enabledJWA: { idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA'] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   findAccount: (ctx, id) => accounts.findAccount(id),
-  scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'identities', 'custom_data', 'roles'],
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'identities', 'custom_data', 'roles', ORG_SCOPE, ORG_ROLES_SCOPE],
   claims: {
     openid: ['sub'],
     profile: ['name', 'picture', 'username', 'given_name', 'family_name', 'updated_at', 'created_at'],
@@ -52,6 +69,8 @@ const provider = new Provider(`${publicUrl}/oidc`, {
     identities: ['identities'],
     custom_data: ['custom_data'],
     roles: ['roles'],
+    [ORG_SCOPE]: ['organizations', 'organization_data'],
+    [ORG_ROLES_SCOPE]: ['organization_roles'],
   },
   // Logto puts the scope's claims into the ID token too.
   conformIdTokenClaims: false,
@@ -67,6 +86,26 @@ const provider = new Provider(`${publicUrl}/oidc`, {
   features: {
     devInteractions: { enabled: false },
     revocation: { enabled: true },
+    // API resources and organization tokens as Logto issues them: JWT access tokens (typ at+jwt,
+    // ES384) with aud = the resource indicator or urn:logto:organization:{id}. A token request
+    // without resource gets the opaque token for userinfo and the Account API (Logto: the same).
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (ctx, client, oneOf) => oneOf,
+      useGrantedResource: async () => false,
+      getResourceServerInfo: async (ctx, indicator) => {
+        const base = { accessTokenFormat: 'jwt', jwt: { sign: SIGN } };
+        if (indicator === ORG_RESOURCE) {
+          const orgId = ctx.req.logtoOrganizationId; // set by the organization_id pre-step below
+          if (!orgId) return { ...base, scope: accounts.allOrganizationPermissions().join(' ') };
+          const accountId = ctx.oidc.entities.Account?.accountId;
+          return { ...base, audience: `urn:logto:organization:${orgId}`, scope: accounts.organizationPermissions(accountId, orgId).join(' ') };
+        }
+        const perms = apiResources[indicator];
+        if (!perms) throw new errors.InvalidTarget();
+        return { ...base, scope: perms.join(' ') };
+      },
+    },
     rpInitiatedLogout: {
       enabled: true,
       // Logto's sign-out confirmation submits itself; the button covers browsers without JavaScript.
@@ -91,6 +130,38 @@ const provider = new Provider(`${publicUrl}/oidc`, {
   },
 });
 provider.proxy = false;
+
+// Logto's organization tokens: the refresh-token grant with `organization_id`. Logto checks
+// membership (403 access_denied) and the organizations scope before it rotates anything; the dev
+// IdP does the same here, then lets oidc-provider issue the token for the organizations resource
+// with the organization as audience (see getResourceServerInfo). README: differences.
+provider.use(async (ctx, next) => {
+  if (ctx.method !== 'POST' || ctx.path !== '/token' || !ctx.is('application/x-www-form-urlencoded')) return next();
+  const chunks = [];
+  for await (const c of ctx.req) chunks.push(c);
+  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const orgId = form.get('organization_id');
+  if (form.get('grant_type') === 'refresh_token' && orgId && !form.has('resource')) {
+    const rt = await provider.RefreshToken.find(form.get('refresh_token'), { ignoreExpiration: true });
+    if (rt && !rt.consumed && !rt.isExpired) {
+      const deny = (status, body) => { ctx.status = status; ctx.set('cache-control', 'no-store'); ctx.body = body; };
+      if (!rt.scopes.has(ORG_SCOPE)) {
+        return deny(403, { error: 'insufficient_scope', error_description: 'refresh token missing required scope', scope: ORG_SCOPE });
+      }
+      if (!accounts.isMember(rt.accountId, orgId)) {
+        return deny(403, { error: 'access_denied', error_description: 'user is not a member of the organization' });
+      }
+      if (!rt.resourceIndicators?.has(ORG_RESOURCE)) {
+        return deny(400, { error: 'invalid_target', error_description: 'resource indicator is missing, or unknown' });
+      }
+      ctx.req.logtoOrganizationId = orgId;
+      form.delete('organization_id');
+      form.set('resource', ORG_RESOURCE);
+    }
+  }
+  ctx.req.body = form.toString();
+  return next();
+});
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
 
 async function readForm(req) {
@@ -176,9 +247,48 @@ async function interaction(req, res, url) {
       const msg = 'Facebook sign-in was cancelled. Choose another way to sign in or try again.';
       return redirect(res, `/interaction/${encodeURIComponent(uid)}?page=1&error=${encodeURIComponent(msg)}`);
     }
-    return finishLogin(req, res, accounts.facebookUser(form.profile || 'default').id);
+    const account = accounts.facebookUser(form.profile || 'default');
+    // The connector exchanges Facebook's token for a long-lived one and stores it, if configured.
+    if (facebookConnector.storeTokens) accounts.storeFacebookToken(account.id);
+    else accounts.dropStoredToken(account.id, 'facebook');
+    return finishLogin(req, res, account.id);
   }
   return send(res, 404, views.errorPage({ error: 'not_found' }));
+}
+
+function sendJson(res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+const bearer = (req) => /^Bearer (.+)$/i.exec(req.headers.authorization || '')?.[1];
+
+/** Logto's Account API, the part the app uses: the Secret Vault's stored social token
+ * (logto core routes/account/third-party-tokens.ts). Takes the user's opaque Logto access token. */
+async function accountApi(req, res, url) {
+  const m = /^\/api\/my-account\/identities\/([^/]+)\/access-token$/.exec(url.pathname);
+  if (!m || req.method !== 'GET') return sendJson(res, 404, { code: 'guard.invalid_input', message: 'Not found.' });
+  const token = bearer(req);
+  if (!token) return sendJson(res, 401, { code: 'auth.authorization_header_missing', message: 'Authorization header is missing.' });
+  const at = await provider.AccessToken.find(token);
+  if (!at || !at.accountId) return sendJson(res, 401, { code: 'auth.unauthorized', message: 'Unauthorized.' });
+  if (!at.scopes.has('openid') || !at.scopes.has('identities')) return sendJson(res, 403, { code: 'auth.forbidden', message: 'Forbidden.' });
+  const stored = accounts.storedToken(at.accountId, decodeURIComponent(m[1]));
+  if (!stored) return sendJson(res, 404, { code: 'secrets.third_party_token_set.token_not_found', message: 'Token record not found.' });
+  const expiresIn = Math.floor((stored.expiresAt - Date.now()) / 1000);
+  if (expiresIn <= 0) {
+    accounts.dropStoredToken(at.accountId, decodeURIComponent(m[1])); // Logto deletes it, as here
+    return sendJson(res, 401, { code: 'secrets.third_party_token_set.access_token_expired', message: 'The access token has expired. Please reconnect your account.' });
+  }
+  return sendJson(res, 200, { access_token: stored.accessToken, scope: stored.scope, token_type: 'bearer', expires_in: expiresIn });
+}
+
+/** Stand-in for Console settings the browser tests flip: the Facebook connector's token storage. */
+async function consoleSettings(req, res) {
+  if (req.method !== 'POST') return sendJson(res, 405, { error: 'method_not_allowed' });
+  const form = await readForm(req);
+  if ('store_tokens' in form) facebookConnector.storeTokens = form.store_tokens === 'on';
+  return sendJson(res, 200, { facebook: facebookConnector });
 }
 
 /** The stand-in for Facebook's OAuth dialog that Logto's Facebook connector sends users to. */
@@ -200,6 +310,8 @@ const server = http.createServer(async (req, res) => {
     }
     if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);
     if (url.pathname.startsWith('/facebook/')) return facebookDialog(req, res, url);
+    if (url.pathname.startsWith('/api/my-account/')) return await accountApi(req, res, url);
+    if (url.pathname === '/console/connectors/facebook') return await consoleSettings(req, res);
     if (url.pathname.startsWith('/avatars/')) {
       const svg = views.avatarSvg(url.pathname.slice('/avatars/'.length));
       res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=3600' });
@@ -216,4 +328,26 @@ server.listen(port, host, () => {
   console.log(`dev IdP (Logto-compatible) listening on ${publicUrl} — issuer ${publicUrl}/oidc, client ${clientId}`);
   console.log(`test users: ${accounts.describe()}`);
 });
-for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));
+
+// Stand-in for Facebook's Graph API, on its own origin like the real one: GET /me?fields=id,name,picture
+// with the Facebook token (Bearer header or access_token parameter). Unknown or revoked: code 190.
+const graph = http.createServer((req, res) => {
+  const url = new URL(req.url, graphUrl);
+  const token = bearer(req) || url.searchParams.get('access_token');
+  if (url.pathname.replace(/^\/v\d+\.\d+/, '') !== '/me') {
+    return sendJson(res, 404, { error: { message: 'Unknown path components', type: 'OAuthException', code: 2500 } });
+  }
+  const account = token && accounts.byFacebookToken(token);
+  if (!account) {
+    return sendJson(res, 400, { error: { message: 'Error validating access token: The session has been invalidated.', type: 'OAuthException', code: 190, error_subcode: 460 } });
+  }
+  const fb = account.identities.facebook;
+  const fields = (url.searchParams.get('fields') || 'id,name').split(',');
+  const out = { id: fb.userId };
+  if (fields.includes('name')) out.name = fb.details.name;
+  if (fields.includes('picture')) out.picture = { data: { url: fb.details.avatar, width: 50, height: 50, is_silhouette: false } };
+  return sendJson(res, 200, out);
+});
+graph.listen(graphPort, host, () => console.log(`Facebook Graph API stand-in on ${graphUrl}`));
+
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { graph.close(); server.close(() => process.exit(0)); });

@@ -42,13 +42,28 @@ pub struct AuthConfig {
     /// Where this app is reached; redirect URIs derive from it.
     pub base_url: Url,
     pub scopes: Vec<String>,
-    pub resources: Vec<Url>,
+    /// API resource indicators, exactly as registered in Logto (compared as strings there).
+    pub resources: Vec<String>,
     /// Upper bound for any single call to Logto (discovery, token, userinfo, JWKS).
     pub http_timeout: std::time::Duration,
 }
 
-/// Logto SDKs' default plus `email`, which Facebook users need for their address.
-pub const DEFAULT_SCOPES: &[&str] = &["openid", "offline_access", "profile", "email", "identities"];
+/// Logto SDKs' default plus `email` (Facebook users' address), `identities` (linked social
+/// accounts; the Account API needs it for stored Facebook tokens) and organizations with roles.
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "openid",
+    "offline_access",
+    "profile",
+    "email",
+    "identities",
+    ORGANIZATIONS_SCOPE,
+    "urn:logto:scope:organization_roles",
+];
+/// Logto's scope for the `organizations` claim and organization tokens.
+pub const ORGANIZATIONS_SCOPE: &str = "urn:logto:scope:organizations";
+/// The resource Logto's SDKs add at sign-in when organizations are asked for, so that the
+/// refresh token can later be exchanged for organization tokens.
+pub const ORGANIZATIONS_RESOURCE: &str = "urn:logto:resource:organizations";
 
 impl AuthConfig {
     /// Reads `LOGTO_*` and `APP_BASE_URL` through `lookup`, so tests need not touch the process env.
@@ -98,12 +113,7 @@ impl AuthConfig {
             .unwrap_or_default()
             .split([' ', ','])
             .filter(|s| !s.is_empty())
-            .map(|r| {
-                Url::parse(r).map_err(|e| ConfigError::Invalid {
-                    name: "LOGTO_RESOURCES",
-                    reason: format!("{r:?} is not an absolute URL ({e})"),
-                })
-            })
+            .map(|r| parse_resource("LOGTO_RESOURCES", r))
             .collect::<Result<Vec<_>, _>>()?;
 
         let http_timeout =
@@ -131,6 +141,28 @@ impl AuthConfig {
         })
     }
 
+    /// Every `resource` the authorization request names: the configured APIs plus, when
+    /// organizations are asked for, Logto's organizations resource.
+    pub fn sign_in_resources(&self) -> Vec<String> {
+        let mut out = self.resources.clone();
+        if self.scopes.iter().any(|s| s == ORGANIZATIONS_SCOPE)
+            && !out.iter().any(|r| r == ORGANIZATIONS_RESOURCE)
+        {
+            out.push(ORGANIZATIONS_RESOURCE.to_owned());
+        }
+        out
+    }
+
+    /// Adds an API the app calls itself (its resource indicator and the permission it needs).
+    pub fn add_api(&mut self, resource: &str, scope: &str) {
+        if !self.resources.iter().any(|r| r == resource) {
+            self.resources.push(resource.to_owned());
+        }
+        if !self.scopes.iter().any(|s| s == scope) {
+            self.scopes.push(scope.to_owned());
+        }
+    }
+
     /// `{endpoint}/oidc`, the issuer Logto puts in every token.
     pub fn issuer(&self) -> String {
         format!("{}/oidc", self.endpoint.as_str().trim_end_matches('/'))
@@ -152,6 +184,22 @@ impl AuthConfig {
     fn origin(&self) -> String {
         self.base_url.as_str().trim_end_matches('/').to_owned()
     }
+}
+
+/// A resource indicator: an absolute URI, kept verbatim (Logto matches it character for character,
+/// so `https://api.example.com` must not become `https://api.example.com/`).
+pub fn parse_resource(name: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| ConfigError::Invalid {
+        name,
+        reason: format!("{raw:?} is not an absolute URL ({e})"),
+    })?;
+    if url.fragment().is_some() {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?} must not have a fragment"),
+        });
+    }
+    Ok(raw.to_owned())
 }
 
 fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
@@ -260,7 +308,18 @@ mod tests {
         ));
         let c = AuthConfig::from_lookup(env(&pairs)).unwrap();
         assert_eq!(c.scopes, ["openid", "profile", "email", "offline_access"]);
-        assert_eq!(c.resources.len(), 2);
+        assert_eq!(
+            c.resources,
+            ["https://api.example.com", "https://b.example.com"],
+            "verbatim, no trailing slash added"
+        );
+        assert_eq!(
+            c.sign_in_resources(),
+            c.resources,
+            "no organizations scope, no organizations resource"
+        );
+        let d = AuthConfig::from_lookup(env(GOOD)).unwrap();
+        assert_eq!(d.sign_in_resources(), [ORGANIZATIONS_RESOURCE]);
 
         let err = AuthConfig::from_lookup(env(&with("LOGTO_RESOURCES", "not a url"))).unwrap_err();
         assert!(matches!(

@@ -34,6 +34,13 @@ pub enum AuthError {
     UserInfoMismatch(String),
     #[error("refresh token rejected by provider: {0}")]
     RefreshRejected(String),
+    /// The grant is alive, but the provider will not issue a token for that resource or
+    /// organization (e.g. `access_denied`: not a member; `invalid_target`: unknown resource).
+    #[error("provider refused the token: {code} ({description:?})")]
+    TokenRefused {
+        code: String,
+        description: Option<String>,
+    },
 }
 
 impl AuthError {
@@ -44,6 +51,7 @@ impl AuthError {
             AuthError::TokenExchange(_) | AuthError::UserInfo(_) => 502,
             AuthError::ProviderError { code, .. } if code == "access_denied" => 403,
             AuthError::RefreshRejected(_) => 401,
+            AuthError::TokenRefused { .. } => 403,
             _ => 400,
         }
     }
@@ -65,6 +73,7 @@ impl AuthError {
             AuthError::UserInfo(_) => "userinfo_failed",
             AuthError::UserInfoMismatch(_) => "invalid_id_token",
             AuthError::RefreshRejected(_) => "session_expired",
+            AuthError::TokenRefused { .. } => "token_refused",
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The authorization-code flow with PKCE: building the sign-in request, completing the callback,
-//! refreshing tokens and building the sign-out URL.
+//! The authorization-code flow with PKCE: building the sign-in request, completing the callback
+//! and building the sign-out URL. Refresh lives in `refresh`, its coordination in `keeper`.
 
 use openidconnect::{
     core::{CoreAuthenticationFlow, CoreGenderClaim, CoreIdToken},
@@ -13,13 +13,11 @@ use url::Url;
 use super::{
     now_unix,
     provider::{error_chain, Metadata, OidcClient},
-    AuthConfig, AuthError, Provider, SignedIn, UserProfile,
+    AuthConfig, AuthError, Provider, SignedIn, TokenSet, UserProfile,
 };
 
 /// Tolerated difference between our clock and the provider's.
 const MAX_CLOCK_SKEW_SECS: i64 = 120;
-/// Refresh this long before the access token expires, so requests never carry an expired one.
-pub const REFRESH_MARGIN_SECS: i64 = 30;
 
 /// How long a started sign-in may take before its state is no longer accepted.
 pub const PENDING_TTL_SECS: i64 = 10 * 60;
@@ -113,8 +111,8 @@ pub fn authorization_request(
     if config.scopes.iter().any(|s| s == "offline_access") {
         request = request.add_extra_param("prompt", "consent");
     }
-    for resource in &config.resources {
-        request = request.add_extra_param("resource", resource.to_string());
+    for resource in config.sign_in_resources() {
+        request = request.add_extra_param("resource", resource);
     }
     if let Some(v) = &options.first_screen {
         request = request.add_extra_param("first_screen", v.clone());
@@ -248,20 +246,31 @@ pub async fn complete_sign_in(
     }
     let now = now_unix();
     Ok(SignedIn {
-        id_token: id_token.to_string(),
-        access_token: token.access_token().secret().clone(),
-        refresh_token: token.refresh_token().map(|t| t.secret().clone()),
-        access_token_expires_at: token.expires_in().map(|d| now + d.as_secs() as i64),
+        tokens: TokenSet {
+            sub: id_claims.subject().as_str().to_owned(),
+            id_token: id_token.to_string(),
+            id_token_claims: to_object(&id_claims),
+            access_token: token.access_token().secret().clone(),
+            access_token_expires_at: token.expires_in().map(|d| expires_at(now, d)),
+            refresh_token: token.refresh_token().map(|t| t.secret().clone()),
+            targeted: Default::default(),
+        },
         signed_in_at: now,
         user: UserProfile::from_claims(&claims),
     })
 }
 
-type IdClaims = openidconnect::IdTokenClaims<openidconnect::EmptyAdditionalClaims, CoreGenderClaim>;
+/// `now + expires_in`, saturating: a provider saying "never" must not overflow.
+pub(crate) fn expires_at(now: i64, expires_in: std::time::Duration) -> i64 {
+    now.saturating_add(i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub(crate) type IdClaims =
+    openidconnect::IdTokenClaims<openidconnect::EmptyAdditionalClaims, CoreGenderClaim>;
 
 /// Verifies signature, issuer, audience, expiry and nonce; on an unknown key id, refetches the
 /// provider's keys once (rate-limited) and tries again.
-async fn verify_id_token(
+pub(crate) async fn verify_id_token(
     provider: &Provider,
     id_token: &CoreIdToken,
     nonce_ok: impl Fn(Option<&Nonce>) -> bool + Copy,
@@ -306,6 +315,23 @@ async fn verify_id_token(
     }
 }
 
+/// Userinfo (`/oidc/me`) with the user's Logto access token; must be about `sub`.
+pub async fn userinfo(
+    provider: &Provider,
+    access_token: &str,
+    sub: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+    let metadata = provider.metadata().await?;
+    let client = provider.client(&metadata)?;
+    fetch_userinfo(
+        &client,
+        openidconnect::AccessToken::new(access_token.to_owned()),
+        openidconnect::SubjectIdentifier::new(sub.to_owned()),
+        provider,
+    )
+    .await
+}
+
 async fn fetch_userinfo(
     client: &OidcClient,
     access_token: openidconnect::AccessToken,
@@ -327,58 +353,7 @@ async fn fetch_userinfo(
     Ok(to_object(&claims))
 }
 
-/// Uses the refresh token. A new ID token must be for the same user from the same issuer; its nonce
-/// is not checked (Logto repeats the original one, or sends none).
-pub async fn refresh(provider: &Provider, current: &SignedIn) -> Result<SignedIn, AuthError> {
-    let Some(refresh_token) = current.refresh_token.clone() else {
-        return Err(AuthError::RefreshRejected("no refresh token".into()));
-    };
-    let metadata = provider.metadata().await?;
-    let client = provider.client(&metadata)?;
-    let rt = openidconnect::RefreshToken::new(refresh_token);
-    let token = client
-        .exchange_refresh_token(&rt)
-        .map_err(|e| AuthError::TokenExchange(e.to_string()))?
-        .request_async(provider.http())
-        .await
-        .map_err(|e| match &e {
-            openidconnect::RequestTokenError::ServerResponse(r) => {
-                AuthError::RefreshRejected(format!("{:?}", r.error()))
-            }
-            _ => AuthError::TokenExchange(error_chain(&e)),
-        })?;
-    let mut next = current.clone();
-    if let Some(id_token) = token.id_token() {
-        let claims = verify_id_token(provider, id_token, |_| true).await?;
-        if claims.subject().as_str() != current.user.sub {
-            return Err(AuthError::InvalidIdToken(format!(
-                "refreshed ID token is for another subject ({})",
-                claims.subject().as_str()
-            )));
-        }
-        next.id_token = id_token.to_string();
-    }
-    let now = now_unix();
-    next.access_token = token.access_token().secret().clone();
-    // Rotation: keep the old refresh token only if the provider did not send a new one.
-    if let Some(rt) = token.refresh_token() {
-        next.refresh_token = Some(rt.secret().clone());
-    }
-    next.access_token_expires_at = token.expires_in().map(|d| now + d.as_secs() as i64);
-    Ok(next)
-}
-
-impl SignedIn {
-    /// Whether the access token is expired or about to be, and a refresh is possible.
-    pub fn needs_refresh(&self, now: i64) -> bool {
-        self.refresh_token.is_some()
-            && self
-                .access_token_expires_at
-                .is_some_and(|at| at - REFRESH_MARGIN_SECS <= now)
-    }
-}
-
-fn to_object(value: &impl Serialize) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn to_object(value: &impl Serialize) -> serde_json::Map<String, serde_json::Value> {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => serde_json::Map::new(),
@@ -445,6 +420,7 @@ mod tests {
                     openidconnect::EndSessionUrl::new(format!("{issuer}/session/end")).unwrap(),
                 ),
                 authorization_response_iss_parameter_supported: iss_supported,
+                revocation_endpoint: None,
             },
         )
         .set_jwks(CoreJsonWebKeySet::new(vec![]))
@@ -486,15 +462,18 @@ mod tests {
         let scopes: Vec<&str> = p["scope"][0].split(' ').collect();
         assert_eq!(
             scopes,
-            ["openid", "offline_access", "profile", "email", "identities"]
+            [
+                "openid",
+                "offline_access",
+                "profile",
+                "email",
+                "identities",
+                "urn:logto:scope:organizations",
+                "urn:logto:scope:organization_roles"
+            ]
         );
-        for absent in [
-            "first_screen",
-            "direct_sign_in",
-            "ui_locales",
-            "resource",
-            "login_hint",
-        ] {
+        assert_eq!(p["resource"], ["urn:logto:resource:organizations"]);
+        for absent in ["first_screen", "direct_sign_in", "ui_locales", "login_hint"] {
             assert!(!p.contains_key(absent), "{absent}");
         }
         assert_eq!(pending.return_to, "/here");
@@ -530,7 +509,11 @@ mod tests {
         assert_eq!(locales["ui_locales"], ["th en"]);
         assert_eq!(
             locales["resource"],
-            ["https://api.example.com/", "https://b.example.com/"]
+            [
+                "https://api.example.com",
+                "https://b.example.com",
+                "urn:logto:resource:organizations"
+            ]
         );
     }
 

@@ -1,19 +1,28 @@
-//! The Logto auth core: configuration, provider discovery, sign-in request, callback, tokens and
-//! sign-out. Nothing here knows about Leptos, so it can serve a plain axum app just as well.
+//! The Logto auth core: configuration, provider discovery, sign-in request, callback, tokens,
+//! refresh and sign-out, the Account API and access-token verification for APIs. Nothing here
+//! knows about Leptos, so it can serve a plain axum app just as well.
 
+pub mod access_token;
+pub mod account;
 pub mod config;
 pub mod error;
 pub mod flow;
+pub mod keeper;
 pub mod provider;
 pub mod refresh;
 pub mod return_to;
+pub mod token_store;
 pub mod tokens;
 
 pub use config::{AuthConfig, ConfigError, Secret};
 pub use error::AuthError;
 pub use flow::{CallbackParams, PendingSignIn, SignInOptions};
+pub use keeper::{TokenError, TokenKeeper};
 pub use provider::Provider;
-pub use tokens::{SignedIn, UserProfile};
+pub use token_store::{MemoryTokenStore, TokenStore, TokenStoreError};
+pub use tokens::{
+    AccessToken, CachedToken, Organization, SignedIn, TokenSet, TokenTarget, UserProfile,
+};
 
 /// Seconds since the Unix epoch; the unit every stored timestamp uses.
 pub fn now_unix() -> i64 {

@@ -27,6 +27,8 @@ pub struct LogtoMetadata {
     pub end_session_endpoint: Option<EndSessionUrl>,
     /// RFC 9207: the provider puts `iss` in authorization responses.
     pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// RFC 7009: where sign-out revokes the refresh token.
+    pub revocation_endpoint: Option<openidconnect::RevocationUrl>,
 }
 impl AdditionalProviderMetadata for LogtoMetadata {}
 

@@ -1,18 +1,139 @@
 //! What a signed-in session holds. Tokens stay server-side; `UserProfile` is what the UI may see.
 
+use std::{collections::BTreeMap, fmt};
+
 use serde::{Deserialize, Serialize};
 
-/// The signed-in state kept in the session store.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The result of a completed sign-in: the tokens (kept in the token store) and who signed in
+/// (kept in the session record).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SignedIn {
-    /// Raw ID token, kept as `id_token_hint` for sign-out.
-    pub id_token: String,
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    /// Unix seconds; `None` when the provider did not say.
-    pub access_token_expires_at: Option<i64>,
+    pub tokens: TokenSet,
     pub signed_in_at: i64,
     pub user: UserProfile,
+}
+
+/// One user's tokens. Lives server-side in the token store under a random grant id that the session
+/// record names, and is only ever replaced atomically (see `auth::keeper`). Never sent to a browser.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenSet {
+    /// The user these tokens are for; a refresh for another `sub` is refused.
+    pub sub: String,
+    /// Raw ID token, kept as `id_token_hint` for sign-out.
+    pub id_token: String,
+    /// Claims of the ID token, verified when it was received.
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
+    /// The opaque access token for Logto itself (userinfo, Account API).
+    pub access_token: String,
+    /// Unix seconds; `None` when the provider did not say.
+    pub access_token_expires_at: Option<i64>,
+    pub refresh_token: Option<String>,
+    /// Access tokens for API resources and organizations, by `TokenTarget::key`, with their expiry.
+    #[serde(default)]
+    pub targeted: BTreeMap<String, CachedToken>,
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("sub", &self.sub)
+            .field("access_token_expires_at", &self.access_token_expires_at)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("targets", &self.targeted.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An access token for one API resource or organization.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CachedToken {
+    pub token: String,
+    pub expires_at: Option<i64>,
+    pub scope: Option<String>,
+}
+
+/// What an access token is for. Logto issues an opaque token for itself (userinfo, Account API), a
+/// JWT per API resource indicator, and a JWT per organization (audience `urn:logto:organization:{id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TokenTarget {
+    Logto,
+    Resource(String),
+    Organization(String),
+}
+
+impl TokenTarget {
+    /// The key under which `TokenSet::targeted` keeps this target's token.
+    pub fn key(&self) -> String {
+        match self {
+            TokenTarget::Logto => "logto".to_owned(),
+            TokenTarget::Resource(r) => format!("resource:{r}"),
+            TokenTarget::Organization(id) => format!("organization:{id}"),
+        }
+    }
+}
+
+impl TokenSet {
+    /// The stored token for `target`, whatever its expiry.
+    pub fn token_for(&self, target: &TokenTarget) -> Option<&str> {
+        match target {
+            TokenTarget::Logto => Some(&self.access_token),
+            other => self.targeted.get(&other.key()).map(|t| t.token.as_str()),
+        }
+    }
+
+    /// The stored token for `target` if it is good for at least `margin` more seconds and is not the
+    /// one a caller just saw rejected.
+    pub fn usable(
+        &self,
+        target: &TokenTarget,
+        now: i64,
+        margin: i64,
+        rejected: Option<&str>,
+    ) -> Option<AccessToken> {
+        let (token, expires_at, scope) = match target {
+            TokenTarget::Logto => (&self.access_token, self.access_token_expires_at, None),
+            other => {
+                let cached = self.targeted.get(&other.key())?;
+                (&cached.token, cached.expires_at, cached.scope.as_ref())
+            }
+        };
+        let fresh = expires_at.is_none_or(|at| at - margin > now);
+        (fresh && rejected != Some(token.as_str())).then(|| AccessToken {
+            token: token.clone(),
+            expires_at,
+            scope: scope.cloned(),
+        })
+    }
+}
+
+/// An access token handed to app code. Prints as `AccessToken(***)` so it cannot end up in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    token: String,
+    pub expires_at: Option<i64>,
+    pub scope: Option<String>,
+}
+
+impl AccessToken {
+    /// The bearer token, for an `Authorization` header. Never send it to the browser.
+    pub fn secret(&self) -> &str {
+        &self.token
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(***)")
+    }
+}
+
+/// A Logto organization the user belongs to, with the user's roles in it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: String,
+    /// From userinfo's `organization_data`, when Logto sent it.
+    pub name: Option<String>,
+    pub roles: Vec<String>,
 }
 
 /// Who the user is, from the verified ID token and userinfo. Contains no tokens.
@@ -26,6 +147,9 @@ pub struct UserProfile {
     pub picture: Option<String>,
     /// Social identities linked in Logto, e.g. `facebook`.
     pub identities: Vec<String>,
+    /// Organizations (claims `organizations`, `organization_roles`, `organization_data`).
+    #[serde(default)]
+    pub organizations: Vec<Organization>,
     /// Every claim as (name, display value), sorted by name, for the claims view.
     pub claims: Vec<(String, String)>,
 }
@@ -61,6 +185,7 @@ impl UserProfile {
             .collect();
         display.sort();
         Self {
+            organizations: organizations_from_claims(claims),
             sub: text("sub").unwrap_or_default(),
             name: text("name"),
             username: text("username"),
@@ -74,6 +199,51 @@ impl UserProfile {
     }
 }
 
+/// Logto's organization claims: `organizations` (ids), `organization_roles` (`"{id}:{role}"`) and,
+/// in userinfo, `organization_data` (`[{id, name, description}]`).
+fn organizations_from_claims(
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<Organization> {
+    let strings = |k: &str| -> Vec<String> {
+        claims
+            .get(k)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let roles = strings("organization_roles");
+    let data = claims
+        .get("organization_data")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut out: Vec<Organization> = strings("organizations")
+        .into_iter()
+        .filter(|id| !id.is_empty())
+        .map(|id| Organization {
+            name: data
+                .iter()
+                .find(|d| d.get("id").and_then(|v| v.as_str()) == Some(id.as_str()))
+                .and_then(|d| d.get("name").and_then(|v| v.as_str()))
+                .map(str::to_owned),
+            roles: roles
+                .iter()
+                .filter_map(|r| r.split_once(':'))
+                .filter(|(org, _)| *org == id)
+                .map(|(_, role)| role.to_owned())
+                .collect(),
+            id,
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out.dedup_by(|a, b| a.id == b.id);
+    out
+}
+
 fn is_time_claim(name: &str) -> bool {
     matches!(
         name,
@@ -82,7 +252,7 @@ fn is_time_claim(name: &str) -> bool {
 }
 
 /// `1795580344` → `2026-11-25 04:19:04 UTC`; Logto's `created_at`/`updated_at` are milliseconds.
-fn readable_time(value: i64) -> String {
+pub fn readable_time(value: i64) -> String {
     let secs = if value > 100_000_000_000 {
         value / 1000
     } else {
@@ -126,5 +296,71 @@ mod tests {
             .iter()
             .any(|(k, v)| k == "created_at" && v == "2026-11-25 04:19:04 UTC"));
         assert!(p.claims.iter().any(|(k, v)| k == "custom" && v == "7"));
+        assert!(p.organizations.is_empty());
+    }
+
+    #[test]
+    fn organizations_with_roles_and_names() {
+        let claims = serde_json::json!({
+            "sub": "u1",
+            "organizations": ["org-b", "org-a", "org-a"],
+            "organization_roles": ["org-a:admin", "org-a:member", "org-b:viewer", "org-c:ghost", "bad"],
+            "organization_data": [{"id": "org-a", "name": "Acme"}]
+        });
+        let p = UserProfile::from_claims(claims.as_object().unwrap());
+        assert_eq!(
+            p.organizations,
+            [
+                Organization {
+                    id: "org-a".into(),
+                    name: Some("Acme".into()),
+                    roles: vec!["admin".into(), "member".into()]
+                },
+                Organization {
+                    id: "org-b".into(),
+                    name: None,
+                    roles: vec!["viewer".into()]
+                },
+            ],
+            "sorted, deduplicated, roles of other organizations ignored"
+        );
+    }
+
+    #[test]
+    fn usable_token_respects_margin_and_rejection() {
+        let mut set = TokenSet {
+            sub: "u".into(),
+            id_token: String::new(),
+            id_token_claims: Default::default(),
+            access_token: "at".into(),
+            access_token_expires_at: Some(100),
+            refresh_token: None,
+            targeted: BTreeMap::new(),
+        };
+        assert!(set.usable(&TokenTarget::Logto, 69, 30, None).is_some());
+        assert!(set.usable(&TokenTarget::Logto, 70, 30, None).is_none());
+        assert!(set.usable(&TokenTarget::Logto, 0, 30, Some("at")).is_none());
+        let api = TokenTarget::Resource("https://api".into());
+        assert!(set.usable(&api, 0, 30, None).is_none());
+        set.targeted.insert(
+            api.key(),
+            CachedToken {
+                token: "jwt".into(),
+                expires_at: Some(100),
+                scope: Some("read".into()),
+            },
+        );
+        let t = set.usable(&api, 0, 30, None).unwrap();
+        assert_eq!((t.secret(), t.scope.as_deref()), ("jwt", Some("read")));
+        assert_eq!(format!("{t:?}"), "AccessToken(***)");
+        assert!(!format!("{set:?}").contains("jwt"));
+        assert!(set
+            .usable(
+                &TokenTarget::Organization("https://api".into()),
+                0,
+                30,
+                None
+            )
+            .is_none());
     }
 }

@@ -6,3 +6,5 @@ mod support;
 mod callback;
 mod hostile;
 mod sessions;
+mod token_store;
+mod tokens;

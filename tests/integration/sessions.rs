@@ -59,11 +59,8 @@ async fn session_id_changes_at_sign_in() {
     let planted = app.cookie.clone().unwrap();
     app.sign_in(&idp).await;
     assert_ne!(app.cookie.as_deref(), Some(planted.as_str()));
-    let mut attacker = App {
-        router: app.router.clone(),
-        store: app.store.clone(),
-        cookie: Some(planted),
-    };
+    let mut attacker = app.tab();
+    attacker.cookie = Some(planted);
     assert_eq!(attacker.current_user().await, Value::Null);
     assert_eq!(app.current_user().await["sub"], "user-1");
 }
@@ -119,17 +116,20 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
         token_delay: Some(Duration::from_millis(600)),
         ..Script::default()
     });
-    let racing = tokio::spawn(app.current_user_request());
+    let mut tab = app.tab();
+    let racing = tokio::spawn(async move { tab.call("user_info", "").await });
     tokio::time::sleep(Duration::from_millis(150)).await;
     let out = app.post_form("/api/sign_out", "").await;
     assert_eq!(out.status, StatusCode::FOUND);
-    let _ = racing.await.unwrap();
-    // The old cookie, replayed after the racing request saved its (refreshed) copy.
-    let mut replay = App {
-        router: app.router.clone(),
-        store: app.store.clone(),
-        cookie,
-    };
+    let (status, _) = racing.await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the racing refresh must not succeed for a signed-out session"
+    );
+    // The old cookie, replayed after the racing request finished.
+    let mut replay = app.tab();
+    replay.cookie = cookie;
     assert_eq!(
         replay.current_user().await,
         Value::Null,
@@ -148,14 +148,14 @@ async fn parallel_requests_refresh_exactly_once_and_keep_the_grant() {
     let mut app = App::new(&config_for(&idp, &[])).await;
     app.sign_in(&idp).await;
     let tabs: Vec<_> = (0..8)
-        .map(|_| tokio::spawn(app.current_user_request()))
+        .map(|_| {
+            let mut tab = app.tab();
+            tokio::spawn(async move { tab.call("user_info", "").await })
+        })
         .collect();
     for tab in tabs {
-        assert_eq!(
-            tab.await.unwrap()["sub"],
-            "user-1",
-            "every tab stays signed in"
-        );
+        let (status, body) = tab.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "every tab stays signed in: {body}");
     }
     assert_eq!(
         idp.refresh_requests(),
@@ -167,7 +167,7 @@ async fn parallel_requests_refresh_exactly_once_and_keep_the_grant() {
         "a refresh token was spent twice: Logto would revoke the grant"
     );
     // The rotated refresh token was stored: the next refresh works too.
-    assert_eq!(app.current_user().await["sub"], "user-1");
+    assert_eq!(app.call("user_info", "").await.0, StatusCode::OK);
     assert_eq!(idp.refresh_requests(), 2);
     assert!(!idp.grant_revoked());
 }
@@ -183,6 +183,9 @@ async fn invalid_grant_signs_the_user_out() {
     let mut app = App::new(&config_for(&idp, &[])).await;
     app.sign_in(&idp).await;
     idp.revoke_all_grants();
+    let (status, body) = app.call("user_info", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body, serde_json::json!("Unauthenticated"));
     assert_eq!(app.current_user().await, Value::Null);
     assert_eq!(
         app.current_user().await,
@@ -209,6 +212,7 @@ async fn refreshed_id_token_for_another_user_is_refused() {
     });
     let mut app = App::new(&config_for(&idp, &[])).await;
     app.sign_in(&idp).await;
+    assert_eq!(app.call("user_info", "").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(app.current_user().await, Value::Null);
     assert!(
         logged(&["token refresh rejected", "another subject"]),
@@ -249,13 +253,13 @@ async fn provider_returning_later_is_picked_up_without_restart() {
 }
 
 /// A real Redis from Debian's package, on its own port, without persistence.
-struct Redis {
-    port: u16,
+pub struct Redis {
+    pub port: u16,
     child: std::process::Child,
 }
 
 impl Redis {
-    async fn start(port: u16) -> Redis {
+    pub async fn start(port: u16) -> Redis {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",

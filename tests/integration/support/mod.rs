@@ -19,6 +19,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
 use logto_leptos::{
+    auth::TokenStore,
     config::AppConfig,
     server::{router, AppState},
     session::{open_store, AnyStore},
@@ -57,7 +58,36 @@ pub struct Script {
     pub token_delay: Option<Duration>,
     /// Discovery answers with a redirect instead of the document.
     pub discovery_redirect: bool,
+    /// On refresh grants, the token endpoint rotates the refresh token, then waits this long
+    /// before answering.
+    pub respond_delay: Option<Duration>,
+    /// The next this many refresh grants answer 503 `temporarily_unavailable` (nothing spent).
+    pub refresh_failures: usize,
+    /// The revocation endpoint answers 503.
+    pub revocation_fails: bool,
+    /// The user signed in with Facebook (identities.facebook in userinfo).
+    pub facebook_identity: bool,
+    /// What Logto's Secret Vault holds for the user's Facebook token.
+    pub facebook_token: FacebookToken,
+    /// The scope resource access tokens carry (default `read:hello`).
+    pub api_scope: Option<String>,
 }
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FacebookToken {
+    #[default]
+    Stored,
+    NotStored,
+    /// Logto's copy expired (it answers 401 access_token_expired).
+    Expired,
+    /// Stored, but Facebook revoked it (Graph answers 190).
+    RevokedAtFacebook,
+}
+
+/// The API resource the double knows, and the organization user-1 belongs to.
+pub const API_RESOURCE: &str = "https://api.test";
+pub const API2_RESOURCE: &str = "https://api2.test";
+pub const ORG_ID: &str = "org-1";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SignMode {
@@ -90,6 +120,9 @@ struct Grant {
     revoked: bool,
 }
 
+/// Every request the token endpoint answered for a refresh grant, by target.
+pub const TARGET_LOGTO: &str = "logto";
+
 #[derive(Default)]
 struct IdpState {
     issuer: String,
@@ -103,6 +136,13 @@ struct IdpState {
     es_key: usize,
     /// Every access, refresh and ID token handed out, to prove none reaches the browser.
     issued: Vec<String>,
+    /// Opaque access token -> grant (for userinfo and the Account API).
+    access_tokens: HashMap<String, usize>,
+    /// Refresh grants answered, by target (`logto`, `resource:…`, `organization:…`).
+    refresh_targets: Vec<String>,
+    revoked: Vec<String>,
+    /// Facebook tokens the Secret Vault handed out.
+    facebook_tokens: Vec<String>,
     pub token_requests: usize,
     pub refresh_requests: usize,
     pub jwks_requests: usize,
@@ -164,6 +204,11 @@ impl Idp {
             .route("/oidc/jwks", get(jwks))
             .route("/oidc/token", post(token))
             .route("/oidc/me", get(userinfo))
+            .route("/oidc/token/revocation", post(revocation))
+            .route(
+                "/api/my-account/identities/{target}/access-token",
+                get(account_federated_token),
+            )
             .with_state(idp.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         idp
@@ -198,9 +243,13 @@ impl Idp {
 
     /// What Logto does when the user finishes signing in: a grant for `user-1`, and a code.
     pub fn authorize(&self, nonce: &str) -> String {
+        self.authorize_as("user-1", nonce)
+    }
+
+    pub fn authorize_as(&self, sub: &str, nonce: &str) -> String {
         let mut st = self.state.lock().unwrap();
         st.grants.push(Grant {
-            sub: "user-1".into(),
+            sub: sub.into(),
             nonce: nonce.to_owned(),
             revoked: false,
         });
@@ -222,6 +271,54 @@ impl Idp {
     pub fn discovery_requests(&self) -> usize {
         self.state.lock().unwrap().discovery_requests
     }
+    pub fn refresh_targets(&self) -> Vec<String> {
+        self.state.lock().unwrap().refresh_targets.clone()
+    }
+    pub fn facebook_tokens(&self) -> Vec<String> {
+        self.state.lock().unwrap().facebook_tokens.clone()
+    }
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.state.lock().unwrap().revoked.clone()
+    }
+    /// Refresh tokens issued so far, oldest first.
+    pub fn refresh_tokens_issued(&self) -> Vec<String> {
+        self.issued_tokens()
+            .into_iter()
+            .filter(|t| t.starts_with("rt-"))
+            .collect()
+    }
+    pub fn edit_script(&self, f: impl FnOnce(&mut Script)) {
+        f(&mut self.state.lock().unwrap().script);
+    }
+
+    /// A JWT access token as Logto issues for APIs, signed with the current key unless `bad_sig`.
+    pub fn mint_access_token(
+        &self,
+        aud: &str,
+        scope: Option<&str>,
+        exp_in: i64,
+        bad_sig: bool,
+    ) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({
+            "iss": self.issuer, "sub": "user-1", "aud": aud, "iat": now, "exp": now + exp_in,
+            "client_id": CLIENT_ID, "jti": rand_suffix(),
+        });
+        if let Some(scope) = scope {
+            claims["scope"] = json!(scope);
+        }
+        let es_key = self.state.lock().unwrap().es_key;
+        let script = Script {
+            sign: if bad_sig {
+                SignMode::BadSignature
+            } else {
+                SignMode::Valid
+            },
+            ..Script::default()
+        };
+        self.sign(claims, &script, es_key, "at+jwt")
+    }
+
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state.lock().unwrap().issued.clone()
     }
@@ -251,13 +348,17 @@ impl Idp {
         if let Some(edit) = &script.claims {
             edit(&mut claims);
         }
+        self.sign(claims, script, es_key, "JWT")
+    }
+
+    fn sign(&self, claims: Value, script: &Script, es_key: usize, typ: &str) -> String {
         let (alg, kid) = match (script.sign, self.alg) {
             (SignMode::AlgNone, _) => ("none", None),
             (SignMode::Hs256WithClientSecret, _) => ("HS256", None),
             (_, Alg::Es384) => ("ES384", Some(format!("es-{es_key}"))),
             (_, Alg::Rs256) => ("RS256", Some("rsa-1".to_owned())),
         };
-        let mut header = json!({"alg": alg, "typ": "JWT"});
+        let mut header = json!({"alg": alg, "typ": typ});
         if let Some(kid) = kid {
             header["kid"] = json!(kid);
         }
@@ -336,6 +437,7 @@ async fn discovery(State(idp): State<Idp>) -> Response {
         "userinfo_endpoint": format!("{i}/me"),
         "jwks_uri": format!("{i}/jwks"),
         "end_session_endpoint": format!("{i}/session/end"),
+        "revocation_endpoint": format!("{i}/token/revocation"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
@@ -373,12 +475,41 @@ async fn token(
     if let Some(delay) = script.token_delay {
         tokio::time::sleep(delay).await;
     }
+    let (response, rotated) = token_response(&idp, &headers, &form, &script);
+    let refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
+    if let (Some(delay), true) = (script.respond_delay, rotated && refresh) {
+        // The refresh token is rotated already: a client that goes away now loses the new one.
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+/// The token endpoint's answer, and whether it issued tokens.
+fn token_response(
+    idp: &Idp,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    script: &Script,
+) -> (Response, bool) {
+    let fail = |r: Response| (r, false);
+    let refreshing = form.get("grant_type").map(String::as_str) == Some("refresh_token");
+    if refreshing {
+        let mut st = idp.state.lock().unwrap();
+        if st.script.refresh_failures > 0 {
+            st.script.refresh_failures -= 1;
+            st.refresh_requests += 1;
+            return fail(oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+            ));
+        }
+    }
     if !headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("Basic "))
     {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+        return fail(oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"));
     }
     let mut st = idp.state.lock().unwrap();
     st.token_requests += 1;
@@ -386,35 +517,96 @@ async fn token(
         Some("authorization_code") => {
             // Codes are single use, as everywhere.
             let Some(grant) = form.get("code").and_then(|c| st.codes.remove(c)) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
             };
             if form.get("code_verifier").is_none_or(|v| v.len() < 43) {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
             }
             (grant, false)
         }
         Some("refresh_token") => {
             st.refresh_requests += 1;
             let Some(rt) = form.get("refresh_token") else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+                return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_request"));
             };
             let Some(&(grant, used)) = st.refresh_tokens.get(rt) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
             };
             if used {
                 // Logto: reuse of a rotated refresh token revokes the whole grant.
                 st.grants[grant].revoked = true;
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
             }
-            if st.grants[grant].revoked {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            if st.grants[grant].revoked || st.revoked.contains(rt) {
+                return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
+            }
+            // Logto checks organization membership before it rotates anything.
+            if let Some(org) = form.get("organization_id") {
+                if st.grants[grant].sub != "user-1" || org != ORG_ID {
+                    return fail(
+                        (
+                            StatusCode::FORBIDDEN,
+                            Json(json!({
+                                "error": "access_denied",
+                                "error_description": "user is not a member of the organization"
+                            })),
+                        )
+                            .into_response(),
+                    );
+                }
             }
             st.refresh_tokens.insert(rt.clone(), (grant, true));
             (grant, true)
         }
-        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        _ => {
+            return fail(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+            ))
+        }
     };
-    let access_token = format!("at-{}", rand_suffix());
+    let target = match (form.get("resource"), form.get("organization_id")) {
+        (Some(r), _) if refreshing => format!("resource:{r}"),
+        (None, Some(o)) if refreshing => format!("organization:{o}"),
+        _ => TARGET_LOGTO.to_owned(),
+    };
+    if refreshing {
+        st.refresh_targets.push(target.clone());
+    }
+    let now = chrono::Utc::now().timestamp();
+    let expires_in = script.expires_in.unwrap_or(3600);
+    let (access_token, jwt) = {
+        let jwt_claims = |aud: &str, scope: &str| {
+            json!({
+                "iss": st.issuer, "sub": st.grants[grant_id].sub, "aud": aud, "iat": now,
+                "exp": now + expires_in as i64, "scope": scope, "client_id": CLIENT_ID, "jti": rand_suffix(),
+            })
+        };
+        match target.split_once(':') {
+            Some(("resource", r)) => {
+                if r != API_RESOURCE && r != API2_RESOURCE {
+                    return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_target"));
+                }
+                let scope = script
+                    .api_scope
+                    .clone()
+                    .unwrap_or_else(|| "read:hello".into());
+                (String::new(), Some(jwt_claims(r, &scope)))
+            }
+            Some(("organization", o)) => (
+                String::new(),
+                Some(jwt_claims(
+                    &format!("urn:logto:organization:{o}"),
+                    "read:org",
+                )),
+            ),
+            _ => (format!("at-{}", rand_suffix()), None),
+        }
+        // (the closure above borrows the lock guard; it must end before any await)
+    };
+    if jwt.is_none() {
+        st.access_tokens.insert(access_token.clone(), grant_id);
+    }
     let refresh_token = format!("rt-{}", rand_suffix());
     st.refresh_tokens
         .insert(refresh_token.clone(), (grant_id, false));
@@ -423,7 +615,6 @@ async fn token(
         (Some(sub), true) => sub.clone(),
         _ => grant.sub.clone(),
     };
-    let now = chrono::Utc::now().timestamp();
     let mut claims = json!({
         "iss": st.issuer, "sub": sub, "aud": CLIENT_ID, "exp": now + 3600, "iat": now,
         "nonce": grant.nonce, "name": "Alice Liddell", "email": "alice@example.com",
@@ -436,47 +627,147 @@ async fn token(
     }
     let es_key = st.es_key;
     drop(st);
-    let id_token = idp.id_token(claims, &script, es_key);
+    let access_token = match jwt {
+        Some(claims) => idp.sign(claims, &Script::default(), es_key, "at+jwt"),
+        None => access_token,
+    };
+    let id_token = idp.id_token(claims, script, es_key);
     idp.state.lock().unwrap().issued.extend([
         access_token.clone(),
         refresh_token.clone(),
         id_token.clone(),
     ]);
-    Json(json!({
+    let answer = Json(json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": script.expires_in.unwrap_or(3600),
+        "expires_in": expires_in,
         "refresh_token": refresh_token,
         "id_token": id_token,
         "scope": "openid offline_access profile email"
     }))
-    .into_response()
+    .into_response();
+    (answer, true)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+}
+
+/// The grant an opaque access token belongs to, if the token is known.
+fn grant_of(idp: &Idp, headers: &HeaderMap) -> Option<(String, Script)> {
+    let token = bearer(headers)?;
+    let st = idp.state.lock().unwrap();
+    let grant = *st.access_tokens.get(&token)?;
+    Some((st.grants[grant].sub.clone(), st.script.clone()))
 }
 
 async fn userinfo(State(idp): State<Idp>, headers: HeaderMap) -> Response {
-    if !headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer at-"))
-    {
+    let Some((sub, script)) = grant_of(&idp, &headers) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    let sub = script.userinfo_sub.clone().unwrap_or(sub);
+    let identities = if script.facebook_identity {
+        json!({"facebook": {"userId": "fb-1", "details": {"name": "Jamie Rivera"}}})
+    } else {
+        json!({})
+    };
+    Json(json!({
+        "sub": sub, "name": "Alice Liddell", "email": "alice@example.com", "identities": identities,
+        "organizations": [ORG_ID], "organization_roles": [format!("{ORG_ID}:admin")],
+        "organization_data": [{"id": ORG_ID, "name": "Acme", "description": null}],
+    }))
+    .into_response()
+}
+
+async fn revocation(State(idp): State<Idp>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let mut st = idp.state.lock().unwrap();
+    if st.script.revocation_fails {
+        return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     }
-    let sub = idp
-        .state
-        .lock()
-        .unwrap()
-        .script
-        .userinfo_sub
-        .clone()
-        .unwrap_or_else(|| "user-1".into());
-    Json(json!({"sub": sub, "name": "Alice Liddell", "email": "alice@example.com", "identities": {}}))
+    if let Some(token) = form.get("token") {
+        st.revoked.push(token.clone());
+    }
+    StatusCode::OK.into_response()
+}
+
+fn logto_error(status: StatusCode, code: &str) -> Response {
+    (status, Json(json!({ "code": code, "message": code }))).into_response()
+}
+
+/// Logto's Account API: the Secret Vault's stored Facebook token.
+async fn account_federated_token(
+    State(idp): State<Idp>,
+    axum::extract::Path(target): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((_, script)) = grant_of(&idp, &headers) else {
+        return logto_error(StatusCode::UNAUTHORIZED, "auth.unauthorized");
+    };
+    if target != "facebook" || !script.facebook_identity {
+        return logto_error(
+            StatusCode::NOT_FOUND,
+            "secrets.third_party_token_set.token_not_found",
+        );
+    }
+    match script.facebook_token {
+        FacebookToken::NotStored => logto_error(
+            StatusCode::NOT_FOUND,
+            "secrets.third_party_token_set.token_not_found",
+        ),
+        FacebookToken::Expired => logto_error(
+            StatusCode::UNAUTHORIZED,
+            "secrets.third_party_token_set.access_token_expired",
+        ),
+        FacebookToken::Stored | FacebookToken::RevokedAtFacebook => {
+            let token = format!("fb-{}", rand_suffix());
+            idp.state
+                .lock()
+                .unwrap()
+                .facebook_tokens
+                .push(token.clone());
+            Json(json!({
+                "access_token": token, "token_type": "bearer", "expires_in": 5_183_999,
+                "scope": "email,public_profile"
+            }))
+            .into_response()
+        }
+    }
+}
+
+/// A stand-in for Facebook's Graph API, on its own origin.
+pub async fn start_graph(idp: &Idp) -> String {
+    async fn me(State(idp): State<Idp>, headers: HeaderMap) -> Response {
+        let st = idp.state.lock().unwrap();
+        let known = bearer(&headers).is_some_and(|t| st.facebook_tokens.contains(&t));
+        if !known || st.script.facebook_token == FacebookToken::RevokedAtFacebook {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": {"message": "Error validating access token", "type": "OAuthException", "code": 190, "error_subcode": 460}})),
+            )
+                .into_response();
+        }
+        Json(json!({
+            "id": "fb-1", "name": "Jamie Rivera",
+            "picture": {"data": {"url": "https://graph.test/pic.jpg", "height": 50, "width": 50, "is_silhouette": false}}
+        }))
         .into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new().route("/me", get(me)).with_state(idp.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
 }
 
 /// The app under test, driven without a socket, with a cookie jar of one.
 pub struct App {
     pub router: Router,
     pub store: AnyStore,
+    pub tokens: Arc<dyn TokenStore>,
     pub cookie: Option<String>,
 }
 
@@ -515,13 +806,55 @@ pub fn config_for(idp: &Idp, extra: &[(&str, &str)]) -> AppConfig {
 impl App {
     pub async fn new(config: &AppConfig) -> Self {
         let options = LeptosOptions::builder().output_name("logto-leptos").build();
-        let store = open_store(&config.session_store).await.unwrap();
-        let state = AppState::new(options, config).unwrap();
+        let stores = open_store(&config.session_store).await.unwrap();
+        let state = AppState::new(options, config, stores.tokens.clone()).unwrap();
         App {
-            router: router(state, store.clone(), config),
-            store,
+            router: router(state, stores.sessions.clone(), config),
+            store: stores.sessions,
+            tokens: stores.tokens,
             cookie: None,
         }
+    }
+
+    /// The token store's key for this browser's signed-in user, read from the session record.
+    pub async fn grant_id(&self) -> String {
+        use tower_sessions::SessionStore;
+        let cookie = self.cookie.as_deref().expect("a session cookie");
+        let id: tower_sessions::session::Id = cookie.split_once('=').unwrap().1.parse().unwrap();
+        let record = self
+            .store
+            .load(&id)
+            .await
+            .unwrap()
+            .expect("a session record");
+        record.data["auth.user"]["grant"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Another browser tab of the same user: same router, same cookie.
+    pub fn tab(&self) -> App {
+        App {
+            router: self.router.clone(),
+            store: self.store.clone(),
+            tokens: self.tokens.clone(),
+            cookie: self.cookie.clone(),
+        }
+    }
+
+    /// Calls a server function as the hydrated app does (fetch, no redirect); returns status and JSON.
+    pub async fn call(&mut self, endpoint: &str, form: &str) -> (StatusCode, Value) {
+        let r = self
+            .send(
+                Request::post(format!("/api/{endpoint}"))
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form.to_owned()))
+                    .unwrap(),
+            )
+            .await;
+        let json = serde_json::from_str(&r.body).unwrap_or(Value::String(r.body.clone()));
+        (r.status, json)
     }
 
     pub async fn send(&mut self, req: Request<Body>) -> Reply {
@@ -584,8 +917,12 @@ impl App {
 
     /// One complete sign-in attempt: start, "authorize" at the provider, come back to /callback.
     pub async fn attempt_sign_in(&mut self, idp: &Idp) -> Reply {
+        self.attempt_sign_in_as(idp, "user-1").await
+    }
+
+    pub async fn attempt_sign_in_as(&mut self, idp: &Idp, sub: &str) -> Reply {
         let params = self.start_sign_in("mode=sign_in").await;
-        let code = idp.authorize(&params["nonce"]);
+        let code = idp.authorize_as(sub, &params["nonce"]);
         self.get(&format!(
             "/callback?{}",
             query(&[
@@ -601,25 +938,6 @@ impl App {
     pub async fn sign_in(&mut self, idp: &Idp) {
         let r = self.attempt_sign_in(idp).await;
         assert_eq!(r.status, StatusCode::FOUND, "sign-in failed: {}", r.body);
-    }
-
-    /// `current_user` as another tab of the same browser would ask it (same cookie, concurrently).
-    pub fn current_user_request(&self) -> impl std::future::Future<Output = serde_json::Value> {
-        let router = self.router.clone();
-        let cookie = self.cookie.clone();
-        async move {
-            let mut req = Request::post("/api/current_user")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::empty())
-                .unwrap();
-            if let Some(c) = cookie {
-                req.headers_mut().insert(header::COOKIE, c.parse().unwrap());
-            }
-            let res = router.oneshot(req).await.unwrap();
-            assert_eq!(res.status(), StatusCode::OK);
-            let body = res.into_body().collect().await.unwrap().to_bytes();
-            serde_json::from_slice(&body).unwrap()
-        }
     }
 
     /// Whether the server thinks this browser is signed in.

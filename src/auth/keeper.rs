@@ -1,0 +1,162 @@
+//! Hands out access tokens and refreshes them safely. Logto rotates refresh tokens and revokes the
+//! whole grant when a spent one comes back, so:
+//! - one refresh per grant at a time (per process): later callers wait, then find the new token;
+//! - the refresh runs in its own task that stores its result itself, so a request that goes away
+//!   (browser closed, timeout) cannot lose a refresh token Logto has already rotated;
+//! - the result is stored only if the grant still holds the refresh token that was spent
+//!   (compare-and-swap): a sign-out or a newer sign-in in the meantime wins;
+//! - failures are not remembered: the next call tries again.
+//!
+//! Several app instances on one store would need a shared lock; the compare-and-swap still keeps
+//! a late result from overwriting newer tokens.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+};
+
+use super::{
+    now_unix, refresh,
+    token_store::{TokenStore, TokenStoreError},
+    AccessToken, AuthError, Provider, TokenSet, TokenTarget,
+};
+
+/// Refresh when a token has less than this left, so requests never carry an expired one.
+pub const REFRESH_MARGIN_SECS: i64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The grant is gone: signed out, signed in anew, expired, or revoked at Logto.
+    #[error("signed out: {0}")]
+    SignedOut(String),
+    /// A sign-out or a newer sign-in happened while this refresh was at Logto; it was discarded.
+    #[error("the session changed during the refresh")]
+    Superseded,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Store(#[from] TokenStoreError),
+}
+
+pub struct TokenKeeper {
+    provider: Arc<Provider>,
+    store: Arc<dyn TokenStore>,
+    /// One lock per grant being refreshed; entries vanish with their last user.
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl TokenKeeper {
+    pub fn new(provider: Arc<Provider>, store: Arc<dyn TokenStore>) -> Self {
+        Self {
+            provider,
+            store,
+            locks: Mutex::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.store
+    }
+
+    /// The grant's tokens as stored now.
+    pub async fn tokens(&self, grant: &str) -> Result<TokenSet, TokenError> {
+        self.store
+            .load(grant)
+            .await?
+            .ok_or_else(|| TokenError::SignedOut("no tokens for this grant".into()))
+    }
+
+    /// A token for `target` with at least `REFRESH_MARGIN_SECS` left, refreshing if needed.
+    /// `rejected`: a token an API just refused; it is not handed out again.
+    pub async fn token(
+        self: &Arc<Self>,
+        grant: &str,
+        target: &TokenTarget,
+        rejected: Option<&AccessToken>,
+    ) -> Result<AccessToken, TokenError> {
+        let rejected = rejected.map(|t| t.secret().to_owned());
+        let set = self.tokens(grant).await?;
+        if let Some(token) =
+            set.usable(target, now_unix(), REFRESH_MARGIN_SECS, rejected.as_deref())
+        {
+            return Ok(token);
+        }
+        let seen = set.token_for(target).map(str::to_owned);
+        let keeper = self.clone();
+        let (grant, target) = (grant.to_owned(), target.clone());
+        // Spawned: it finishes and stores its result even if this request is dropped.
+        tokio::spawn(async move { keeper.refresh_locked(&grant, &target, seen, rejected).await })
+            .await
+            .map_err(|e| TokenError::Store(TokenStoreError(format!("refresh task failed: {e}"))))?
+    }
+
+    /// `seen`: the target's token when the caller found it wanting.
+    async fn refresh_locked(
+        &self,
+        grant: &str,
+        target: &TokenTarget,
+        seen: Option<String>,
+        rejected: Option<String>,
+    ) -> Result<AccessToken, TokenError> {
+        let lock = self.lock_for(grant);
+        let _one_at_a_time = lock.lock().await;
+        // Whoever held the lock before may have done the work already: a token for this target
+        // that is new since the caller looked is good as long as it has not expired (even if the
+        // provider issues tokens shorter-lived than the margin).
+        let current = self.tokens(grant).await?;
+        let renewed = current.token_for(target) != seen.as_deref();
+        let margin = if renewed { 0 } else { REFRESH_MARGIN_SECS };
+        if let Some(token) = current.usable(target, now_unix(), margin, rejected.as_deref()) {
+            return Ok(token);
+        }
+        let spent = current.refresh_token.clone();
+        let next = match refresh::refresh(&self.provider, &current, target).await {
+            Ok(next) => next,
+            Err(AuthError::RefreshRejected(why)) => {
+                // The grant is dead at Logto; forget it so every request of this session sees it.
+                tracing::warn!(sub = %current.sub, "token refresh rejected, grant ended: {why}");
+                if let Err(err) = self.store.delete(grant).await {
+                    tracing::error!("could not delete a dead grant's tokens: {err}");
+                }
+                return Err(TokenError::SignedOut(why));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if !self
+            .store
+            .replace_if(grant, spent.as_deref(), &next)
+            .await?
+        {
+            // Signed out or signed in anew while we were at Logto: their state wins. The refresh
+            // token we just got is nobody's; revoke it so it cannot outlive the session.
+            tracing::info!(sub = %current.sub, "refreshed tokens discarded: the session changed meanwhile");
+            if let Some(orphan) = next
+                .refresh_token
+                .as_deref()
+                .filter(|t| Some(*t) != spent.as_deref())
+            {
+                if let Err(err) = refresh::revoke_refresh_token(&self.provider, orphan).await {
+                    tracing::warn!("could not revoke a discarded refresh token: {err}");
+                }
+            }
+            return Err(TokenError::Superseded);
+        }
+        tracing::debug!(sub = %next.sub, target = %target.key(), "tokens refreshed");
+        next.usable(target, now_unix(), 0, None).ok_or_else(|| {
+            TokenError::Auth(AuthError::TokenExchange(
+                "the provider answered with an already expired token".into(),
+            ))
+        })
+    }
+
+    fn lock_for(&self, grant: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = locks.get(grant).and_then(Weak::upgrade) {
+            return lock;
+        }
+        locks.retain(|_, l| l.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(grant.to_owned(), Arc::downgrade(&lock));
+        lock
+    }
+}

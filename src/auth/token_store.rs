@@ -1,0 +1,105 @@
+//! Where token sets live: outside the session record, so that a refresh can replace them
+//! atomically (compare-and-swap on the refresh token it spent) without racing the whole-record
+//! saves of other requests of the same session. Backends: memory here, SQLite and Redis in
+//! `crate::token_store`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+
+use super::{now_unix, TokenSet};
+
+#[derive(Debug, thiserror::Error)]
+#[error("token store: {0}")]
+pub struct TokenStoreError(pub String);
+
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    async fn load(&self, grant: &str) -> Result<Option<TokenSet>, TokenStoreError>;
+    /// Stores a new grant's tokens for at most `ttl`.
+    async fn insert(
+        &self,
+        grant: &str,
+        tokens: &TokenSet,
+        ttl: Duration,
+    ) -> Result<(), TokenStoreError>;
+    /// Replaces the grant's tokens only if they still hold `spent` as refresh token (nobody signed
+    /// out, signed in anew or refreshed meanwhile). Keeps the expiry. Returns whether it replaced.
+    async fn replace_if(
+        &self,
+        grant: &str,
+        spent: Option<&str>,
+        tokens: &TokenSet,
+    ) -> Result<bool, TokenStoreError>;
+    async fn delete(&self, grant: &str) -> Result<(), TokenStoreError>;
+}
+
+/// In-process token store, for `SESSION_STORE_URL=memory` and tests.
+#[derive(Clone, Default)]
+pub struct MemoryTokenStore {
+    /// grant -> (tokens, expires at unix seconds)
+    sets: Arc<Mutex<HashMap<String, (TokenSet, i64)>>>,
+}
+
+impl MemoryTokenStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (TokenSet, i64)>> {
+        // A panic while holding this lock cannot leave a half-written entry: recover the map.
+        self.sets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn load(&self, grant: &str) -> Result<Option<TokenSet>, TokenStoreError> {
+        let now = now_unix();
+        Ok(self
+            .lock()
+            .get(grant)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(t, _)| t.clone()))
+    }
+
+    async fn insert(
+        &self,
+        grant: &str,
+        tokens: &TokenSet,
+        ttl: Duration,
+    ) -> Result<(), TokenStoreError> {
+        let now = now_unix();
+        let mut sets = self.lock();
+        sets.retain(|_, (_, exp)| *exp > now);
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        sets.insert(grant.to_owned(), (tokens.clone(), now.saturating_add(ttl)));
+        Ok(())
+    }
+
+    async fn replace_if(
+        &self,
+        grant: &str,
+        spent: Option<&str>,
+        tokens: &TokenSet,
+    ) -> Result<bool, TokenStoreError> {
+        let now = now_unix();
+        let mut sets = self.lock();
+        match sets.get_mut(grant) {
+            Some((current, exp))
+                if *exp > now
+                    && current.refresh_token.as_deref() == spent
+                    && current.sub == tokens.sub =>
+            {
+                *current = tokens.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete(&self, grant: &str) -> Result<(), TokenStoreError> {
+        self.lock().remove(grant);
+        Ok(())
+    }
+}

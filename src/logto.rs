@@ -1,0 +1,252 @@
+//! The one server-side handle app code uses: who is signed in, a guard for anonymous callers, ID
+//! token claims, userinfo, and access tokens for APIs and organizations, refreshed as needed.
+//! An axum extractor (`Logto`, or `SignedInUser` to refuse anonymous callers with 401) and, for
+//! server functions, `crate::api::ssr::use_logto()`. Tokens stay on the server.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::{request::Parts, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::{json, Map, Value};
+
+use crate::{
+    auth::{
+        config::ORGANIZATIONS_SCOPE, flow, AccessToken, AuthError, Organization, Provider,
+        TokenError, TokenKeeper, TokenTarget, UserProfile,
+    },
+    config::DemoApi,
+    session::{AuthSession, SessionError, SessionUser},
+};
+
+/// What the handle needs from the server; an axum state part and Leptos context.
+#[derive(Clone)]
+pub struct AuthContext {
+    pub provider: Arc<Provider>,
+    pub keeper: Arc<TokenKeeper>,
+    pub max_lifetime: Duration,
+    pub demo_api: Option<DemoApi>,
+    pub facebook_graph_url: url::Url,
+    /// For calls to APIs other than Logto: bounded, and never following redirects.
+    pub http: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogtoError {
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// Asking Logto for a resource not named at sign-in would spend the refresh token for nothing
+    /// (the grant cannot cover it), so it is refused here.
+    #[error("{0:?} was not requested at sign-in (add it to LOGTO_RESOURCES)")]
+    NotRequestedAtSignIn(String),
+}
+
+impl IntoResponse for LogtoError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            LogtoError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            LogtoError::Session(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "session_store_unavailable")
+            }
+            LogtoError::Auth(e) => (
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY),
+                e.code(),
+            ),
+            LogtoError::NotRequestedAtSignIn(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if status.is_server_error() {
+            tracing::error!("{self}");
+        } else {
+            tracing::info!("{self}");
+        }
+        (status, Json(json!({ "error": code }))).into_response()
+    }
+}
+
+/// The request's view of the signed-in user. Cheap to make: the session record is read once;
+/// tokens are read (and refreshed) only when a getter needs them.
+#[derive(Clone)]
+pub struct Logto {
+    session: AuthSession,
+    ctx: AuthContext,
+    user: Option<SessionUser>,
+}
+
+impl Logto {
+    pub async fn load(session: AuthSession, ctx: AuthContext) -> Result<Self, LogtoError> {
+        let user = session
+            .user(ctx.max_lifetime, ctx.keeper.store().as_ref())
+            .await?;
+        Ok(Self { session, ctx, user })
+    }
+
+    pub fn context(&self) -> &AuthContext {
+        &self.ctx
+    }
+
+    pub fn session(&self) -> &AuthSession {
+        &self.session
+    }
+
+    /// The signed-in user, or `None`.
+    pub fn user(&self) -> Option<&UserProfile> {
+        self.user.as_ref().map(|u| &u.user)
+    }
+
+    /// The guard: the signed-in user, or `Unauthenticated` (401 as a response).
+    pub fn require_user(&self) -> Result<&UserProfile, LogtoError> {
+        self.user().ok_or(LogtoError::Unauthenticated)
+    }
+
+    /// The user's Logto organizations with their roles, as of sign-in.
+    pub fn organizations(&self) -> Result<&[Organization], LogtoError> {
+        Ok(&self.require_user()?.organizations)
+    }
+
+    /// Claims of the newest verified ID token (refreshes replace it).
+    pub async fn id_token_claims(&self) -> Result<Map<String, Value>, LogtoError> {
+        let grant = self.grant()?;
+        let tokens = self.ctx.keeper.tokens(grant).await;
+        Ok(self.settle(tokens).await?.id_token_claims)
+    }
+
+    /// Fresh claims from Logto's userinfo endpoint.
+    pub async fn fetch_user_info(&self) -> Result<Map<String, Value>, LogtoError> {
+        let sub = self.require_user()?.sub.clone();
+        let token = self.token(&TokenTarget::Logto, None).await?;
+        Ok(flow::userinfo(&self.ctx.provider, token.secret(), &sub).await?)
+    }
+
+    /// An access token (JWT) for the API with this resource indicator.
+    pub async fn access_token(&self, resource: &str) -> Result<AccessToken, LogtoError> {
+        self.token(&self.resource_target(resource)?, None).await
+    }
+
+    /// An access token (JWT, audience `urn:logto:organization:{id}`) for an organization.
+    pub async fn organization_token(
+        &self,
+        organization_id: &str,
+    ) -> Result<AccessToken, LogtoError> {
+        self.token(&self.organization_target(organization_id)?, None)
+            .await
+    }
+
+    /// Logto's own (opaque) access token: userinfo and the Account API.
+    pub async fn logto_access_token(&self) -> Result<AccessToken, LogtoError> {
+        self.token(&TokenTarget::Logto, None).await
+    }
+
+    /// A new token after `rejected` was refused by an API (revoked or expired early): refreshes
+    /// unless another request already has.
+    pub async fn token_after_rejection(
+        &self,
+        target: &TokenTarget,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, LogtoError> {
+        self.token(target, Some(rejected)).await
+    }
+
+    pub fn resource_target(&self, resource: &str) -> Result<TokenTarget, LogtoError> {
+        if !self
+            .ctx
+            .provider
+            .config()
+            .sign_in_resources()
+            .iter()
+            .any(|r| r == resource)
+        {
+            return Err(LogtoError::NotRequestedAtSignIn(resource.to_owned()));
+        }
+        Ok(TokenTarget::Resource(resource.to_owned()))
+    }
+
+    pub fn organization_target(&self, organization_id: &str) -> Result<TokenTarget, LogtoError> {
+        if !self
+            .ctx
+            .provider
+            .config()
+            .scopes
+            .iter()
+            .any(|s| s == ORGANIZATIONS_SCOPE)
+        {
+            return Err(LogtoError::NotRequestedAtSignIn(ORGANIZATIONS_SCOPE.into()));
+        }
+        Ok(TokenTarget::Organization(organization_id.to_owned()))
+    }
+
+    async fn token(
+        &self,
+        target: &TokenTarget,
+        rejected: Option<&AccessToken>,
+    ) -> Result<AccessToken, LogtoError> {
+        let grant = self.grant()?;
+        let token = self.ctx.keeper.token(grant, target, rejected).await;
+        self.settle(token).await
+    }
+
+    fn grant(&self) -> Result<&str, LogtoError> {
+        self.user
+            .as_ref()
+            .map(|u| u.grant.as_str())
+            .ok_or(LogtoError::Unauthenticated)
+    }
+
+    /// A grant that is gone (signed out elsewhere, revoked at Logto) ends this session too.
+    async fn settle<T>(&self, result: Result<T, TokenError>) -> Result<T, LogtoError> {
+        match result {
+            Ok(t) => Ok(t),
+            Err(TokenError::SignedOut(why)) => {
+                tracing::info!("signing the session out: {why}");
+                self.session
+                    .sign_out(self.ctx.keeper.store().as_ref())
+                    .await?;
+                Err(LogtoError::Unauthenticated)
+            }
+            // Whoever changed the session (sign-out, new sign-in) has set its cookie; leave it be.
+            Err(TokenError::Superseded) => Err(LogtoError::Unauthenticated),
+            Err(TokenError::Auth(e)) => Err(e.into()),
+            Err(TokenError::Store(e)) => Err(SessionError::from(e).into()),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Logto
+where
+    S: Send + Sync,
+    AuthContext: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let session = AuthSession::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Logto::load(session, AuthContext::from_ref(state))
+            .await
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// An extractor for handlers only signed-in users may reach: anonymous callers get 401.
+pub struct SignedInUser(pub Logto);
+
+impl<S> FromRequestParts<S> for SignedInUser
+where
+    S: Send + Sync,
+    AuthContext: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let logto = Logto::from_request_parts(parts, state).await?;
+        logto.require_user().map_err(IntoResponse::into_response)?;
+        Ok(SignedInUser(logto))
+    }
+}

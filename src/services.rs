@@ -1,0 +1,258 @@
+//! What the profile page does with the sign-in: call the API with its access token (refreshing and
+//! retrying once on 401), fetch an organization token, and read the user's Facebook profile with
+//! the token Logto's Secret Vault stored. Each answer is a view without tokens.
+
+use serde::Deserialize;
+
+use crate::{
+    auth::{
+        access_token::{self, organization_audience},
+        account::{self, AccountApiError},
+        tokens::readable_time,
+        AuthError, TokenTarget,
+    },
+    logto::{Logto, LogtoError},
+    views::{ApiCallView, ApiOutcome, FacebookView, OrgTokenView},
+};
+
+/// The API's answer is shown on the page; more than this is cut.
+const MAX_BODY: usize = 2048;
+
+/// Whether a token failure is Logto saying no (shown) or Logto being away (shown differently).
+fn token_failure(err: LogtoError) -> Result<ApiOutcome, LogtoError> {
+    match err {
+        LogtoError::Auth(AuthError::TokenRefused { .. }) => Ok(ApiOutcome::TokenRefused),
+        LogtoError::Auth(AuthError::ProviderUnavailable(_) | AuthError::TokenExchange(_)) => {
+            Ok(ApiOutcome::LogtoUnavailable)
+        }
+        other => Err(other),
+    }
+}
+
+pub async fn call_api(logto: &Logto) -> Result<ApiCallView, LogtoError> {
+    logto.require_user()?;
+    let view = |outcome, status, body, retried| ApiCallView {
+        outcome,
+        status,
+        body,
+        retried,
+    };
+    let Some(api) = logto.context().demo_api.clone() else {
+        return Ok(view(ApiOutcome::NotConfigured, None, None, false));
+    };
+    let target = logto.resource_target(&api.resource)?;
+    let mut token = match logto.access_token(&api.resource).await {
+        Ok(t) => t,
+        Err(e) => return Ok(view(token_failure(e)?, None, None, false)),
+    };
+    let mut retried = false;
+    loop {
+        let res = match logto
+            .context()
+            .http
+            .get(api.url.clone())
+            .bearer_auth(token.secret())
+            .send()
+            .await
+        {
+            Ok(res) => res,
+            Err(err) => {
+                tracing::warn!(url = %api.url, "API unreachable: {err}");
+                return Ok(view(ApiOutcome::Unreachable, None, None, retried));
+            }
+        };
+        let status = res.status().as_u16();
+        if status == 401 && !retried {
+            // Revoked or expired early: one fresh token, one more try.
+            tracing::info!(url = %api.url, "API refused the token; refreshing once");
+            token = match logto.token_after_rejection(&target, &token).await {
+                Ok(t) => t,
+                Err(e) => return Ok(view(token_failure(e)?, None, None, true)),
+            };
+            retried = true;
+            continue;
+        }
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or(text);
+        let body = (!body.is_empty()).then(|| body.chars().take(MAX_BODY).collect());
+        let outcome = match status {
+            200..=299 => ApiOutcome::Ok,
+            401 => ApiOutcome::Unauthorized,
+            403 => ApiOutcome::Forbidden,
+            _ => ApiOutcome::Failed,
+        };
+        return Ok(view(outcome, Some(status), body, retried));
+    }
+}
+
+/// An organization token, shown as its verified, non-secret claims.
+pub async fn organization_token(
+    logto: &Logto,
+    organization_id: &str,
+) -> Result<OrgTokenView, LogtoError> {
+    logto.require_user()?;
+    let organization_id = organization_id.to_owned();
+    let token = match logto.organization_token(&organization_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(match token_failure(e)? {
+                ApiOutcome::TokenRefused => OrgTokenView::Refused { organization_id },
+                _ => OrgTokenView::LogtoUnavailable,
+            })
+        }
+    };
+    let provider = &logto.context().provider;
+    let audience = organization_audience(&organization_id);
+    let verified = access_token::verify(provider, token.secret(), &audience, &[])
+        .await
+        .map_err(|e| {
+            LogtoError::Auth(AuthError::InvalidIdToken(format!(
+                "organization token: {e}"
+            )))
+        })?;
+    let claims = vec![
+        ("aud".to_owned(), verified.audience),
+        ("iss".to_owned(), verified.issuer),
+        ("sub".to_owned(), verified.sub),
+        ("scope".to_owned(), verified.scopes.join(" ")),
+        (
+            "client_id".to_owned(),
+            verified.client_id.unwrap_or_default(),
+        ),
+        ("iat".to_owned(), readable_time(verified.issued_at)),
+        ("exp".to_owned(), readable_time(verified.expires_at)),
+    ];
+    Ok(OrgTokenView::Issued {
+        organization_id,
+        claims,
+    })
+}
+
+#[derive(Deserialize)]
+struct GraphMe {
+    id: String,
+    name: Option<String>,
+    picture: Option<GraphPicture>,
+}
+#[derive(Deserialize)]
+struct GraphPicture {
+    data: Option<GraphPictureData>,
+}
+#[derive(Deserialize)]
+struct GraphPictureData {
+    url: Option<String>,
+}
+#[derive(Deserialize)]
+struct GraphErrorBody {
+    error: Option<GraphError>,
+}
+#[derive(Deserialize)]
+struct GraphError {
+    code: Option<i64>,
+}
+
+/// The user's Facebook profile, with the Facebook token Logto stored at sign-in.
+pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError> {
+    let user = logto.require_user()?;
+    if !user.identities.iter().any(|i| i == "facebook") {
+        return Ok(FacebookView::NotLinked);
+    }
+    let ctx = logto.context();
+    let mut token = match logto.logto_access_token().await {
+        Ok(t) => t,
+        Err(e) => {
+            token_failure(e)?;
+            return Ok(FacebookView::Unavailable);
+        }
+    };
+    let mut retried = false;
+    let stored = loop {
+        match account::federated_token(
+            ctx.provider.http(),
+            ctx.provider.config(),
+            &token,
+            "facebook",
+        )
+        .await
+        {
+            Ok(stored) => break stored,
+            Err(AccountApiError::Unauthorized(why)) if !retried => {
+                tracing::info!("Account API refused the access token ({why}); refreshing once");
+                token = match logto
+                    .token_after_rejection(&TokenTarget::Logto, &token)
+                    .await
+                {
+                    Ok(t) => t,
+                    Err(e) => {
+                        token_failure(e)?;
+                        return Ok(FacebookView::Unavailable);
+                    }
+                };
+                retried = true;
+            }
+            Err(err) => {
+                tracing::info!("no Facebook token from Logto: {err}");
+                return Ok(match err {
+                    AccountApiError::NotStored(_) => FacebookView::NotStored,
+                    AccountApiError::Expired(_) => FacebookView::Expired,
+                    AccountApiError::NotEnabled(_) => FacebookView::AccountApiDisabled,
+                    AccountApiError::Unauthorized(_) | AccountApiError::Unavailable(_) => {
+                        FacebookView::Unavailable
+                    }
+                });
+            }
+        }
+    };
+    let mut url = ctx.facebook_graph_url.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().push("me");
+    }
+    url.query_pairs_mut()
+        .append_pair("fields", "id,name,picture");
+    let res = match ctx
+        .http
+        .get(url)
+        .bearer_auth(&stored.access_token)
+        .send()
+        .await
+    {
+        Ok(res) => res,
+        Err(err) => {
+            tracing::warn!("Facebook Graph API unreachable: {err}");
+            return Ok(FacebookView::Unavailable);
+        }
+    };
+    let status = res.status();
+    if status.is_success() {
+        return Ok(match res.json::<GraphMe>().await {
+            Ok(me) => FacebookView::Profile {
+                id: me.id,
+                name: me.name,
+                picture: me
+                    .picture
+                    .and_then(|p| p.data)
+                    .and_then(|d| d.url)
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+            },
+            Err(err) => {
+                tracing::warn!("unexpected Graph API answer: {err}");
+                FacebookView::Unavailable
+            }
+        });
+    }
+    let code = res
+        .json::<GraphErrorBody>()
+        .await
+        .ok()
+        .and_then(|b| b.error)
+        .and_then(|e| e.code);
+    tracing::info!(%status, ?code, "Facebook refused the stored token");
+    Ok(if code == Some(190) {
+        FacebookView::RejectedByFacebook
+    } else {
+        FacebookView::Unavailable
+    })
+}

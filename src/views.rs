@@ -1,0 +1,69 @@
+//! What the browser may see of the signed-in user's tokens and APIs: the types the profile page's
+//! server functions return. None of them carries a token.
+
+use serde::{Deserialize, Serialize};
+
+/// How "Call the API" went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApiOutcome {
+    /// 2xx: the API accepted the token.
+    Ok,
+    /// 401 even with a freshly refreshed token.
+    Unauthorized,
+    /// 403: the token lacks the permission (scope) the API needs.
+    Forbidden,
+    /// Another status from the API.
+    Failed,
+    /// The API could not be reached.
+    Unreachable,
+    /// Logto would not issue a token for the API (e.g. unknown resource, no permission).
+    TokenRefused,
+    /// Logto could not be reached for a token.
+    LogtoUnavailable,
+    /// No API configured (`DEMO_API_RESOURCE`).
+    NotConfigured,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCallView {
+    pub outcome: ApiOutcome,
+    pub status: Option<u16>,
+    /// The API's answer (JSON pretty-printed, at most 2 KB).
+    pub body: Option<String>,
+    /// The first token was refused (401) and the call was made again with a refreshed one.
+    pub retried: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrgTokenView {
+    /// The organization token's non-secret claims.
+    Issued {
+        organization_id: String,
+        claims: Vec<(String, String)>,
+    },
+    /// Logto refused (e.g. the user is no longer a member).
+    Refused {
+        organization_id: String,
+    },
+    LogtoUnavailable,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FacebookView {
+    Profile {
+        id: String,
+        name: Option<String>,
+        picture: Option<String>,
+    },
+    /// The user did not sign in with Facebook.
+    NotLinked,
+    /// Logto has no stored Facebook token: "Store tokens" is off on the connector.
+    NotStored,
+    /// Logto's stored token expired (Logto dropped it); signing in with Facebook again stores a new one.
+    Expired,
+    /// Facebook refused the stored token (revoked, password changed, app removed).
+    RejectedByFacebook,
+    /// The Account API is not enabled for this tenant or app.
+    AccountApiDisabled,
+    Unavailable,
+}

@@ -1,0 +1,611 @@
+//! Using the sign-in: the protected server functions, access tokens for an API and an
+//! organization, refresh that never loses a rotated token, the Facebook token from Logto's Secret
+//! Vault, revocation at sign-out, and the resource server's refusals.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{header, HeaderMap, Request, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use logto_leptos::{
+    auth::{Provider, TokenKeeper, TokenTarget},
+    resource_server::{self, ResourceServer},
+};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::support::*;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ApiMode {
+    /// The real resource server.
+    Real,
+    /// Refuses the first token it sees with 401 (revoked early), then is the real one.
+    FirstTokenRefused,
+    /// Always 403.
+    Forbidden,
+}
+
+/// The API the app calls: the real resource server behind a switch.
+struct TestApi {
+    url: String,
+    tokens_seen: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone)]
+struct ApiState {
+    server: Arc<ResourceServer>,
+    mode: ApiMode,
+    tokens_seen: Arc<Mutex<Vec<String>>>,
+}
+
+fn resource_server(idp: &Idp, audience: &str) -> ResourceServer {
+    let config = config_for(idp, &[]);
+    ResourceServer {
+        provider: Arc::new(Provider::new(config.auth).unwrap()),
+        audience: audience.to_owned(),
+        scope: "read:hello".to_owned(),
+    }
+}
+
+async fn start_api(idp: &Idp, mode: ApiMode) -> TestApi {
+    async fn hello(State(st): State<ApiState>, headers: HeaderMap) -> Response {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let first = {
+            let mut seen = st.tokens_seen.lock().unwrap();
+            seen.push(token);
+            seen.len() == 1
+        };
+        match st.mode {
+            ApiMode::Forbidden => (
+                StatusCode::FORBIDDEN,
+                Json(json!({"error": "insufficient_scope"})),
+            )
+                .into_response(),
+            ApiMode::FirstTokenRefused if first => (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "invalid_token"})),
+            )
+                .into_response(),
+            _ => match st.server.authorize(&headers).await {
+                Ok(t) => Json(
+                    json!({"message": format!("Hello, {}!", t.sub), "scope": t.scopes.join(" ")}),
+                )
+                .into_response(),
+                Err(refusal) => refusal,
+            },
+        }
+    }
+    let tokens_seen = Arc::new(Mutex::new(Vec::new()));
+    let state = ApiState {
+        server: Arc::new(resource_server(idp, API_RESOURCE)),
+        mode,
+        tokens_seen: tokens_seen.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hello", listener.local_addr().unwrap());
+    let app = Router::new().route("/hello", get(hello)).with_state(state);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    TestApi { url, tokens_seen }
+}
+
+/// An app with the demo API and the Graph stand-in configured, its provider scripted first.
+async fn app_with(idp: &Idp, api: &TestApi, script: Script) -> App {
+    idp.script(script);
+    let graph = start_graph(idp).await;
+    App::new(&config_for(
+        idp,
+        &[
+            ("DEMO_API_RESOURCE", API_RESOURCE),
+            ("DEMO_API_URL", &api.url),
+            ("FACEBOOK_GRAPH_URL", &graph),
+        ],
+    ))
+    .await
+}
+
+fn assert_no_token_in(idp: &Idp, body: &str) {
+    for t in idp.issued_tokens() {
+        assert!(!body.contains(&t), "a token reached the browser: {body}");
+    }
+}
+
+#[tokio::test]
+async fn protected_server_functions_answer_401_when_signed_out() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    for (endpoint, form) in [
+        ("user_info", ""),
+        ("call_api", ""),
+        ("organization_token", "organization_id=org-1"),
+        ("facebook_profile", ""),
+    ] {
+        let (status, body) = app.call(endpoint, form).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{endpoint}: {body}");
+        assert_eq!(body, json!("Unauthenticated"), "{endpoint}");
+    }
+    // The axum extractor guards plain handlers the same way.
+    let r = app.get("/auth/me").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    app.sign_in(&idp).await;
+    let r = app.get("/auth/me").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["sub"],
+        "user-1"
+    );
+    assert_no_token_in(&idp, &r.body);
+    assert!(
+        api.tokens_seen.lock().unwrap().is_empty(),
+        "no API call for anonymous callers"
+    );
+}
+
+#[tokio::test]
+async fn call_api_sends_a_verified_jwt_and_caches_it() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    app.sign_in(&idp).await;
+    for _ in 0..3 {
+        let (status, body) = app.call("call_api", "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["outcome"], "Ok", "{body}");
+        assert_eq!(body["status"], 200);
+        assert!(
+            body["body"].as_str().unwrap().contains("Hello, user-1!"),
+            "{body}"
+        );
+        assert_eq!(body["retried"], false);
+        assert_no_token_in(&idp, &body.to_string());
+    }
+    assert_eq!(
+        idp.refresh_targets(),
+        [format!("resource:{API_RESOURCE}")],
+        "one token for three calls: cached with its expiry"
+    );
+    let seen = api.tokens_seen.lock().unwrap().clone();
+    assert!(seen
+        .iter()
+        .all(|t| t.starts_with("Bearer eyJ") && *t == seen[0]));
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_and_the_call_retried_once() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::FirstTokenRefused).await;
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    app.sign_in(&idp).await;
+    let (status, body) = app.call("call_api", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["outcome"].clone(), body["retried"].clone()),
+        (json!("Ok"), json!(true)),
+        "{body}"
+    );
+    let seen = api.tokens_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_ne!(seen[0], seen[1], "the retry carries a fresh token");
+    assert_eq!(idp.refresh_targets().len(), 2);
+    assert!(!idp.grant_revoked());
+}
+
+#[tokio::test]
+async fn a_403_from_the_api_is_shown_as_forbidden() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Forbidden).await;
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    app.sign_in(&idp).await;
+    let (_, body) = app.call("call_api", "").await;
+    assert_eq!(
+        (body["outcome"].clone(), body["status"].clone()),
+        (json!("Forbidden"), json!(403))
+    );
+    assert_eq!(
+        api.tokens_seen.lock().unwrap().len(),
+        1,
+        "403 is not retried"
+    );
+    // The page says so, without JavaScript too.
+    let page = app.get("/profile?call=api").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("data-outcome=\"Forbidden\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("lacks the permission"));
+}
+
+#[tokio::test]
+async fn an_api_token_without_the_permission_is_refused_by_the_real_api() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let mut app = app_with(
+        &idp,
+        &api,
+        Script {
+            api_scope: Some("read:other".into()),
+            ..Script::default()
+        },
+    )
+    .await;
+    app.sign_in(&idp).await;
+    let (_, body) = app.call("call_api", "").await;
+    assert_eq!(body["outcome"], "Forbidden", "{body}");
+    assert!(body["body"]
+        .as_str()
+        .unwrap()
+        .contains("insufficient_scope"));
+}
+
+#[tokio::test]
+async fn a_refresh_whose_request_is_dropped_still_stores_the_rotated_token() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let mut app = app_with(
+        &idp,
+        &api,
+        Script {
+            expires_in: Some(1), // the Logto token needs a refresh on every use
+            ..Script::default()
+        },
+    )
+    .await;
+    app.sign_in(&idp).await;
+    idp.edit_script(|s| {
+        s.expires_in = Some(3600); // the API token, once stored, lasts
+        s.respond_delay = Some(Duration::from_millis(500));
+    });
+    // The browser gives up while Logto has already rotated the refresh token.
+    let gave_up = tokio::time::timeout(Duration::from_millis(150), app.call("call_api", "")).await;
+    assert!(
+        gave_up.is_err(),
+        "the request should still have been waiting"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    idp.edit_script(|s| s.respond_delay = None);
+    assert_eq!(idp.refresh_targets().len(), 1, "Logto rotated once");
+    // The API token the abandoned refresh got is there, and the rotated refresh token works.
+    let (_, body) = app.call("call_api", "").await;
+    assert_eq!(body["outcome"], "Ok", "{body}");
+    assert_eq!(
+        idp.refresh_targets().len(),
+        1,
+        "served from the stored result"
+    );
+    let (status, _) = app.call("user_info", "").await;
+    assert_eq!(status, StatusCode::OK, "still signed in");
+    assert_eq!(idp.refresh_targets().len(), 2);
+    assert!(!idp.grant_revoked(), "no refresh token was spent twice");
+}
+
+#[tokio::test]
+async fn parallel_calls_for_two_resources_and_an_organization_refresh_once_each() {
+    let idp = Idp::start().await;
+    let second = API2_RESOURCE;
+    let config = config_for(
+        &idp,
+        &[("LOGTO_RESOURCES", &format!("{API_RESOURCE} {second}"))],
+    );
+    let mut app = App::new(&config).await;
+    app.sign_in(&idp).await;
+    let grant = app.grant_id().await;
+    let provider = Arc::new(Provider::new(config.auth.clone()).unwrap());
+    let keeper = Arc::new(TokenKeeper::new(provider, app.tokens.clone()));
+    let targets = [
+        TokenTarget::Resource(API_RESOURCE.into()),
+        TokenTarget::Resource(second.into()),
+        TokenTarget::Organization(ORG_ID.into()),
+    ];
+    let calls: Vec<_> = (0..5)
+        .flat_map(|_| targets.clone())
+        .map(|target| {
+            let (keeper, grant) = (keeper.clone(), grant.clone());
+            tokio::spawn(async move { keeper.token(&grant, &target, None).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().expect("a token");
+    }
+    let mut asked = idp.refresh_targets();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            format!("organization:{ORG_ID}"),
+            format!("resource:{API_RESOURCE}"),
+            format!("resource:{second}"),
+        ],
+        "fifteen parallel calls, one refresh per target"
+    );
+    assert!(!idp.grant_revoked(), "no refresh token was spent twice");
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_new_sign_in_does_not_overwrite_it() {
+    capture_logs();
+    let idp = Idp::start().await;
+    idp.script(Script {
+        expires_in: Some(1),
+        ..Script::default()
+    });
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
+    let mut tab = app.tab();
+    let racing = tokio::spawn(async move { tab.call("user_info", "").await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Meanwhile the browser signs in again, as someone else.
+    let r = app.attempt_sign_in_as(&idp, "user-2").await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    let (status, _) = racing.await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    idp.edit_script(|s| s.respond_delay = None);
+    assert_eq!(app.current_user().await["sub"], "user-2");
+    let (status, info) = app.call("user_info", "").await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert!(
+        info.to_string().contains("user-2"),
+        "the new sign-in's tokens are in place: {info}"
+    );
+    assert!(logged(&["discarded", "session changed"]), "{}", log_text());
+    // The late refresh's refresh token belongs to nobody: it was revoked.
+    let late = idp.refresh_tokens_issued();
+    assert!(idp.revoked_tokens().iter().any(|t| late.contains(t)));
+}
+
+#[tokio::test]
+async fn a_failed_refresh_is_retried_on_the_next_request() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    app.sign_in(&idp).await;
+    idp.edit_script(|s| s.refresh_failures = 1);
+    let (status, body) = app.call("call_api", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["outcome"], "LogtoUnavailable", "{body}");
+    let (_, body) = app.call("call_api", "").await;
+    assert_eq!(
+        body["outcome"], "Ok",
+        "not cached: the next request tries again: {body}"
+    );
+    assert_eq!(idp.refresh_requests(), 2);
+    assert_eq!(app.current_user().await["sub"], "user-1", "still signed in");
+}
+
+#[tokio::test]
+async fn sign_out_revokes_the_refresh_token() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    let rt = idp.refresh_tokens_issued().pop().unwrap();
+    let out = app.post_form("/api/sign_out", "").await;
+    assert!(out.location().unwrap().contains("/session/end"));
+    assert_eq!(idp.revoked_tokens(), [rt]);
+    assert_eq!(app.current_user().await, Value::Null);
+}
+
+#[tokio::test]
+async fn a_failed_revocation_does_not_block_sign_out() {
+    capture_logs();
+    let idp = Idp::start().await;
+    idp.script(Script {
+        revocation_fails: true,
+        ..Script::default()
+    });
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    let out = app.post_form("/api/sign_out", "").await;
+    assert_eq!(out.status, StatusCode::FOUND);
+    assert!(out.location().unwrap().contains("/session/end"));
+    assert_eq!(app.current_user().await, Value::Null);
+    assert!(
+        logged(&["could not revoke the refresh token"]),
+        "{}",
+        log_text()
+    );
+}
+
+#[tokio::test]
+async fn organizations_are_listed_and_an_organization_token_is_shown_as_claims() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    let me = app.current_user().await;
+    assert_eq!(
+        me["organizations"],
+        json!([{"id": ORG_ID, "name": "Acme", "roles": ["admin"]}])
+    );
+    let (status, body) = app
+        .call("organization_token", "organization_id=org-1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let claims: Vec<(String, String)> =
+        serde_json::from_value(body["Issued"]["claims"].clone()).unwrap();
+    assert!(
+        claims.contains(&("aud".into(), "urn:logto:organization:org-1".into())),
+        "{claims:?}"
+    );
+    assert!(claims.contains(&("scope".into(), "read:org".into())));
+    assert_no_token_in(&idp, &body.to_string());
+    // Not a member: Logto says access_denied; shown, and no sign-out.
+    let (_, body) = app
+        .call("organization_token", "organization_id=org-2")
+        .await;
+    assert_eq!(body, json!({"Refused": {"organization_id": "org-2"}}));
+    assert_eq!(app.current_user().await["sub"], "user-1");
+    assert!(!idp.grant_revoked());
+    // The page, without JavaScript.
+    let page = app.get("/profile?organization=org-1").await;
+    assert!(
+        page.body.contains("urn:logto:organization:org-1"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Acme"));
+}
+
+async fn facebook_card(token: FacebookToken, identity: bool) -> Value {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let mut app = app_with(
+        &idp,
+        &api,
+        Script {
+            facebook_identity: identity,
+            facebook_token: token,
+            ..Script::default()
+        },
+    )
+    .await;
+    app.sign_in(&idp).await;
+    let (status, body) = app.call("facebook_profile", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_no_token_in(&idp, &body.to_string());
+    for t in idp.facebook_tokens() {
+        assert!(
+            !body.to_string().contains(&t),
+            "no Facebook token either: {body}"
+        );
+    }
+    body
+}
+
+#[tokio::test]
+async fn facebook_profile_with_the_stored_token() {
+    let body = facebook_card(FacebookToken::Stored, true).await;
+    assert_eq!(body["Profile"]["name"], "Jamie Rivera", "{body}");
+    assert_eq!(body["Profile"]["picture"], "https://graph.test/pic.jpg");
+}
+
+#[tokio::test]
+async fn facebook_without_a_stored_token_gives_the_store_tokens_hint() {
+    assert_eq!(
+        facebook_card(FacebookToken::NotStored, true).await,
+        json!("NotStored")
+    );
+}
+
+#[tokio::test]
+async fn facebook_token_expired_at_logto_or_revoked_at_facebook() {
+    assert_eq!(
+        facebook_card(FacebookToken::Expired, true).await,
+        json!("Expired")
+    );
+    assert_eq!(
+        facebook_card(FacebookToken::RevokedAtFacebook, true).await,
+        json!("RejectedByFacebook")
+    );
+}
+
+#[tokio::test]
+async fn facebook_card_for_a_user_without_facebook() {
+    assert_eq!(
+        facebook_card(FacebookToken::Stored, false).await,
+        json!("NotLinked")
+    );
+}
+
+/// The resource server on its own, presented with tokens as an attacker or a confused client would.
+async fn api_answer(idp: &Idp, token: Option<&str>) -> (StatusCode, String, Value) {
+    let api: Router = resource_server::router(resource_server(idp, API_RESOURCE));
+    let mut req = Request::get("/hello");
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let res = api.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status();
+    let challenge = res
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (
+        status,
+        challenge,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_resource_server_accepts_a_good_token() {
+    let idp = Idp::start().await;
+    let good = idp.mint_access_token(API_RESOURCE, Some("read:hello"), 3600, false);
+    let (status, _, body) = api_answer(&idp, Some(&good)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sub"], "user-1");
+}
+
+#[tokio::test]
+async fn the_resource_server_refuses_bad_tokens() {
+    let idp = Idp::start().await;
+    let cases = [
+        (
+            "wrong audience",
+            idp.mint_access_token("https://other.test", Some("read:hello"), 3600, false),
+        ),
+        (
+            "expired",
+            idp.mint_access_token(API_RESOURCE, Some("read:hello"), -600, false),
+        ),
+        (
+            "bad signature",
+            idp.mint_access_token(API_RESOURCE, Some("read:hello"), 3600, true),
+        ),
+        ("garbage", "not-a-jwt".to_owned()),
+    ];
+    for (case, token) in cases {
+        let (status, challenge, body) = api_answer(&idp, Some(&token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}: {body}");
+        assert!(
+            challenge.contains("error=\"invalid_token\""),
+            "{case}: {challenge}"
+        );
+    }
+    let (status, challenge, _) = api_answer(&idp, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.starts_with("Bearer") && !challenge.contains("error="));
+
+    let no_permission = idp.mint_access_token(API_RESOURCE, Some("read:other"), 3600, false);
+    let (status, challenge, _) = api_answer(&idp, Some(&no_permission)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(challenge.contains("insufficient_scope") && challenge.contains("scope=\"read:hello\""));
+}
+
+#[tokio::test]
+async fn the_resource_server_refuses_an_id_token() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    let id_token = idp
+        .issued_tokens()
+        .into_iter()
+        .find(|t| t.starts_with("eyJ"))
+        .unwrap();
+    let (status, challenge, _) = api_answer(&idp, Some(&id_token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("invalid_token"));
+    // Even a token for the API's audience but, like an ID token, without any scope.
+    let no_scope = idp.mint_access_token(API_RESOURCE, None, 3600, false);
+    let (status, challenge, _) = api_answer(&idp, Some(&no_scope)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("invalid_token"));
+}
