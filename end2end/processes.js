@@ -64,6 +64,8 @@ export function appEnv() {
     APP_BASE_URL: APP_URL,
     SESSION_STORE_URL: `sqlite://${path.join(stateDir, 'sessions.db')}`,
     DEMO_API_RESOURCE: API_RESOURCE,
+    // The defaults plus an organization permission, so organization tokens carry a scope.
+    LOGTO_SCOPES: 'openid offline_access profile email identities urn:logto:scope:organizations urn:logto:scope:organization_roles read:members',
     FACEBOOK_GRAPH_URL: GRAPH_URL,
     RUST_LOG: 'info,logto_leptos=debug',
   };

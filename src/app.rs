@@ -219,8 +219,9 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
-/// A profile-page action that runs when its GET form put `name=value` in the URL: a plain link or
-/// form without JavaScript, a client-side navigation with it; the server renders the result.
+/// A profile-page action that runs when its GET form's button put `name=value` in the URL: a plain
+/// form submission without JavaScript, a client-side navigation with it; the server renders the
+/// result either way. (The name is on the button so the URL carries nothing else.)
 fn query_action<T, Fut>(
     name: &'static str,
     run: impl Fn(String) -> Fut + Send + Sync + 'static,
@@ -260,8 +261,7 @@ fn ApiCard() -> impl IntoView {
                 "Calls an API protected by Logto with an access token for it. The token stays on the server."
             </p>
             <Form method="GET" action="/profile">
-                <input type="hidden" name="call" value="api" />
-                <button type="submit" class="btn">"Call the API"</button>
+                <button type="submit" class="btn" name="call" value="api">"Call the API"</button>
             </Form>
             <Suspense fallback=|| view! { <p class="muted">"Calling…"</p> }>
                 {move || Suspend::new(async move {
@@ -332,8 +332,9 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
                                 " "
                                 <span class="badge org-roles">{roles}</span>
                                 <Form method="GET" action="/profile">
-                                    <input type="hidden" name="organization" value=form_id />
-                                    <button type="submit" class="btn btn-inline">"Get organization token"</button>
+                                    <button type="submit" class="btn btn-inline" name="organization" value=form_id>
+                                        "Get organization token"
+                                    </button>
                                 </Form>
                             </li>
                         }
@@ -385,8 +386,10 @@ fn FacebookCard() -> impl IntoView {
             <h2 id="facebook-title">"From Facebook"</h2>
             <p class="muted">"Reads your Facebook profile with the Facebook token Logto stored when you signed in."</p>
             <Form method="GET" action="/profile">
-                <input type="hidden" name="facebook" value="1" />
-                <button type="submit" class="btn btn-facebook"><FacebookLogo /><span>"Load from Facebook"</span></button>
+                <button type="submit" class="btn btn-facebook" name="facebook" value="1">
+                    <FacebookLogo />
+                    <span>"Load from Facebook"</span>
+                </button>
             </Form>
             <Suspense fallback=|| view! { <p class="muted">"Asking Facebook…"</p> }>
                 {move || Suspend::new(async move {
