@@ -14,10 +14,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{provider::error_chain, AuthError, Provider};
-
-/// Tolerated difference between our clock and the provider's.
-const MAX_CLOCK_SKEW_SECS: i64 = 120;
+use super::{flow::iat_not_in_future, provider::error_chain, AuthError, Provider};
 
 /// The access-token claims (RFC 9068) that ID tokens do not have.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -79,56 +76,37 @@ pub async fn verify(
 ) -> Result<VerifiedAccessToken, AccessTokenError> {
     let jwt = AccessJwt::from_str(token)
         .map_err(|e| AccessTokenError::Invalid(format!("not a signed JWT: {e}")))?;
-    let mut refetched = false;
-    let claims = loop {
-        let metadata = provider.metadata().await?;
-        // Only the provider's asymmetric algorithms: an HMAC "signature" proves nothing here.
-        let algs: Vec<CoreJwsSigningAlgorithm> = metadata
-            .id_token_signing_alg_values_supported()
-            .iter()
-            .filter(|a| {
-                !matches!(
-                    a,
-                    CoreJwsSigningAlgorithm::HmacSha256
-                        | CoreJwsSigningAlgorithm::HmacSha384
-                        | CoreJwsSigningAlgorithm::HmacSha512
-                        | CoreJwsSigningAlgorithm::None
-                )
-            })
-            .cloned()
-            .collect();
-        let verifier = CoreIdTokenVerifier::new_public_client(
-            ClientId::new(audience.to_owned()),
-            metadata.issuer().clone(),
-            metadata.jwks().clone(),
-        )
-        .set_allowed_algs(algs)
-        // RFC 9068: access tokens say `typ: at+jwt`; ID tokens (`JWT`) are refused right here.
-        .set_allowed_jose_types(JsonWebTokenType::new("at+jwt".into()).normalize().ok())
-        .set_issue_time_verifier_fn(|iat| {
-            if iat > chrono::Utc::now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
-                Err(format!("iat {iat} is in the future"))
-            } else {
-                Ok(())
-            }
-        });
-        match jwt.claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(())) {
-            Ok(claims) => break claims.clone(),
-            Err(err) => {
-                let unknown_key = matches!(
-                    err,
-                    openidconnect::ClaimsVerificationError::SignatureVerification(
-                        openidconnect::SignatureVerificationError::NoMatchingKey
+    let claims = provider
+        .verify_with_current_keys(|metadata| {
+            // Only the provider's asymmetric algorithms: an HMAC "signature" proves nothing here.
+            let algs: Vec<CoreJwsSigningAlgorithm> = metadata
+                .id_token_signing_alg_values_supported()
+                .iter()
+                .filter(|a| {
+                    !matches!(
+                        a,
+                        CoreJwsSigningAlgorithm::HmacSha256
+                            | CoreJwsSigningAlgorithm::HmacSha384
+                            | CoreJwsSigningAlgorithm::HmacSha512
+                            | CoreJwsSigningAlgorithm::None
                     )
-                );
-                if unknown_key && !refetched && provider.refresh_jwks().await {
-                    refetched = true;
-                    continue;
-                }
-                return Err(AccessTokenError::Invalid(error_chain(&err)));
-            }
-        }
-    };
+                })
+                .cloned()
+                .collect();
+            let verifier = CoreIdTokenVerifier::new_public_client(
+                ClientId::new(audience.to_owned()),
+                metadata.issuer().clone(),
+                metadata.jwks().clone(),
+            )
+            .set_allowed_algs(algs)
+            // RFC 9068: access tokens say `typ: at+jwt`; ID tokens (`JWT`) are refused right here.
+            .set_allowed_jose_types(JsonWebTokenType::new("at+jwt".into()).normalize().ok())
+            .set_issue_time_verifier_fn(iat_not_in_future);
+            jwt.claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(()))
+                .cloned()
+        })
+        .await?
+        .map_err(|err| AccessTokenError::Invalid(error_chain(&err)))?;
     let extra = claims.additional_claims();
     // ID tokens carry no scope: one presented to an API stops here at the latest.
     if extra.scope.is_none() && !required_scopes.is_empty() {

@@ -275,43 +275,34 @@ pub(crate) async fn verify_id_token(
     id_token: &CoreIdToken,
     nonce_ok: impl Fn(Option<&Nonce>) -> bool + Copy,
 ) -> Result<IdClaims, AuthError> {
-    let mut refetched = false;
-    loop {
-        let metadata = provider.metadata().await?;
-        let client = provider.client(&metadata)?;
-        // openidconnect accepts any `iat`; a token "issued" in the future is forged or broken.
-        let verifier = client
-            .id_token_verifier()
-            .set_issue_time_verifier_fn(|iat| {
-                if iat > chrono::Utc::now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
-                    Err(format!("iat {iat} is in the future"))
-                } else {
+    provider
+        .verify_with_current_keys(|metadata| {
+            let client = provider
+                .client(metadata)
+                .map_err(|e| openidconnect::ClaimsVerificationError::Other(e.to_string()))?;
+            // openidconnect accepts any `iat`; a token "issued" in the future is forged or broken.
+            let verifier = client
+                .id_token_verifier()
+                .set_issue_time_verifier_fn(iat_not_in_future);
+            let nonce_check = |n: Option<&Nonce>| {
+                if nonce_ok(n) {
                     Ok(())
+                } else {
+                    Err("nonce mismatch".to_owned())
                 }
-            });
-        let nonce_check = |n: Option<&Nonce>| {
-            if nonce_ok(n) {
-                Ok(())
-            } else {
-                Err("nonce mismatch".to_owned())
-            }
-        };
-        match id_token.claims(&verifier, nonce_check) {
-            Ok(claims) => return Ok(claims.clone()),
-            Err(err) => {
-                let unknown_key = matches!(
-                    err,
-                    openidconnect::ClaimsVerificationError::SignatureVerification(
-                        openidconnect::SignatureVerificationError::NoMatchingKey
-                    )
-                );
-                if unknown_key && !refetched && provider.refresh_jwks().await {
-                    refetched = true;
-                    continue;
-                }
-                return Err(AuthError::InvalidIdToken(error_chain(&err)));
-            }
-        }
+            };
+            id_token.claims(&verifier, nonce_check).cloned()
+        })
+        .await?
+        .map_err(|err| AuthError::InvalidIdToken(error_chain(&err)))
+}
+
+/// `iat` may be at most `MAX_CLOCK_SKEW_SECS` ahead of our clock.
+pub(crate) fn iat_not_in_future(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    if iat > chrono::Utc::now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
+        Err(format!("iat {iat} is in the future"))
+    } else {
+        Ok(())
     }
 }
 

@@ -13,8 +13,9 @@ use openidconnect::{
         CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
         CoreSubjectIdentifierType,
     },
-    AdditionalProviderMetadata, ClientId, ClientSecret, EndSessionUrl, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, ProviderMetadata, RedirectUrl,
+    AdditionalProviderMetadata, ClaimsVerificationError, ClientId, ClientSecret, EndSessionUrl,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, ProviderMetadata, RedirectUrl,
+    SignatureVerificationError,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
@@ -159,6 +160,21 @@ impl Provider {
                 tracing::warn!("JWKS refetch failed: {}", error_chain(&e));
                 false
             }
+        }
+    }
+
+    /// Runs `verify` with the provider's current keys; when the token names a key we do not have
+    /// (key rotation), refetches the JWKS once (rate-limited) and runs it again.
+    pub async fn verify_with_current_keys<T>(
+        &self,
+        verify: impl Fn(&Metadata) -> Result<T, ClaimsVerificationError>,
+    ) -> Result<Result<T, ClaimsVerificationError>, AuthError> {
+        let metadata = self.metadata().await?;
+        match verify(&metadata) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) if self.refresh_jwks().await => Ok(verify(&*self.metadata().await?)),
+            other => Ok(other),
         }
     }
 

@@ -146,7 +146,8 @@ async fn parallel_requests_refresh_exactly_once_and_keep_the_grant() {
         ..Script::default()
     });
     let mut app = App::new(&config_for(&idp, &[])).await;
-    app.sign_in(&idp).await;
+    app.sign_in(&idp).await; // with a token about to expire
+    idp.edit_script(|s| s.expires_in = Some(3600)); // refreshed ones last
     let tabs: Vec<_> = (0..8)
         .map(|_| {
             let mut tab = app.tab();
@@ -167,6 +168,18 @@ async fn parallel_requests_refresh_exactly_once_and_keep_the_grant() {
         "a refresh token was spent twice: Logto would revoke the grant"
     );
     // The rotated refresh token was stored: the next refresh works too.
+    idp.edit_script(|s| s.expires_in = Some(1));
+    assert_eq!(app.call("user_info", "").await.0, StatusCode::OK); // still the 3600 s token
+    assert_eq!(idp.refresh_requests(), 1);
+    let grant = app.grant_id().await;
+    let mut set = app.tokens.load(&grant).await.unwrap().unwrap();
+    set.access_token_expires_at = Some(0); // as if an hour had passed
+    let spent = set.refresh_token.clone();
+    assert!(app
+        .tokens
+        .replace_if(&grant, spent.as_deref(), &set)
+        .await
+        .unwrap());
     assert_eq!(app.call("user_info", "").await.0, StatusCode::OK);
     assert_eq!(idp.refresh_requests(), 2);
     assert!(!idp.grant_revoked());
