@@ -71,6 +71,14 @@ pub enum AppError {
     SessionStore,
     #[error("The sign-in service could not be reached. Please try again in a moment.")]
     ProviderUnavailable,
+    /// Logto refused a token for that (not a member of the organization, no access to the API).
+    #[error("You do not have access to that.")]
+    Forbidden,
+    /// The action was started from another site (a link or form elsewhere), not from this app.
+    #[error(
+        "For your safety, this runs only from its button on this site. Please use the button."
+    )]
+    CrossSite,
     #[error("Something went wrong. Please try again.")]
     Internal,
 }
@@ -151,13 +159,16 @@ pub mod ssr {
         let app = match &err {
             LogtoError::Unauthenticated => AppError::Unauthenticated,
             LogtoError::Session(_) => AppError::SessionStore,
-            LogtoError::Auth(AuthError::ProviderUnavailable(_) | AuthError::TokenExchange(_)) => {
-                AppError::ProviderUnavailable
-            }
+            LogtoError::Auth(
+                AuthError::ProviderUnavailable(_)
+                | AuthError::TokenExchange(_)
+                | AuthError::UserInfo(_),
+            ) => AppError::ProviderUnavailable,
+            LogtoError::Auth(AuthError::TokenRefused { .. }) => AppError::Forbidden,
             _ => AppError::Internal,
         };
         match app {
-            AppError::Unauthenticated => tracing::info!("refused: {err}"),
+            AppError::Unauthenticated | AppError::Forbidden => tracing::info!("refused: {err}"),
             _ => tracing::error!("{err}"),
         }
         app_error(app)
@@ -166,10 +177,33 @@ pub mod ssr {
     fn app_error(err: AppError) -> AppError {
         set_status(match err {
             AppError::Unauthenticated => 401,
+            AppError::Forbidden | AppError::CrossSite => 403,
             AppError::SessionStore | AppError::ProviderUnavailable => 503,
             AppError::Internal => 500,
         });
         err
+    }
+
+    /// For actions a plain link can start (the profile page's GET forms): run them only when the
+    /// browser says the request comes from this site (`Sec-Fetch-Site`), so another site cannot
+    /// make a signed-in user's browser spend their tokens. Browsers without the header pass.
+    pub async fn require_same_site() -> Result<(), AppError> {
+        let headers = leptos_axum::extract::<axum::http::HeaderMap>()
+            .await
+            .map_err(|_| app_error(AppError::Internal))?;
+        let site = headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none");
+        if matches!(site, "same-origin" | "none") {
+            Ok(())
+        } else {
+            tracing::info!(
+                sec_fetch_site = site,
+                "refused an action started from another site"
+            );
+            Err(app_error(AppError::CrossSite))
+        }
     }
 
     pub fn set_status(status: u16) {
@@ -328,7 +362,13 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
                 Err(err) => tracing::warn!("could not revoke the refresh token: {err}"),
             }
         });
-        let _ = revoking.await;
+        // A slow Logto does not hold the user up for long; the revocation goes on regardless.
+        if tokio::time::timeout(std::time::Duration::from_secs(2), revoking)
+            .await
+            .is_err()
+        {
+            tracing::warn!("refresh token revocation still running; signing out meanwhile");
+        }
     }
     let target = match ctx.provider.metadata().await {
         Ok(metadata) => flow::end_session_url(
@@ -377,6 +417,7 @@ pub async fn call_api() -> Result<crate::views::ApiCallView, AppError> {
     use ssr::*;
 
     let logto = require_user().await?;
+    require_same_site().await?;
     crate::services::call_api(&logto)
         .await
         .map_err(app_error_from)
@@ -390,6 +431,7 @@ pub async fn organization_token(
     use ssr::*;
 
     let logto = require_user().await?;
+    require_same_site().await?;
     crate::services::organization_token(&logto, &organization_id)
         .await
         .map_err(app_error_from)
@@ -401,6 +443,7 @@ pub async fn facebook_profile() -> Result<crate::views::FacebookView, AppError> 
     use ssr::*;
 
     let logto = require_user().await?;
+    require_same_site().await?;
     crate::services::facebook_profile(&logto)
         .await
         .map_err(app_error_from)

@@ -199,13 +199,20 @@ fn ProfilePage() -> impl IntoView {
     }
 }
 
-/// For pages only signed-in users may see: sends the browser to sign in, and back here after.
+/// For pages only signed-in users may see (render it for signed-out visitors): sends the browser
+/// to sign in, and back to this page, query included, after.
 #[component]
-fn SignInFirst() -> impl IntoView {
+pub fn SignInFirst() -> impl IntoView {
     let location = use_location();
-    let here = location.pathname.get_untracked();
-    let query: String = url_encode(&here);
-    view! { <Redirect path=format!("/sign-in?return_to={query}") /> }
+    let path = location.pathname.get_untracked();
+    let search = location.search.get_untracked();
+    let search = search.trim_start_matches('?');
+    let here = if search.is_empty() {
+        path
+    } else {
+        format!("{path}?{search}")
+    };
+    view! { <Redirect path=format!("/sign-in?return_to={}", url_encode(&here)) /> }
 }
 
 fn url_encode(s: &str) -> String {
@@ -246,6 +253,24 @@ where
     )
 }
 
+/// With JavaScript, pressing an action's button again leads to the same URL, which changes nothing
+/// the resource listens to: ask again explicitly. (Without JavaScript every press is a new page.)
+fn again_if_current<T>(
+    name: &'static str,
+    value: String,
+    resource: Resource<Option<Result<T, AppError>>>,
+) -> impl Fn(leptos::ev::MouseEvent) + 'static
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    let query = use_query_map();
+    move |_| {
+        if query.with_untracked(|q| q.get(name).as_deref() == Some(value.as_str())) {
+            resource.refetch();
+        }
+    }
+}
+
 #[component]
 fn AppErrorNote(error: AppError) -> impl IntoView {
     view! { <p class="note note-error" role="alert" data-app-error=format!("{error:?}")>{error.to_string()}</p> }
@@ -261,7 +286,15 @@ fn ApiCard() -> impl IntoView {
                 "Calls an API protected by Logto with an access token for it. The token stays on the server."
             </p>
             <Form method="GET" action="/profile">
-                <button type="submit" class="btn" name="call" value="api">"Call the API"</button>
+                <button
+                    type="submit"
+                    class="btn"
+                    name="call"
+                    value="api"
+                    on:click=again_if_current("call", "api".into(), result)
+                >
+                    "Call the API"
+                </button>
             </Form>
             <Suspense fallback=|| view! { <p class="muted">"Calling…"</p> }>
                 {move || Suspend::new(async move {
@@ -325,14 +358,21 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
                     .map(|o| {
                         let label = o.name.clone().unwrap_or_else(|| o.id.clone());
                         let roles = if o.roles.is_empty() { "no role".to_owned() } else { o.roles.join(", ") };
-                        let (attr_id, form_id) = (o.id.clone(), o.id);
+                        let (attr_id, form_id) = (o.id.clone(), o.id.clone());
+                        let again = again_if_current("organization", o.id, token);
                         view! {
                             <li class="org" data-org-id=attr_id>
                                 <span class="org-name">{label}</span>
                                 " "
                                 <span class="badge org-roles">{roles}</span>
                                 <Form method="GET" action="/profile">
-                                    <button type="submit" class="btn btn-inline" name="organization" value=form_id>
+                                    <button
+                                        type="submit"
+                                        class="btn btn-inline"
+                                        name="organization"
+                                        value=form_id
+                                        on:click=again
+                                    >
                                         "Get organization token"
                                     </button>
                                 </Form>
@@ -386,7 +426,13 @@ fn FacebookCard() -> impl IntoView {
             <h2 id="facebook-title">"From Facebook"</h2>
             <p class="muted">"Reads your Facebook profile with the Facebook token Logto stored when you signed in."</p>
             <Form method="GET" action="/profile">
-                <button type="submit" class="btn btn-facebook" name="facebook" value="1">
+                <button
+                    type="submit"
+                    class="btn btn-facebook"
+                    name="facebook"
+                    value="1"
+                    on:click=again_if_current("facebook", "1".into(), profile)
+                >
                     <FacebookLogo />
                     <span>"Load from Facebook"</span>
                 </button>

@@ -110,8 +110,10 @@ impl Logto {
         Ok(&self.require_user()?.organizations)
     }
 
-    /// Claims of the newest verified ID token (refreshes replace it).
+    /// Claims of the newest verified ID token; like every getter, refreshes the tokens first
+    /// when they are about to expire (a refresh brings a new ID token).
     pub async fn id_token_claims(&self) -> Result<Map<String, Value>, LogtoError> {
+        self.token(&TokenTarget::Logto, None).await?;
         let grant = self.grant()?;
         let tokens = self.ctx.keeper.tokens(grant).await;
         Ok(self.settle(tokens).await?.id_token_claims)
@@ -198,19 +200,20 @@ impl Logto {
             .ok_or(LogtoError::Unauthenticated)
     }
 
-    /// A grant that is gone (signed out elsewhere, revoked at Logto) ends this session too.
+    /// A grant Logto ended ends this session too. A grant that is merely gone was signed out or
+    /// replaced by another request, whose response sets the cookie: this one leaves it alone
+    /// (clearing it here could drop the newer session's cookie).
     async fn settle<T>(&self, result: Result<T, TokenError>) -> Result<T, LogtoError> {
         match result {
             Ok(t) => Ok(t),
-            Err(TokenError::SignedOut(why)) => {
+            Err(TokenError::Ended(why)) => {
                 tracing::info!("signing the session out: {why}");
                 self.session
                     .sign_out(self.ctx.keeper.store().as_ref())
                     .await?;
                 Err(LogtoError::Unauthenticated)
             }
-            // Whoever changed the session (sign-out, new sign-in) has set its cookie; leave it be.
-            Err(TokenError::Superseded) => Err(LogtoError::Unauthenticated),
+            Err(TokenError::Missing | TokenError::Superseded) => Err(LogtoError::Unauthenticated),
             Err(TokenError::Auth(e)) => Err(e.into()),
             Err(TokenError::Store(e)) => Err(SessionError::from(e).into()),
         }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::{
-        access_token::{self, organization_audience},
+        access_token::{self, organization_audience, AccessTokenError},
         account::{self, AccountApiError},
         tokens::readable_time,
         AuthError, TokenTarget,
@@ -72,7 +72,12 @@ pub async fn call_api(logto: &Logto) -> Result<ApiCallView, LogtoError> {
             retried = true;
             continue;
         }
-        let text = res.text().await.unwrap_or_default();
+        // An API that echoes requests must not carry the token into the page.
+        let text = res
+            .text()
+            .await
+            .unwrap_or_default()
+            .replace(token.secret(), "***");
         let body = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| serde_json::to_string_pretty(&v).ok())
@@ -106,13 +111,18 @@ pub async fn organization_token(
     };
     let provider = &logto.context().provider;
     let audience = organization_audience(&organization_id);
-    let verified = access_token::verify(provider, token.secret(), &audience, &[])
-        .await
-        .map_err(|e| {
-            LogtoError::Auth(AuthError::InvalidIdToken(format!(
-                "organization token: {e}"
-            )))
-        })?;
+    let verified = match access_token::verify(provider, token.secret(), &audience, &[]).await {
+        Ok(v) => v,
+        Err(AccessTokenError::Provider(err)) => {
+            tracing::warn!("organization token not verified: {err}");
+            return Ok(OrgTokenView::LogtoUnavailable);
+        }
+        Err(err) => {
+            return Err(LogtoError::Auth(AuthError::InvalidIdToken(format!(
+                "organization token: {err}"
+            ))))
+        }
+    };
     let claims = vec![
         ("aud".to_owned(), verified.audience),
         ("iss".to_owned(), verified.issuer),
@@ -154,6 +164,18 @@ struct GraphError {
     code: Option<i64>,
 }
 
+/// The Facebook card shows trouble getting a Logto token as "unavailable" (never a 500); only a
+/// session that ended or cannot be read is an error.
+fn facebook_token_failure(err: LogtoError) -> Result<FacebookView, LogtoError> {
+    match err {
+        LogtoError::Unauthenticated | LogtoError::Session(_) => Err(err),
+        other => {
+            tracing::warn!("no Logto access token for the Account API: {other}");
+            Ok(FacebookView::Unavailable)
+        }
+    }
+}
+
 /// The user's Facebook profile, with the Facebook token Logto stored at sign-in.
 pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError> {
     let user = logto.require_user()?;
@@ -163,10 +185,7 @@ pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError>
     let ctx = logto.context();
     let mut token = match logto.logto_access_token().await {
         Ok(t) => t,
-        Err(e) => {
-            token_failure(e)?;
-            return Ok(FacebookView::Unavailable);
-        }
+        Err(e) => return facebook_token_failure(e),
     };
     let mut retried = false;
     let stored = loop {

@@ -77,7 +77,10 @@ impl TokenStore for SqliteTokenStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err)?;
-        row.map(|r| decode(r.get::<&str, _>(0))).transpose()
+        match row {
+            None => Ok(None),
+            Some(r) => decode(r.try_get::<&str, _>(0).map_err(store_err)?).map(Some),
+        }
     }
 
     async fn insert(

@@ -78,3 +78,22 @@ test('password users see no Facebook card', async ({ page }) => {
   await expect(page.getByRole('heading', { name: 'Your API' })).toBeVisible();
   await expect(page.getByRole('heading', { name: 'From Facebook' })).toHaveCount(0);
 });
+
+test('pressing Call the API again calls it again', async ({ page }, info) => {
+  await signInWithPassword(page);
+  await open(page, '/profile');
+  const calls = [];
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === '/api/call_api' || (u.pathname === '/profile' && u.searchParams.get('call') === 'api')) calls.push(r.resourceType());
+  });
+  const button = page.getByRole('button', { name: 'Call the API' });
+  await button.click();
+  await expect(page.locator('.api-result')).toHaveAttribute('data-outcome', 'Ok');
+  await expect.poll(() => calls.length).toBe(1);
+  await button.click();
+  await expect.poll(() => calls.length).toBe(2);
+  await expect(page.locator('.api-result')).toHaveAttribute('data-outcome', 'Ok');
+  // Hydrated: server-function fetches; without JavaScript: page loads.
+  expect(new Set(calls)).toEqual(new Set([info.project.name === 'hydrated' ? 'fetch' : 'document']));
+});

@@ -254,6 +254,7 @@ pub async fn complete_sign_in(
             access_token_expires_at: token.expires_in().map(|d| expires_at(now, d)),
             refresh_token: token.refresh_token().map(|t| t.secret().clone()),
             targeted: Default::default(),
+            ended: None,
         },
         signed_in_at: now,
         user: UserProfile::from_claims(&claims),

@@ -26,9 +26,14 @@ pub const REFRESH_MARGIN_SECS: i64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// The grant is gone: signed out, signed in anew, expired, or revoked at Logto.
-    #[error("signed out: {0}")]
-    SignedOut(String),
+    /// Logto ended the grant (`invalid_grant`, or a refreshed ID token for another user): the
+    /// session that names it should end too.
+    #[error("grant ended: {0}")]
+    Ended(String),
+    /// No tokens under this grant: the session was signed out or replaced by a newer sign-in
+    /// (whose own response sets the cookie), or they expired.
+    #[error("no tokens for this grant")]
+    Missing,
     /// A sign-out or a newer sign-in happened while this refresh was at Logto; it was discarded.
     #[error("the session changed during the refresh")]
     Superseded,
@@ -60,10 +65,13 @@ impl TokenKeeper {
 
     /// The grant's tokens as stored now.
     pub async fn tokens(&self, grant: &str) -> Result<TokenSet, TokenError> {
-        self.store
-            .load(grant)
-            .await?
-            .ok_or_else(|| TokenError::SignedOut("no tokens for this grant".into()))
+        match self.store.load(grant).await? {
+            None => Err(TokenError::Missing),
+            Some(set) => match &set.ended {
+                Some(why) => Err(TokenError::Ended(why.clone())),
+                None => Ok(set),
+            },
+        }
     }
 
     /// A token for `target` with at least `REFRESH_MARGIN_SECS` left, refreshing if needed.
@@ -113,12 +121,18 @@ impl TokenKeeper {
         let next = match refresh::refresh(&self.provider, &current, target).await {
             Ok(next) => next,
             Err(AuthError::RefreshRejected(why)) => {
-                // The grant is dead at Logto; forget it so every request of this session sees it.
+                // The grant is dead at Logto. Leave a tombstone (tokens dropped) rather than delete,
+                // so that every later request of this session knows to end it.
                 tracing::warn!(sub = %current.sub, "token refresh rejected, grant ended: {why}");
-                if let Err(err) = self.store.delete(grant).await {
-                    tracing::error!("could not delete a dead grant's tokens: {err}");
+                let tombstone = current.ended_because(&why);
+                if let Err(err) = self
+                    .store
+                    .replace_if(grant, spent.as_deref(), &tombstone)
+                    .await
+                {
+                    tracing::error!("could not mark a dead grant: {err}");
                 }
-                return Err(TokenError::SignedOut(why));
+                return Err(TokenError::Ended(why));
             }
             Err(err) => return Err(err.into()),
         };
@@ -128,17 +142,10 @@ impl TokenKeeper {
             .await?
         {
             // Signed out or signed in anew while we were at Logto: their state wins. The refresh
-            // token we just got is nobody's; revoke it so it cannot outlive the session.
+            // token we just got is dropped, not revoked: Logto revokes a refresh token's whole
+            // grant, which a newer sign-in of the same user in this browser shares. (A sign-out
+            // has revoked that grant already.)
             tracing::info!(sub = %current.sub, "refreshed tokens discarded: the session changed meanwhile");
-            if let Some(orphan) = next
-                .refresh_token
-                .as_deref()
-                .filter(|t| Some(*t) != spent.as_deref())
-            {
-                if let Err(err) = refresh::revoke_refresh_token(&self.provider, orphan).await {
-                    tracing::warn!("could not revoke a discarded refresh token: {err}");
-                }
-            }
             return Err(TokenError::Superseded);
         }
         tracing::debug!(sub = %next.sub, target = %target.key(), "tokens refreshed");

@@ -31,6 +31,9 @@ pub struct TokenSet {
     /// Access tokens for API resources and organizations, by `TokenTarget::key`, with their expiry.
     #[serde(default)]
     pub targeted: BTreeMap<String, CachedToken>,
+    /// Set (and every token dropped) when Logto ended the grant: why.
+    #[serde(default)]
+    pub ended: Option<String>,
 }
 
 impl fmt::Debug for TokenSet {
@@ -73,6 +76,20 @@ impl TokenTarget {
 }
 
 impl TokenSet {
+    /// A tombstone for this grant: same user, no tokens, and why it ended.
+    pub fn ended_because(&self, why: &str) -> TokenSet {
+        TokenSet {
+            sub: self.sub.clone(),
+            id_token: String::new(),
+            id_token_claims: Default::default(),
+            access_token: String::new(),
+            access_token_expires_at: Some(0),
+            refresh_token: None,
+            targeted: BTreeMap::new(),
+            ended: Some(why.to_owned()),
+        }
+    }
+
     /// The stored token for `target`, whatever its expiry.
     pub fn token_for(&self, target: &TokenTarget) -> Option<&str> {
         match target {
@@ -336,6 +353,7 @@ mod tests {
             access_token_expires_at: Some(100),
             refresh_token: None,
             targeted: BTreeMap::new(),
+            ended: None,
         };
         assert!(set.usable(&TokenTarget::Logto, 69, 30, None).is_some());
         assert!(set.usable(&TokenTarget::Logto, 70, 30, None).is_none());

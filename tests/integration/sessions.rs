@@ -110,15 +110,14 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
     });
     app.sign_in(&idp).await;
     let cookie = app.cookie.clone();
-    // A slow request (its refresh waits at the provider) is under way when the user signs out.
-    idp.script(Script {
-        expires_in: Some(1),
-        token_delay: Some(Duration::from_millis(600)),
-        ..Script::default()
-    });
+    let grant = app.grant_id().await;
+    // A slow request is under way when the user signs out: Logto has rotated the refresh token
+    // for it but not answered yet.
+    idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
     let mut tab = app.tab();
     let racing = tokio::spawn(async move { tab.call("user_info", "").await });
     tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(idp.refresh_requests(), 1, "the refresh is at the provider");
     let out = app.post_form("/api/sign_out", "").await;
     assert_eq!(out.status, StatusCode::FOUND);
     let (status, _) = racing.await.unwrap();
@@ -126,6 +125,10 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
         status,
         StatusCode::UNAUTHORIZED,
         "the racing refresh must not succeed for a signed-out session"
+    );
+    assert!(
+        app.tokens.load(&grant).await.unwrap().is_none(),
+        "the late refresh wrote the signed-out grant's tokens back"
     );
     // The old cookie, replayed after the racing request finished.
     let mut replay = app.tab();

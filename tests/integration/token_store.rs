@@ -21,6 +21,7 @@ fn tokens(sub: &str, rt: Option<&str>) -> TokenSet {
         access_token_expires_at: Some(1),
         refresh_token: rt.map(str::to_owned),
         targeted: Default::default(),
+        ended: None,
     }
 }
 

@@ -32,6 +32,8 @@ enum ApiMode {
     FirstTokenRefused,
     /// Always 403.
     Forbidden,
+    /// Echoes the request's Authorization header (a debugging endpoint, say).
+    Echo,
 }
 
 /// The API the app calls: the real resource server behind a switch.
@@ -74,6 +76,10 @@ async fn start_api(idp: &Idp, mode: ApiMode) -> TestApi {
                 Json(json!({"error": "insufficient_scope"})),
             )
                 .into_response(),
+            ApiMode::Echo => Json(json!({
+                "you_sent": headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+            }))
+            .into_response(),
             ApiMode::FirstTokenRefused if first => (
                 StatusCode::UNAUTHORIZED,
                 Json(json!({"error": "invalid_token"})),
@@ -231,6 +237,62 @@ async fn a_403_from_the_api_is_shown_as_forbidden() {
 }
 
 #[tokio::test]
+async fn an_api_that_echoes_the_token_does_not_bring_it_to_the_page() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Echo).await;
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    app.sign_in(&idp).await;
+    let (_, body) = app.call("call_api", "").await;
+    assert_eq!(body["outcome"], "Ok");
+    assert!(
+        body["body"].as_str().unwrap().contains("Bearer ***"),
+        "{body}"
+    );
+    assert_no_token_in(&idp, &body.to_string());
+}
+
+#[tokio::test]
+async fn another_site_cannot_start_the_profile_actions() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    app.sign_in(&idp).await;
+    for site in ["cross-site", "same-site"] {
+        // A link on another site to /profile?call=api, followed by the signed-in user's browser.
+        let page = app
+            .send(
+                Request::get("/profile?call=api")
+                    .header(header::ACCEPT, "text/html")
+                    .header("sec-fetch-site", site)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert!(
+            page.body.contains("data-app-error=\"CrossSite\""),
+            "{site}: {}",
+            page.body
+        );
+    }
+    assert!(
+        api.tokens_seen.lock().unwrap().is_empty(),
+        "the API was not called"
+    );
+    assert!(idp.refresh_targets().is_empty(), "no token was fetched");
+    // From the app's own page it runs.
+    let page = app
+        .send(
+            Request::get("/profile?call=api")
+                .header(header::ACCEPT, "text/html")
+                .header("sec-fetch-site", "same-origin")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(page.body.contains("data-outcome=\"Ok\""), "{}", page.body);
+}
+
+#[tokio::test]
 async fn an_api_token_without_the_permission_is_refused_by_the_real_api() {
     let idp = Idp::start().await;
     let api = start_api(&idp, ApiMode::Real).await;
@@ -335,8 +397,8 @@ async fn parallel_calls_for_two_resources_and_an_organization_refresh_once_each(
     assert!(!idp.grant_revoked(), "no refresh token was spent twice");
 }
 
-#[tokio::test]
-async fn a_refresh_racing_a_new_sign_in_does_not_overwrite_it() {
+/// A refresh is at the provider when the browser signs in again (as `who`): the new sign-in wins.
+async fn refresh_racing_a_new_sign_in(who: &str) -> (Idp, App) {
     capture_logs();
     let idp = Idp::start().await;
     idp.script(Script {
@@ -345,27 +407,58 @@ async fn a_refresh_racing_a_new_sign_in_does_not_overwrite_it() {
     });
     let mut app = App::new(&config_for(&idp, &[])).await;
     app.sign_in(&idp).await;
+    let old_grant = app.grant_id().await;
     idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
     let mut tab = app.tab();
     let racing = tokio::spawn(async move { tab.call("user_info", "").await });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    // Meanwhile the browser signs in again, as someone else.
-    let r = app.attempt_sign_in_as(&idp, "user-2").await;
+    assert_eq!(idp.refresh_requests(), 1, "the refresh is at the provider");
+    let r = app.attempt_sign_in_as(&idp, who).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
     let (status, _) = racing.await.unwrap();
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the late refresh lost");
     idp.edit_script(|s| s.respond_delay = None);
-    assert_eq!(app.current_user().await["sub"], "user-2");
+    assert!(
+        app.tokens.load(&old_grant).await.unwrap().is_none(),
+        "the late refresh wrote the replaced grant back"
+    );
+    assert!(logged(&["discarded", "session changed"]), "{}", log_text());
+    assert_eq!(app.current_user().await["sub"], who);
     let (status, info) = app.call("user_info", "").await;
     assert_eq!(status, StatusCode::OK, "{info}");
     assert!(
-        info.to_string().contains("user-2"),
+        info.to_string().contains(who),
         "the new sign-in's tokens are in place: {info}"
     );
-    assert!(logged(&["discarded", "session changed"]), "{}", log_text());
-    // The late refresh's refresh token belongs to nobody: it was revoked.
-    let late = idp.refresh_tokens_issued();
-    assert!(idp.revoked_tokens().iter().any(|t| late.contains(t)));
+    (idp, app)
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_new_sign_in_does_not_overwrite_it() {
+    refresh_racing_a_new_sign_in("user-2").await;
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_new_sign_in_of_the_same_user_leaves_the_shared_grant_alone() {
+    // Logto hands the same user the same grant again; revoking the late refresh's token would
+    // revoke it, and with it the new session.
+    let (idp, mut app) = refresh_racing_a_new_sign_in("user-1").await;
+    assert!(idp.revoked_tokens().is_empty(), "nothing revoked");
+    assert!(!idp.grant_revoked());
+    let grant = app.grant_id().await;
+    let mut set = app.tokens.load(&grant).await.unwrap().unwrap();
+    set.access_token_expires_at = Some(0);
+    let spent = set.refresh_token.clone();
+    assert!(app
+        .tokens
+        .replace_if(&grant, spent.as_deref(), &set)
+        .await
+        .unwrap());
+    assert_eq!(
+        app.call("user_info", "").await.0,
+        StatusCode::OK,
+        "the new session's refresh token still works"
+    );
 }
 
 #[tokio::test]
@@ -601,6 +694,11 @@ async fn the_resource_server_refuses_an_id_token() {
         .find(|t| t.starts_with("eyJ"))
         .unwrap();
     let (status, challenge, _) = api_answer(&idp, Some(&id_token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("invalid_token"));
+    // A JWT for the API's audience and scope, but typed like an ID token (`typ: JWT`).
+    let id_typed = idp.mint_jwt(API_RESOURCE, Some("read:hello"), 3600, false, "JWT");
+    let (status, challenge, _) = api_answer(&idp, Some(&id_typed)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(challenge.contains("invalid_token"));
     // Even a token for the API's audience but, like an ID token, without any scope.

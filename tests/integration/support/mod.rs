@@ -246,15 +246,25 @@ impl Idp {
         self.authorize_as("user-1", nonce)
     }
 
+    /// Like Logto (oidc-provider), a user who signs in again to the same app gets the grant they
+    /// already have, unless it was revoked.
     pub fn authorize_as(&self, sub: &str, nonce: &str) -> String {
         let mut st = self.state.lock().unwrap();
-        st.grants.push(Grant {
-            sub: sub.into(),
-            nonce: nonce.to_owned(),
-            revoked: false,
-        });
+        let grant = match st.grants.iter().rposition(|g| g.sub == sub && !g.revoked) {
+            Some(existing) => {
+                st.grants[existing].nonce = nonce.to_owned();
+                existing
+            }
+            None => {
+                st.grants.push(Grant {
+                    sub: sub.into(),
+                    nonce: nonce.to_owned(),
+                    revoked: false,
+                });
+                st.grants.len() - 1
+            }
+        };
         let code = format!("code-{}", rand_suffix());
-        let grant = st.grants.len() - 1;
         st.codes.insert(code.clone(), grant);
         code
     }
@@ -299,6 +309,18 @@ impl Idp {
         exp_in: i64,
         bad_sig: bool,
     ) -> String {
+        self.mint_jwt(aud, scope, exp_in, bad_sig, "at+jwt")
+    }
+
+    /// The same, with another JOSE `typ` (an ID token says `JWT`).
+    pub fn mint_jwt(
+        &self,
+        aud: &str,
+        scope: Option<&str>,
+        exp_in: i64,
+        bad_sig: bool,
+        typ: &str,
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = json!({
             "iss": self.issuer, "sub": "user-1", "aud": aud, "iat": now, "exp": now + exp_in,
@@ -316,7 +338,7 @@ impl Idp {
             },
             ..Script::default()
         };
-        self.sign(claims, &script, es_key, "at+jwt")
+        self.sign(claims, &script, es_key, typ)
     }
 
     pub fn issued_tokens(&self) -> Vec<String> {
@@ -690,6 +712,10 @@ async fn revocation(State(idp): State<Idp>, Form(form): Form<HashMap<String, Str
     }
     if let Some(token) = form.get("token") {
         st.revoked.push(token.clone());
+        // oidc-provider (so Logto): revoking a refresh token revokes its whole grant.
+        if let Some(&(grant, _)) = st.refresh_tokens.get(token) {
+            st.grants[grant].revoked = true;
+        }
     }
     StatusCode::OK.into_response()
 }
