@@ -167,3 +167,44 @@ impl TokenKeeper {
         lock
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{AuthConfig, MemoryTokenStore};
+
+    fn keeper() -> TokenKeeper {
+        let vars = [
+            ("LOGTO_ENDPOINT", "https://tenant.logto.app"),
+            ("LOGTO_APP_ID", "app"),
+            ("LOGTO_APP_SECRET", "secret"),
+            ("APP_BASE_URL", "https://app.example.com"),
+        ];
+        let config = AuthConfig::from_lookup(|k| {
+            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        TokenKeeper::new(
+            Arc::new(Provider::new(config).unwrap()),
+            Arc::new(MemoryTokenStore::default()),
+        )
+    }
+
+    #[test]
+    fn one_lock_per_grant_while_in_use_and_none_kept_after() {
+        let keeper = keeper();
+        let a = keeper.lock_for("a");
+        let b = keeper.lock_for("b");
+        assert!(Arc::ptr_eq(&a, &keeper.lock_for("a")), "same grant, same lock");
+        assert!(!Arc::ptr_eq(&a, &b));
+        // Making a lock for another grant must not forget the ones in use…
+        let _c = keeper.lock_for("c");
+        assert!(Arc::ptr_eq(&a, &keeper.lock_for("a")));
+        // …but does forget unused ones.
+        drop((a, b));
+        let _d = keeper.lock_for("d");
+        let mut left: Vec<String> = keeper.locks.lock().unwrap().keys().cloned().collect();
+        left.sort();
+        assert_eq!(left, ["c", "d"]);
+    }
+}
