@@ -181,7 +181,9 @@ mod tests {
             ("APP_BASE_URL", "https://app.example.com"),
         ];
         let config = AuthConfig::from_lookup(|k| {
-            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
         })
         .unwrap();
         TokenKeeper::new(
@@ -195,7 +197,10 @@ mod tests {
         let keeper = keeper();
         let a = keeper.lock_for("a");
         let b = keeper.lock_for("b");
-        assert!(Arc::ptr_eq(&a, &keeper.lock_for("a")), "same grant, same lock");
+        assert!(
+            Arc::ptr_eq(&a, &keeper.lock_for("a")),
+            "same grant, same lock"
+        );
         assert!(!Arc::ptr_eq(&a, &b));
         // Making a lock for another grant must not forget the ones in use…
         let _c = keeper.lock_for("c");

@@ -100,6 +100,22 @@ async fn check(store: Arc<dyn TokenStore>) {
     );
     assert!(store.load(&grant).await.unwrap().is_none());
 
+    // Grants are kept apart: another user's grant neither hides nor replaces this one.
+    let other = format!("{grant}-other");
+    let mine = format!("{grant}-mine");
+    store
+        .insert(&mine, &tokens("u", Some("rt-m")), day)
+        .await
+        .unwrap();
+    store
+        .insert(&other, &tokens("v", Some("rt-o")), day)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&mine).await.unwrap().unwrap().sub, "u");
+    assert_eq!(store.load(&other).await.unwrap().unwrap().sub, "v");
+    store.delete(&other).await.unwrap();
+    assert!(store.load(&mine).await.unwrap().is_some());
+
     // A grant without refresh token (offline_access not granted) can still be updated.
     let plain = format!("{grant}-plain");
     store.insert(&plain, &tokens("u", None), day).await.unwrap();
