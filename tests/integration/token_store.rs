@@ -136,6 +136,10 @@ async fn check(store: Arc<dyn TokenStore>) {
         .replace_if(&short, Some("rt-1"), &tokens("u", Some("rt-2")))
         .await
         .unwrap());
+    assert!(
+        store.load(&mine).await.unwrap().is_some(),
+        "a day-long grant outlives the short one"
+    );
 }
 
 #[tokio::test]
