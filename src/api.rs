@@ -187,21 +187,27 @@ pub mod ssr {
     /// For actions a plain link can start (the profile page's GET forms): run them only when the
     /// browser says the request comes from this site (`Sec-Fetch-Site`), so another site cannot
     /// make a signed-in user's browser spend their tokens. Browsers without the header pass.
+    /// A page render (GET) is not refused as a whole: it shows the note and a working button
+    /// (that is also where Logto's redirect back after sign-in lands); a direct call gets 403.
     pub async fn require_same_site() -> Result<(), AppError> {
-        let headers = leptos_axum::extract::<axum::http::HeaderMap>()
-            .await
-            .map_err(|_| app_error(AppError::Internal))?;
+        let (method, headers) =
+            leptos_axum::extract::<(axum::http::Method, axum::http::HeaderMap)>()
+                .await
+                .map_err(|_| app_error(AppError::Internal))?;
         let site = headers
             .get("sec-fetch-site")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("none");
         if matches!(site, "same-origin" | "none") {
-            Ok(())
+            return Ok(());
+        }
+        tracing::info!(
+            sec_fetch_site = site,
+            "refused an action started from another site"
+        );
+        if method == axum::http::Method::GET {
+            Err(AppError::CrossSite)
         } else {
-            tracing::info!(
-                sec_fetch_site = site,
-                "refused an action started from another site"
-            );
             Err(app_error(AppError::CrossSite))
         }
     }

@@ -110,11 +110,24 @@ impl Logto {
         Ok(&self.require_user()?.organizations)
     }
 
-    /// Claims of the newest verified ID token; like every getter, refreshes the tokens first
-    /// when they are about to expire (a refresh brings a new ID token).
+    /// Claims of the newest verified ID token. Like every getter it refreshes tokens that are
+    /// about to expire (a refresh brings a new ID token), but the stored claims are still good when
+    /// that cannot happen now (Logto down, or no refresh token).
     pub async fn id_token_claims(&self) -> Result<Map<String, Value>, LogtoError> {
-        self.token(&TokenTarget::Logto, None).await?;
         let grant = self.grant()?;
+        let tokens = self.ctx.keeper.tokens(grant).await;
+        let tokens = self.settle(tokens).await?;
+        if tokens.refresh_token.is_none() {
+            return Ok(tokens.id_token_claims);
+        }
+        match self.token(&TokenTarget::Logto, None).await {
+            Ok(_) => {}
+            Err(LogtoError::Auth(err)) => {
+                tracing::warn!("ID token claims as stored; refresh failed: {err}");
+                return Ok(tokens.id_token_claims);
+            }
+            Err(other) => return Err(other),
+        }
         let tokens = self.ctx.keeper.tokens(grant).await;
         Ok(self.settle(tokens).await?.id_token_claims)
     }

@@ -205,10 +205,7 @@ pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError>
                     .await
                 {
                     Ok(t) => t,
-                    Err(e) => {
-                        token_failure(e)?;
-                        return Ok(FacebookView::Unavailable);
-                    }
+                    Err(e) => return facebook_token_failure(e),
                 };
                 retried = true;
             }

@@ -125,14 +125,19 @@ impl TokenKeeper {
                 // so that every later request of this session knows to end it.
                 tracing::warn!(sub = %current.sub, "token refresh rejected, grant ended: {why}");
                 let tombstone = current.ended_because(&why);
-                if let Err(err) = self
+                return match self
                     .store
                     .replace_if(grant, spent.as_deref(), &tombstone)
                     .await
                 {
-                    tracing::error!("could not mark a dead grant: {err}");
-                }
-                return Err(TokenError::Ended(why));
+                    Ok(true) => Err(TokenError::Ended(why)),
+                    // Signed out or signed in anew meanwhile: that request owns the cookie now.
+                    Ok(false) => Err(TokenError::Superseded),
+                    Err(err) => {
+                        tracing::error!("could not mark a dead grant: {err}");
+                        Err(TokenError::Ended(why))
+                    }
+                };
             }
             Err(err) => return Err(err.into()),
         };

@@ -115,7 +115,13 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
     // for it but not answered yet.
     idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
     let mut tab = app.tab();
-    let racing = tokio::spawn(async move { tab.call("user_info", "").await });
+    let racing = tokio::spawn(async move {
+        let before = tab.cookie.clone();
+        let (status, _) = tab.call("user_info", "").await;
+        // The request that lost must not clear the cookie: the sign-out or the new sign-in set it.
+        assert_eq!(tab.cookie, before, "the late request touched the cookie");
+        (status, ())
+    });
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(idp.refresh_requests(), 1, "the refresh is at the provider");
     let out = app.post_form("/api/sign_out", "").await;

@@ -268,12 +268,25 @@ async fn another_site_cannot_start_the_profile_actions() {
                     .unwrap(),
             )
             .await;
+        assert_eq!(page.status, StatusCode::OK, "the page itself renders");
         assert!(
             page.body.contains("data-app-error=\"CrossSite\""),
             "{site}: {}",
             page.body
         );
     }
+    // A form on another site posting to the server function directly.
+    let r = app
+        .send(
+            Request::post("/api/call_api")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.body, "\"CrossSite\"");
     assert!(
         api.tokens_seen.lock().unwrap().is_empty(),
         "the API was not called"
@@ -410,7 +423,13 @@ async fn refresh_racing_a_new_sign_in(who: &str) -> (Idp, App) {
     let old_grant = app.grant_id().await;
     idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
     let mut tab = app.tab();
-    let racing = tokio::spawn(async move { tab.call("user_info", "").await });
+    let racing = tokio::spawn(async move {
+        let before = tab.cookie.clone();
+        let (status, _) = tab.call("user_info", "").await;
+        // The request that lost must not clear the cookie: the sign-out or the new sign-in set it.
+        assert_eq!(tab.cookie, before, "the late request touched the cookie");
+        (status, ())
+    });
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(idp.refresh_requests(), 1, "the refresh is at the provider");
     let r = app.attempt_sign_in_as(&idp, who).await;
@@ -459,6 +478,45 @@ async fn a_refresh_racing_a_new_sign_in_of_the_same_user_leaves_the_shared_grant
         StatusCode::OK,
         "the new session's refresh token still works"
     );
+}
+
+#[tokio::test]
+async fn a_grant_logto_ended_stays_ended_for_every_later_request() {
+    let idp = Idp::start().await;
+    idp.script(Script {
+        expires_in: Some(1),
+        ..Script::default()
+    });
+    let config = config_for(&idp, &[]);
+    let mut app = App::new(&config).await;
+    app.sign_in(&idp).await;
+    let grant = app.grant_id().await;
+    idp.revoke_all_grants();
+    // The request that met invalid_grant went away (a keeper of its own, as a dropped request's task).
+    let provider = Arc::new(Provider::new(config.auth.clone()).unwrap());
+    let keeper = Arc::new(TokenKeeper::new(provider, app.tokens.clone()));
+    let err = keeper
+        .token(&grant, &TokenTarget::Logto, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("grant ended"), "{err}");
+    // What it learnt is kept: later requests end the session without asking Logto again.
+    assert!(keeper
+        .tokens(&grant)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("grant ended"));
+    let asked = idp.refresh_requests();
+    assert_eq!(app.current_user().await["sub"], "user-1", "not yet noticed");
+    let (status, _) = app.call("user_info", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        idp.refresh_requests(),
+        asked,
+        "no second try with a dead grant"
+    );
+    assert_eq!(app.current_user().await, Value::Null, "signed out");
 }
 
 #[tokio::test]
