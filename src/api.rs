@@ -159,11 +159,7 @@ pub mod ssr {
         let app = match &err {
             LogtoError::Unauthenticated => AppError::Unauthenticated,
             LogtoError::Session(_) => AppError::SessionStore,
-            LogtoError::Auth(
-                AuthError::ProviderUnavailable(_)
-                | AuthError::TokenExchange(_)
-                | AuthError::UserInfo(_),
-            ) => AppError::ProviderUnavailable,
+            LogtoError::Auth(e) if e.is_provider_trouble() => AppError::ProviderUnavailable,
             LogtoError::Auth(AuthError::TokenRefused { .. }) => AppError::Forbidden,
             _ => AppError::Internal,
         };

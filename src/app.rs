@@ -271,6 +271,55 @@ where
     }
 }
 
+/// Under an action's button: nothing until it is asked for, then its answer, or the error.
+fn action_result<T>(
+    resource: Resource<Option<Result<T, AppError>>>,
+    waiting: &'static str,
+    show: fn(T) -> AnyView,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    view! {
+        <Suspense fallback=move || view! { <p class="muted">{waiting}</p> }>
+            {move || Suspend::new(async move {
+                match resource.await {
+                    None => ().into_any(),
+                    Some(Ok(v)) => show(v),
+                    Some(Err(e)) => view! { <AppErrorNote error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn OrgTokenResult(result: OrgTokenView) -> impl IntoView {
+    match result {
+        OrgTokenView::Issued { organization_id, claims } => {
+            let attr_id = organization_id.clone();
+            view! {
+                <div class="org-token" role="status" data-org-id=attr_id>
+                    <p class="note">"Organization token for " <code>{organization_id}</code> " (its claims; the token stays on the server):"</p>
+                    <ClaimsTable claims />
+                </div>
+            }
+            .into_any()
+        }
+        OrgTokenView::Refused { organization_id } => view! {
+            <p class="note note-error org-token-refused" role="alert">
+                "Logto refused an organization token for " <code>{organization_id}</code>
+                ". You may no longer be a member."
+            </p>
+        }
+        .into_any(),
+        OrgTokenView::LogtoUnavailable => view! {
+            <p class="note note-error" role="alert">"Logto could not be reached. Try again in a moment."</p>
+        }
+        .into_any(),
+    }
+}
+
 #[component]
 fn AppErrorNote(error: AppError) -> impl IntoView {
     view! { <p class="note note-error" role="alert" data-app-error=format!("{error:?}")>{error.to_string()}</p> }
@@ -296,15 +345,7 @@ fn ApiCard() -> impl IntoView {
                     "Call the API"
                 </button>
             </Form>
-            <Suspense fallback=|| view! { <p class="muted">"Calling…"</p> }>
-                {move || Suspend::new(async move {
-                    match result.await {
-                        None => ().into_any(),
-                        Some(Ok(v)) => view! { <ApiResult result=v /> }.into_any(),
-                        Some(Err(e)) => view! { <AppErrorNote error=e /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            {action_result(result, "Calling…", |v| view! { <ApiResult result=v /> }.into_any())}
         </section>
     }
 }
@@ -388,32 +429,7 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
         <section class="card" aria-labelledby="orgs-title">
             <h2 id="orgs-title">"Organizations"</h2>
             {list}
-            <Suspense fallback=|| view! { <p class="muted">"Asking Logto…"</p> }>
-                {move || Suspend::new(async move {
-                    match token.await {
-                        None => ().into_any(),
-                        Some(Ok(OrgTokenView::Issued { organization_id, claims })) => {
-                            let attr_id = organization_id.clone();
-                            view! {
-                            <div class="org-token" role="status" data-org-id=attr_id>
-                                <p class="note">"Organization token for " <code>{organization_id}</code> " (its claims; the token stays on the server):"</p>
-                                <ClaimsTable claims />
-                            </div>
-                        }.into_any()
-                        }
-                        Some(Ok(OrgTokenView::Refused { organization_id })) => view! {
-                            <p class="note note-error org-token-refused" role="alert">
-                                "Logto refused an organization token for " <code>{organization_id}</code>
-                                ". You may no longer be a member."
-                            </p>
-                        }.into_any(),
-                        Some(Ok(OrgTokenView::LogtoUnavailable)) => view! {
-                            <p class="note note-error" role="alert">"Logto could not be reached. Try again in a moment."</p>
-                        }.into_any(),
-                        Some(Err(e)) => view! { <AppErrorNote error=e /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            {action_result(token, "Asking Logto…", |v| view! { <OrgTokenResult result=v /> }.into_any())}
         </section>
     }
 }
@@ -437,15 +453,7 @@ fn FacebookCard() -> impl IntoView {
                     <span>"Load from Facebook"</span>
                 </button>
             </Form>
-            <Suspense fallback=|| view! { <p class="muted">"Asking Facebook…"</p> }>
-                {move || Suspend::new(async move {
-                    match profile.await {
-                        None => ().into_any(),
-                        Some(Ok(v)) => view! { <FacebookResult result=v /> }.into_any(),
-                        Some(Err(e)) => view! { <AppErrorNote error=e /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            {action_result(profile, "Asking Facebook…", |v| view! { <FacebookResult result=v /> }.into_any())}
         </section>
     }
 }

@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     auth::{
-        config::ORGANIZATIONS_SCOPE, flow, AccessToken, AuthError, Organization, Provider,
-        TokenError, TokenKeeper, TokenTarget, UserProfile,
+        config::ORGANIZATIONS_SCOPE, flow, keeper::REFRESH_MARGIN_SECS, now_unix, AccessToken,
+        AuthError, Organization, Provider, TokenError, TokenKeeper, TokenTarget, UserProfile,
     },
     config::DemoApi,
     session::{AuthSession, SessionError, SessionUser},
@@ -117,7 +117,11 @@ impl Logto {
         let grant = self.grant()?;
         let tokens = self.ctx.keeper.tokens(grant).await;
         let tokens = self.settle(tokens).await?;
-        if tokens.refresh_token.is_none() {
+        // Fresh enough, or nothing to refresh with: no second trip to the store.
+        let fresh = tokens
+            .usable(&TokenTarget::Logto, now_unix(), REFRESH_MARGIN_SECS, None)
+            .is_some();
+        if fresh || tokens.refresh_token.is_none() {
             return Ok(tokens.id_token_claims);
         }
         match self.token(&TokenTarget::Logto, None).await {

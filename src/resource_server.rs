@@ -56,22 +56,19 @@ impl ResourceServer {
 
     fn refusal(&self, err: AccessTokenError) -> Response {
         tracing::info!(audience = %self.audience, "API request refused: {err}");
-        let (status, challenge, description) = match &err {
-            AccessTokenError::Missing => (
-                StatusCode::UNAUTHORIZED,
-                "Bearer realm=\"demo-api\"".to_owned(),
-                "a bearer token is required",
-            ),
+        // RFC 6750: the error code goes both into the challenge and into the body.
+        let (status, error, description) = match &err {
+            AccessTokenError::Missing => {
+                (StatusCode::UNAUTHORIZED, None, "a bearer token is required")
+            }
             AccessTokenError::Invalid(_) => (
                 StatusCode::UNAUTHORIZED,
-                "Bearer realm=\"demo-api\", error=\"invalid_token\"".to_owned(),
+                Some("invalid_token"),
                 "the access token is invalid, expired or for another API",
             ),
-            AccessTokenError::InsufficientScope(scope) => (
+            AccessTokenError::InsufficientScope(_) => (
                 StatusCode::FORBIDDEN,
-                format!(
-                    "Bearer realm=\"demo-api\", error=\"insufficient_scope\", scope=\"{scope}\""
-                ),
+                Some("insufficient_scope"),
                 "the access token lacks the permission this API needs",
             ),
             AccessTokenError::Provider(_) => {
@@ -82,10 +79,17 @@ impl ResourceServer {
                     .into_response()
             }
         };
+        let mut challenge = "Bearer realm=\"demo-api\"".to_owned();
+        if let Some(error) = error {
+            challenge.push_str(&format!(", error=\"{error}\""));
+        }
+        if let AccessTokenError::InsufficientScope(scope) = &err {
+            challenge.push_str(&format!(", scope=\"{scope}\""));
+        }
         let mut res = (
             status,
             Json(json!({
-                "error": err.bearer_error().unwrap_or("invalid_request"),
+                "error": error.unwrap_or("invalid_request"),
                 "error_description": description,
             })),
         )

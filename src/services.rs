@@ -22,9 +22,7 @@ const MAX_BODY: usize = 2048;
 fn token_failure(err: LogtoError) -> Result<ApiOutcome, LogtoError> {
     match err {
         LogtoError::Auth(AuthError::TokenRefused { .. }) => Ok(ApiOutcome::TokenRefused),
-        LogtoError::Auth(AuthError::ProviderUnavailable(_) | AuthError::TokenExchange(_)) => {
-            Ok(ApiOutcome::LogtoUnavailable)
-        }
+        LogtoError::Auth(e) if e.is_provider_trouble() => Ok(ApiOutcome::LogtoUnavailable),
         other => Err(other),
     }
 }

@@ -55,18 +55,6 @@ pub enum AccessTokenError {
     Provider(#[from] AuthError),
 }
 
-impl AccessTokenError {
-    /// RFC 6750 error code for `WWW-Authenticate`.
-    pub fn bearer_error(&self) -> Option<&'static str> {
-        match self {
-            AccessTokenError::Missing => None,
-            AccessTokenError::Invalid(_) => Some("invalid_token"),
-            AccessTokenError::InsufficientScope(_) => Some("insufficient_scope"),
-            AccessTokenError::Provider(_) => None,
-        }
-    }
-}
-
 /// Verifies `token` for an API known to Logto as `audience` that needs `required_scopes`.
 pub async fn verify(
     provider: &Provider,

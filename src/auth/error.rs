@@ -56,6 +56,16 @@ impl AuthError {
         }
     }
 
+    /// Logto unreachable or failing (worth another try later), as opposed to Logto saying no.
+    pub fn is_provider_trouble(&self) -> bool {
+        matches!(
+            self,
+            AuthError::ProviderUnavailable(_)
+                | AuthError::TokenExchange(_)
+                | AuthError::UserInfo(_)
+        )
+    }
+
     /// A stable, machine-readable code the UI maps to a translated message.
     pub fn code(&self) -> &'static str {
         match self {

@@ -114,19 +114,12 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
     // A slow request is under way when the user signs out: Logto has rotated the refresh token
     // for it but not answered yet.
     idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
-    let mut tab = app.tab();
-    let racing = tokio::spawn(async move {
-        let before = tab.cookie.clone();
-        let (status, _) = tab.call("user_info", "").await;
-        // The request that lost must not clear the cookie: the sign-out or the new sign-in set it.
-        assert_eq!(tab.cookie, before, "the late request touched the cookie");
-        (status, ())
-    });
+    let racing = app.racing_user_info();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(idp.refresh_requests(), 1, "the refresh is at the provider");
     let out = app.post_form("/api/sign_out", "").await;
     assert_eq!(out.status, StatusCode::FOUND);
-    let (status, _) = racing.await.unwrap();
+    let status = racing.await.unwrap();
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -180,15 +173,7 @@ async fn parallel_requests_refresh_exactly_once_and_keep_the_grant() {
     idp.edit_script(|s| s.expires_in = Some(1));
     assert_eq!(app.call("user_info", "").await.0, StatusCode::OK); // still the 3600 s token
     assert_eq!(idp.refresh_requests(), 1);
-    let grant = app.grant_id().await;
-    let mut set = app.tokens.load(&grant).await.unwrap().unwrap();
-    set.access_token_expires_at = Some(0); // as if an hour had passed
-    let spent = set.refresh_token.clone();
-    assert!(app
-        .tokens
-        .replace_if(&grant, spent.as_deref(), &set)
-        .await
-        .unwrap());
+    app.expire_logto_token().await; // as if an hour had passed
     assert_eq!(app.call("user_info", "").await.0, StatusCode::OK);
     assert_eq!(idp.refresh_requests(), 2);
     assert!(!idp.grant_revoked());

@@ -422,19 +422,12 @@ async fn refresh_racing_a_new_sign_in(who: &str) -> (Idp, App) {
     app.sign_in(&idp).await;
     let old_grant = app.grant_id().await;
     idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
-    let mut tab = app.tab();
-    let racing = tokio::spawn(async move {
-        let before = tab.cookie.clone();
-        let (status, _) = tab.call("user_info", "").await;
-        // The request that lost must not clear the cookie: the sign-out or the new sign-in set it.
-        assert_eq!(tab.cookie, before, "the late request touched the cookie");
-        (status, ())
-    });
+    let racing = app.racing_user_info();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(idp.refresh_requests(), 1, "the refresh is at the provider");
     let r = app.attempt_sign_in_as(&idp, who).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
-    let (status, _) = racing.await.unwrap();
+    let status = racing.await.unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the late refresh lost");
     idp.edit_script(|s| s.respond_delay = None);
     assert!(
@@ -464,15 +457,7 @@ async fn a_refresh_racing_a_new_sign_in_of_the_same_user_leaves_the_shared_grant
     let (idp, mut app) = refresh_racing_a_new_sign_in("user-1").await;
     assert!(idp.revoked_tokens().is_empty(), "nothing revoked");
     assert!(!idp.grant_revoked());
-    let grant = app.grant_id().await;
-    let mut set = app.tokens.load(&grant).await.unwrap().unwrap();
-    set.access_token_expires_at = Some(0);
-    let spent = set.refresh_token.clone();
-    assert!(app
-        .tokens
-        .replace_if(&grant, spent.as_deref(), &set)
-        .await
-        .unwrap());
+    app.expire_logto_token().await; // as if an hour had passed
     assert_eq!(
         app.call("user_info", "").await.0,
         StatusCode::OK,

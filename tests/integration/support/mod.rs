@@ -859,6 +859,31 @@ impl App {
             .to_owned()
     }
 
+    /// Makes the stored Logto access token look an hour old, so the next getter must refresh.
+    pub async fn expire_logto_token(&self) {
+        let grant = self.grant_id().await;
+        let mut set = self.tokens.load(&grant).await.unwrap().unwrap();
+        set.access_token_expires_at = Some(0);
+        let spent = set.refresh_token.clone();
+        assert!(self
+            .tokens
+            .replace_if(&grant, spent.as_deref(), &set)
+            .await
+            .unwrap());
+    }
+
+    /// `user_info` from another tab, in the background, for races. The request is expected to
+    /// lose (the sign-out or new sign-in set the cookie), so it must not touch the cookie.
+    pub fn racing_user_info(&self) -> tokio::task::JoinHandle<StatusCode> {
+        let mut tab = self.tab();
+        tokio::spawn(async move {
+            let before = tab.cookie.clone();
+            let (status, _) = tab.call("user_info", "").await;
+            assert_eq!(tab.cookie, before, "the late request touched the cookie");
+            status
+        })
+    }
+
     /// Another browser tab of the same user: same router, same cookie.
     pub fn tab(&self) -> App {
         App {
