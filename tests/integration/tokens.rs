@@ -750,3 +750,72 @@ async fn the_resource_server_refuses_an_id_token() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(challenge.contains("invalid_token"));
 }
+
+/// An axum handler of one's own, beside the app's router, using the handle through the
+/// `SignedInUser` extractor: ID token claims, refreshed first when the tokens are about to expire.
+#[tokio::test]
+async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
+    use leptos::prelude::LeptosOptions;
+    use logto_leptos::{logto::SignedInUser, server::AppState, session};
+
+    async fn claims(SignedInUser(logto): SignedInUser) -> Response {
+        match logto.id_token_claims().await {
+            Ok(c) => Json(c).into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[]);
+    let mut app = App::new(&config).await;
+    let options = LeptosOptions::builder().output_name("logto-leptos").build();
+    let auth = AppState::new(options, &config, app.tokens.clone())
+        .unwrap()
+        .auth;
+    let handler: Router = Router::new()
+        .route("/claims", get(claims))
+        .layer(session::layer(app.store.clone(), &config))
+        .with_state(auth);
+    let ask = |cookie: Option<String>| {
+        let handler = handler.clone();
+        async move {
+            let mut req = Request::get("/claims").body(Body::empty()).unwrap();
+            if let Some(c) = cookie {
+                req.headers_mut().insert(header::COOKIE, c.parse().unwrap());
+            }
+            let res = handler.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = http_body_util::BodyExt::collect(res.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = ask(None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, json!({"error": "unauthenticated"}));
+
+    app.sign_in(&idp).await;
+    let (status, body) = ask(app.cookie.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["sub"].clone(), body["aud"].clone()),
+        (json!("user-1"), json!([CLIENT_ID]))
+    );
+    assert_eq!(idp.refresh_requests(), 0, "fresh tokens: no refresh");
+    assert_no_token_in(&idp, &body.to_string());
+
+    app.expire_logto_token().await;
+    let (status, body) = ask(app.cookie.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sub"], "user-1");
+    assert_eq!(
+        idp.refresh_requests(),
+        1,
+        "about to expire: refreshed first"
+    );
+}
