@@ -764,6 +764,21 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
             Err(e) => e.into_response(),
         }
     }
+    async fn organizations(SignedInUser(logto): SignedInUser) -> Response {
+        match logto.organizations() {
+            Ok(o) => Json(o.to_vec()).into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+    async fn token_for(
+        SignedInUser(logto): SignedInUser,
+        axum::extract::Path(resource): axum::extract::Path<String>,
+    ) -> Response {
+        match logto.access_token(&resource).await {
+            Ok(_) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
 
     let idp = Idp::start().await;
     let config = config_for(&idp, &[]);
@@ -774,12 +789,14 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
         .auth;
     let handler: Router = Router::new()
         .route("/claims", get(claims))
+        .route("/organizations", get(organizations))
+        .route("/token/{resource}", get(token_for))
         .layer(session::layer(app.store.clone(), &config))
         .with_state(auth);
-    let ask = |cookie: Option<String>| {
+    let ask_at = |path: &'static str, cookie: Option<String>| {
         let handler = handler.clone();
         async move {
-            let mut req = Request::get("/claims").body(Body::empty()).unwrap();
+            let mut req = Request::get(path).body(Body::empty()).unwrap();
             if let Some(c) = cookie {
                 req.headers_mut().insert(header::COOKIE, c.parse().unwrap());
             }
@@ -795,6 +812,7 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
             )
         }
     };
+    let ask = |cookie: Option<String>| ask_at("/claims", cookie);
     let (status, body) = ask(None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, json!({"error": "unauthenticated"}));
@@ -818,4 +836,33 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
         1,
         "about to expire: refreshed first"
     );
+
+    let (_, orgs) = ask_at("/organizations", app.cookie.clone()).await;
+    assert_eq!(
+        orgs,
+        json!([{"id": ORG_ID, "name": "Acme", "roles": ["admin"]}])
+    );
+    // A resource the sign-in did not ask for is refused here, without spending the refresh token.
+    let (status, _) = ask_at("/token/https%3A%2F%2Fapi2.test", app.cookie.clone()).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(idp.refresh_requests(), 1, "Logto was not asked");
+}
+
+#[tokio::test]
+async fn an_organization_token_needs_the_organizations_scope_at_sign_in() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(
+        &idp,
+        &[("LOGTO_SCOPES", "openid offline_access profile")],
+    ))
+    .await;
+    app.sign_in(&idp).await;
+    let (status, body) = app
+        .call("organization_token", "organization_id=org-1")
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::INTERNAL_SERVER_ERROR, json!("Internal"))
+    );
+    assert!(idp.refresh_targets().is_empty(), "Logto was not asked");
 }
