@@ -16,6 +16,9 @@ export const APP_URL = `http://${APP_ADDR}`;
 export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
 export const GRAPH_URL = `http://127.0.0.1:${IDP_PORT + 1}`;
 export const API_RESOURCE = 'https://api.example.com';
+/** Which `cargo leptos build` output the tests run against: `debug` (the default) or `release`. */
+export const BUILD = process.env.E2E_BUILD || 'debug';
+if (!['debug', 'release'].includes(BUILD)) throw new Error(`E2E_BUILD must be debug or release, not ${BUILD}`);
 
 function readState() {
   try { return JSON.parse(fs.readFileSync(stateFile, 'utf8')); } catch { return {}; }
@@ -58,6 +61,7 @@ export function appEnv() {
     LEPTOS_SITE_PKG_DIR: 'pkg',
     LEPTOS_SITE_ADDR: APP_ADDR,
     LEPTOS_RELOAD_PORT: '3001',
+    LEPTOS_HASH_FILES: 'true', // Cargo.toml's hash-files: names carry content hashes (hash.txt)
     LOGTO_ENDPOINT: IDP_URL,
     LOGTO_APP_ID: 'leptos-dev-app',
     LOGTO_APP_SECRET: 'leptos-dev-secret-not-for-production',
@@ -72,8 +76,9 @@ export function appEnv() {
 }
 
 export async function startApp() {
-  const bin = path.join(root, 'target', 'debug', 'logto-leptos');
-  if (!fs.existsSync(bin)) throw new Error(`${bin} missing: run cargo leptos build first`);
+  const bin = path.join(root, 'target', BUILD, 'logto-leptos');
+  const how = BUILD === 'release' ? 'cargo leptos build --release --precompress' : 'cargo leptos build';
+  if (!fs.existsSync(bin)) throw new Error(`${bin} missing: run ${how} first`);
   const pid = startDetached('app', bin, [], appEnv());
   writeState({ ...readState(), app: pid });
   await waitForHttp(`${APP_URL}/healthz`);

@@ -33,3 +33,8 @@ lock_version() {
 
 # Free space, in MiB, on the filesystem holding the current directory.
 free_mib() { df -Pm . | awk 'NR==2 {print $4}'; }
+
+# binaryen 132's wasm-opt from npm (installed by scripts/setup into end2end/node_modules) ahead of any
+# other on PATH: cargo-leptos runs the first `wasm-opt` it finds for release builds, and Debian's
+# binaryen 108 produces a module that fails to instantiate in browsers.
+use_npm_wasm_opt() { export PATH="$PWD/end2end/node_modules/.bin:$PATH"; }

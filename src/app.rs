@@ -1,7 +1,7 @@
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
-    components::{Form, Redirect, Route, Router, Routes},
+    components::{Redirect, Route, Router, Routes},
     hooks::{use_location, use_query_map},
     path, SsrMode,
 };
@@ -15,9 +15,13 @@ use crate::{
 };
 
 /// The HTML document around the app, rendered once per request on the server.
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
+    use crate::assets::{site_assets, IslandScripts};
+    use leptos_meta::MetaTags;
+
     set_content_security_policy();
+    let stylesheet = site_assets(&options).stylesheet_href.as_str();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -25,8 +29,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="stylesheet" id="leptos" href=stylesheet />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <IslandScripts options />
                 <MetaTags />
             </head>
             <body>
@@ -77,22 +82,23 @@ fn set_content_security_policy() {
 /// The signed-in user as a blocking resource: SSR waits for it, so pages are complete without JS.
 type UserResource = Resource<Result<Option<UserView>, ServerFnError>>;
 
+/// Pages are rendered on the server only (Leptos islands): the browser's WASM holds just the
+/// `#[island]` components (theme switch, sign-in and sign-out buttons), which keeps it small.
+/// Everything else is plain HTML with forms, so it works the same without JavaScript.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let (theme, set_theme) = signal("light");
     let user: UserResource = Resource::new_blocking(|| (), |_| current_user());
     provide_context(user);
     view! {
-        <Stylesheet id="leptos" href="/pkg/logto-leptos.css" />
         <Title text="Sign in with Logto" />
         <Router>
-            <div class="page" data-theme=theme>
+            <div class="page" data-theme="light">
                 <header class="topbar">
                     <a class="brand" href="/">"Logto × Leptos"</a>
                     <nav class="nav" aria-label="Main">
                         <a href="/profile">"Profile"</a>
-                        <ThemeToggle theme set_theme />
+                        <ThemeToggle />
                     </nav>
                 </header>
                 <main>
@@ -114,15 +120,23 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Switches colour theme in the browser. Disabled until the WASM has hydrated the page,
-/// so without JavaScript it is visibly inert rather than silently broken.
-#[component]
-fn ThemeToggle(
-    theme: ReadSignal<&'static str>,
-    set_theme: WriteSignal<&'static str>,
-) -> impl IntoView {
+/// Switches colour theme in the browser. Disabled until the WASM has hydrated it, so without
+/// JavaScript it is visibly inert rather than silently broken. The page around it is static HTML
+/// (not an island), so the theme is written onto `.page` directly.
+#[island]
+fn ThemeToggle() -> impl IntoView {
+    let (theme, set_theme) = signal("light");
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
+    Effect::new(move |_| {
+        let theme = theme.get();
+        #[cfg(feature = "hydrate")]
+        if let Ok(Some(page)) = document().query_selector(".page") {
+            let _ = page.set_attribute("data-theme", theme);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = theme;
+    });
     view! {
         <button
             type="button"
@@ -158,7 +172,7 @@ fn HomePage() -> impl IntoView {
     view! {
         <AuthGate
             signed_in=|u| view! {
-                <UserCard user=u.clone() />
+                <UserCard user=u.clone().into() />
                 <section class="card">
                     <h2>"Your claims"</h2>
                     <ClaimsTable claims=u.claims />
@@ -185,7 +199,7 @@ fn ProfilePage() -> impl IntoView {
         <AuthGate
             signed_in=|u| view! {
                 <h1>"Your profile"</h1>
-                <UserCard user=u.clone() />
+                <UserCard user=u.clone().into() />
                 <ApiCard />
                 <OrganizationsCard organizations=u.organizations.clone() />
                 {u.identities.iter().any(|i| i == "facebook").then(|| view! { <FacebookCard /> })}
@@ -226,9 +240,9 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
-/// A profile-page action that runs when its GET form's button put `name=value` in the URL: a plain
-/// form submission without JavaScript, a client-side navigation with it; the server renders the
-/// result either way. (The name is on the button so the URL carries nothing else.)
+/// A profile-page action that runs when its GET form's button put `name=value` in the URL: each
+/// press loads the page again and the server renders the result into it, with or without
+/// JavaScript. (The name is on the button so the URL carries nothing else.)
 fn query_action<T, Fut>(
     name: &'static str,
     run: impl Fn(String) -> Fut + Send + Sync + 'static,
@@ -251,24 +265,6 @@ where
             }
         },
     )
-}
-
-/// With JavaScript, pressing an action's button again leads to the same URL, which changes nothing
-/// the resource listens to: ask again explicitly. (Without JavaScript every press is a new page.)
-fn again_if_current<T>(
-    name: &'static str,
-    value: String,
-    resource: Resource<Option<Result<T, AppError>>>,
-) -> impl Fn(leptos::ev::MouseEvent) + 'static
-where
-    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
-{
-    let query = use_query_map();
-    move |_| {
-        if query.with_untracked(|q| q.get(name).as_deref() == Some(value.as_str())) {
-            resource.refetch();
-        }
-    }
 }
 
 /// Under an action's button: nothing until it is asked for, then its answer, or the error.
@@ -334,17 +330,16 @@ fn ApiCard() -> impl IntoView {
             <p class="muted">
                 "Calls an API protected by Logto with an access token for it. The token stays on the server."
             </p>
-            <Form method="GET" action="/profile">
+            <form method="get" action="/profile">
                 <button
                     type="submit"
                     class="btn"
                     name="call"
                     value="api"
-                    on:click=again_if_current("call", "api".into(), result)
                 >
                     "Call the API"
                 </button>
-            </Form>
+            </form>
             {action_result(result, "Calling…", |v| view! { <ApiResult result=v /> }.into_any())}
         </section>
     }
@@ -399,24 +394,22 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
                     .map(|o| {
                         let label = o.name.clone().unwrap_or_else(|| o.id.clone());
                         let roles = if o.roles.is_empty() { "no role".to_owned() } else { o.roles.join(", ") };
-                        let (attr_id, form_id) = (o.id.clone(), o.id.clone());
-                        let again = again_if_current("organization", o.id, token);
+                        let (attr_id, form_id) = (o.id.clone(), o.id);
                         view! {
                             <li class="org" data-org-id=attr_id>
                                 <span class="org-name">{label}</span>
                                 " "
                                 <span class="badge org-roles">{roles}</span>
-                                <Form method="GET" action="/profile">
+                                <form method="get" action="/profile">
                                     <button
                                         type="submit"
                                         class="btn btn-inline"
                                         name="organization"
                                         value=form_id
-                                        on:click=again
                                     >
                                         "Get organization token"
                                     </button>
-                                </Form>
+                                </form>
                             </li>
                         }
                     })
@@ -441,18 +434,17 @@ fn FacebookCard() -> impl IntoView {
         <section class="card" aria-labelledby="facebook-title">
             <h2 id="facebook-title">"From Facebook"</h2>
             <p class="muted">"Reads your Facebook profile with the Facebook token Logto stored when you signed in."</p>
-            <Form method="GET" action="/profile">
+            <form method="get" action="/profile">
                 <button
                     type="submit"
                     class="btn btn-facebook"
                     name="facebook"
                     value="1"
-                    on:click=again_if_current("facebook", "1".into(), profile)
                 >
                     <FacebookLogo />
                     <span>"Load from Facebook"</span>
                 </button>
-            </Form>
+            </form>
             {action_result(profile, "Asking Facebook…", |v| view! { <FacebookResult result=v /> }.into_any())}
         </section>
     }
@@ -516,7 +508,9 @@ fn SignInPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// Sign-in choices (an island: with JavaScript the buttons say they are busy while the server
+/// prepares the redirect to Logto; without, they are plain form posts to the same server function).
+#[island]
 fn AuthButtons(return_to: Option<String>) -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let pending = action.pending();
@@ -559,9 +553,30 @@ fn FacebookLogo() -> impl IntoView {
     }
 }
 
-#[component]
-fn UserCard(user: UserView) -> impl IntoView {
-    let name = user.display_name();
+/// What the signed-in card shows: only these go into the page as the island's props.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct UserCardView {
+    name: String,
+    email: Option<String>,
+    picture: Option<String>,
+    identities: Vec<String>,
+}
+
+impl From<UserView> for UserCardView {
+    fn from(user: UserView) -> Self {
+        Self {
+            name: user.display_name(),
+            email: user.email,
+            picture: user.picture,
+            identities: user.identities,
+        }
+    }
+}
+
+/// The signed-in user and the sign-out button (an island: the button shows that it is busy).
+#[island]
+fn UserCard(user: UserCardView) -> impl IntoView {
+    let name = user.name.clone();
     let initial = name
         .chars()
         .next()

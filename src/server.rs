@@ -17,6 +17,7 @@ use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 
 use crate::{
     app::{shell, App},
+    assets::{self, SiteAssets},
     auth::{Provider, TokenKeeper, TokenStore},
     config::AppConfig,
     logto::{AuthContext, SignedInUser},
@@ -67,10 +68,12 @@ impl AppState {
 pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
     let routes = route_list();
     let leptos_options = state.leptos_options.clone();
+    let pkg_path = format!("/{}", leptos_options.site_pkg_dir);
     let auth = state.auth.clone();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .route("/auth/me", get(me));
+        .route("/auth/me", get(me))
+        .nest(&pkg_path, assets::pkg_router(&leptos_options));
     if let Some(api) = &config.demo_api {
         app = app.nest(
             "/demo-api",
@@ -142,7 +145,9 @@ async fn canonical_loopback_host(
 }
 
 /// Pages are per-user: never cached (so Back after sign-out cannot show a signed-in page), and
-/// the callback's code/state never leak through Referer.
+/// the callback's code/state never leak through Referer. A page is sent in one piece with a
+/// Content-Length: Leptos renders it whole (`SsrMode::Async`) but streams it as chunks, each a
+/// separate write on the socket.
 async fn page_headers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -154,6 +159,9 @@ async fn page_headers(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        res = into_one_piece(res).await;
+    }
     let headers = res.headers_mut();
     if is_html || path.starts_with("/api/") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -170,6 +178,24 @@ async fn page_headers(
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res
+}
+
+/// Pages are a few KB; anything near this is a bug, not a page.
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+async fn into_one_piece(res: axum::response::Response) -> axum::response::Response {
+    let (parts, body) = res.into_parts();
+    match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
+        Ok(bytes) => axum::response::Response::from_parts(parts, axum::body::Body::from(bytes)),
+        Err(err) => {
+            tracing::error!("rendering a page failed: {err}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong. Please try again.",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The signed-in user as JSON, for scripts and other front ends: an example of a plain axum handler
@@ -201,6 +227,13 @@ pub async fn main() -> ExitCode {
         }
     };
     let addr: SocketAddr = conf.leptos_options.site_addr;
+    let site =
+        SiteAssets::new(&conf.leptos_options).and_then(|site| site.check(&conf.leptos_options));
+    if let Err(err) = site {
+        tracing::error!("site files: {err}");
+        eprintln!("site files: {err}");
+        return ExitCode::FAILURE;
+    }
     let config = match AppConfig::from_env() {
         Ok(config) => config,
         Err(err) => {

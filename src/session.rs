@@ -175,20 +175,90 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
 
 /// The configured store behind one type, so the layer's type does not depend on configuration.
 #[derive(Clone, Debug)]
-pub enum AnyStore {
+pub struct AnyStore {
+    backend: Backend,
+    /// SQLite only: the records this process read or wrote lately, so a page view does not wait
+    /// on a database thread. Exact as long as this process is the only writer of the file
+    /// (README: one app process per SQLite file; Redis for several). Not for Redis: another
+    /// instance's sign-out must be seen on the next request.
+    cache: Option<RecordCache>,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
     Memory(MemoryStore),
     Sqlite(SqliteStore),
     Redis(RedisStore<Pool>),
 }
 
+/// Records by session id; `None` marks a session deleted by this process, so a request that read
+/// the record just before the deletion cannot put it back into the cache.
+type RecordCache = moka::sync::Cache<Id, Option<Arc<Record>>>;
+
+impl AnyStore {
+    /// Bounded: about 1-2 KB a signed-in record, so at most ~20 MB however many sessions exist.
+    const CACHE_ENTRIES: u64 = 10_000;
+    /// Also an upper bound on how long a tombstone is remembered, far above any request's life.
+    const CACHE_TTL: Duration = Duration::from_secs(60);
+
+    pub fn memory(store: MemoryStore) -> Self {
+        Self {
+            backend: Backend::Memory(store),
+            cache: None,
+        }
+    }
+
+    pub fn sqlite(store: SqliteStore) -> Self {
+        Self {
+            backend: Backend::Sqlite(store),
+            cache: Some(
+                moka::sync::Cache::builder()
+                    .max_capacity(Self::CACHE_ENTRIES)
+                    .time_to_live(Self::CACHE_TTL)
+                    .build(),
+            ),
+        }
+    }
+
+    pub fn redis(store: RedisStore<Pool>) -> Self {
+        Self {
+            backend: Backend::Redis(store),
+            cache: None,
+        }
+    }
+
+    /// Puts a record into the cache unless this process deleted that session meanwhile.
+    fn remember(cache: &RecordCache, record: &Record) {
+        let record = Arc::new(record.clone());
+        cache.entry(record.id).and_compute_with(|existing| {
+            match existing.map(|e| e.into_value()) {
+                Some(None) => moka::ops::compute::Op::Nop,
+                _ => moka::ops::compute::Op::Put(Some(record)),
+            }
+        });
+    }
+
+    async fn load_uncached(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match &self.backend {
+            Backend::Memory(s) => s.load(id).await,
+            Backend::Sqlite(s) => s.load(id).await,
+            Backend::Redis(s) => s.load(id).await,
+        }
+    }
+}
+
 #[async_trait]
 impl SessionStore for AnyStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
-            AnyStore::Memory(s) => s.create(record).await,
-            AnyStore::Sqlite(s) => s.create(record).await,
-            AnyStore::Redis(s) => s.create(record).await,
+        match &self.backend {
+            Backend::Memory(s) => s.create(record).await,
+            Backend::Sqlite(s) => s.create(record).await,
+            Backend::Redis(s) => s.create(record).await,
+        }?;
+        if let Some(cache) = &self.cache {
+            Self::remember(cache, record);
         }
+        Ok(())
     }
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         // tower-sessions saves only sessions that exist (new ones go through `create`). If the
@@ -197,24 +267,44 @@ impl SessionStore for AnyStore {
             tracing::debug!("not saving a session that was deleted meanwhile");
             return Ok(());
         }
-        match self {
-            AnyStore::Memory(s) => s.save(record).await,
-            AnyStore::Sqlite(s) => s.save(record).await,
-            AnyStore::Redis(s) => s.save(record).await,
+        match &self.backend {
+            Backend::Memory(s) => s.save(record).await,
+            Backend::Sqlite(s) => s.save(record).await,
+            Backend::Redis(s) => s.save(record).await,
+        }?;
+        if let Some(cache) = &self.cache {
+            Self::remember(cache, record);
         }
+        Ok(())
     }
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
-            AnyStore::Memory(s) => s.load(id).await,
-            AnyStore::Sqlite(s) => s.load(id).await,
-            AnyStore::Redis(s) => s.load(id).await,
+        let Some(cache) = &self.cache else {
+            return self.load_uncached(id).await;
+        };
+        match cache.get(id) {
+            Some(None) => return Ok(None),
+            Some(Some(record)) if record.expiry_date > time::OffsetDateTime::now_utc() => {
+                return Ok(Some(Record::clone(&record)));
+            }
+            _ => {}
         }
+        let loaded = self.load_uncached(id).await?;
+        if let Some(record) = &loaded {
+            // Not over a newer record or a tombstone written while this one was read.
+            cache
+                .entry(*id)
+                .or_insert_with(|| Some(Arc::new(record.clone())));
+        }
+        Ok(loaded)
     }
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            AnyStore::Memory(s) => s.delete(id).await,
-            AnyStore::Sqlite(s) => s.delete(id).await,
-            AnyStore::Redis(s) => s.delete(id).await,
+        if let Some(cache) = &self.cache {
+            cache.insert(*id, None);
+        }
+        match &self.backend {
+            Backend::Memory(s) => s.delete(id).await,
+            Backend::Sqlite(s) => s.delete(id).await,
+            Backend::Redis(s) => s.delete(id).await,
         }
     }
 }
@@ -232,7 +322,7 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
     use anyhow::Context;
     Ok(match kind {
         SessionStoreKind::Memory => Stores {
-            sessions: AnyStore::Memory(MemoryStore::default()),
+            sessions: AnyStore::memory(MemoryStore::default()),
             tokens: Arc::new(MemoryTokenStore::default()),
         },
         SessionStoreKind::Sqlite(path) => {
@@ -252,6 +342,11 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
                         .journal_mode(
                             tower_sessions_sqlx_store::sqlx::sqlite::SqliteJournalMode::Wal,
                         )
+                        // WAL with NORMAL: a commit needs no fsync; a power cut may lose the
+                        // last sessions written, never corrupt the file.
+                        .synchronous(
+                            tower_sessions_sqlx_store::sqlx::sqlite::SqliteSynchronous::Normal,
+                        )
                         .busy_timeout(Duration::from_secs(5)),
                 )
                 .await
@@ -270,7 +365,7 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
                     .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
             );
             Stores {
-                sessions: AnyStore::Sqlite(store),
+                sessions: AnyStore::sqlite(store),
                 tokens: Arc::new(tokens),
             }
         }
@@ -291,7 +386,7 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
                 .await
                 .context("SESSION_STORE_URL: cannot connect to Redis")?;
             Stores {
-                sessions: AnyStore::Redis(RedisStore::new(pool.clone())),
+                sessions: AnyStore::redis(RedisStore::new(pool.clone())),
                 tokens: Arc::new(RedisTokenStore::new(pool)),
             }
         }
