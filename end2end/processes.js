@@ -61,7 +61,8 @@ export function appEnv() {
     LEPTOS_SITE_PKG_DIR: 'pkg',
     LEPTOS_SITE_ADDR: APP_ADDR,
     LEPTOS_RELOAD_PORT: '3001',
-    LEPTOS_HASH_FILES: 'true', // Cargo.toml's hash-files: names carry content hashes (hash.txt)
+    // Release builds are built with content-hashed names (hash.txt beside the binary).
+    LEPTOS_HASH_FILES: BUILD === 'release' ? 'true' : 'false',
     LOGTO_ENDPOINT: IDP_URL,
     LOGTO_APP_ID: 'leptos-dev-app',
     LOGTO_APP_SECRET: 'leptos-dev-secret-not-for-production',

@@ -181,13 +181,15 @@ pub fn IslandScripts(options: LeptosOptions) -> impl leptos::IntoView {
     }
     let nonce = leptos::nonce::use_nonce();
     view! {
-        <link rel="modulepreload" href=assets.js_href.as_str() crossorigin=nonce.clone() />
+        // `crossorigin` empty (anonymous), where Leptos puts the nonce: attributes other than
+        // `nonce` are readable by anything that can read the DOM.
+        <link rel="modulepreload" href=assets.js_href.as_str() crossorigin="" />
         <link
             rel="preload"
             href=assets.wasm_href.as_str()
             r#as="fetch"
             r#type="application/wasm"
-            crossorigin=nonce.clone()
+            crossorigin=""
         />
         <script type="module" nonce=nonce>{assets.island_script.as_str()}</script>
     }
@@ -224,6 +226,31 @@ pub fn pkg_router<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> 
             header::VARY,
             HeaderValue::from_static("accept-encoding"),
         ))
+}
+
+/// For the other files of the site (`public/`, e.g. the favicon), which Leptos' file handler
+/// serves, precompressed variants included, without either header: their names do not change, so
+/// browsers revalidate; and a shared cache must not hand the brotli variant to everyone.
+pub async fn site_file_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut res = next.run(req).await;
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if res.status().is_success() && !is_html {
+        let headers = res.headers_mut();
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static(REVALIDATE));
+        headers
+            .entry(header::VARY)
+            .or_insert(HeaderValue::from_static("accept-encoding"));
+    }
+    res
 }
 
 /// Whether the path names a file whose name holds one of this build's content hashes.

@@ -90,7 +90,14 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
         move || provide_context(auth.clone()),
         move || shell(leptos_options.clone()),
     )
-    .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+    .fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(assets::site_file_headers))
+            .service(axum::handler::Handler::with_state(
+                leptos_axum::file_and_error_handler::<AppState, _>(shell),
+                state.clone(),
+            )),
+    )
     .layer(axum::middleware::from_fn(page_headers))
     .layer(session::layer(store, config))
     .layer(axum::middleware::from_fn_with_state(

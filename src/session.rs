@@ -196,8 +196,10 @@ enum Backend {
 type RecordCache = moka::sync::Cache<Id, Option<Arc<Record>>>;
 
 impl AnyStore {
-    /// Bounded: about 1-2 KB a signed-in record, so at most ~20 MB however many sessions exist.
-    const CACHE_ENTRIES: u64 = 10_000;
+    /// Bounded in bytes of memory, estimated as 4x a record's JSON size (maps and strings in
+    /// memory), so memory stays flat however many sessions exist: ~650 signed-in records (~1.5 KB
+    /// of JSON each) or ~2,500 pending sign-ins; a miss is one SQLite read, as without the cache.
+    const CACHE_BYTES: u64 = 4 * 1024 * 1024;
     /// Also an upper bound on how long a tombstone is remembered, far above any request's life.
     const CACHE_TTL: Duration = Duration::from_secs(60);
 
@@ -213,7 +215,15 @@ impl AnyStore {
             backend: Backend::Sqlite(store),
             cache: Some(
                 moka::sync::Cache::builder()
-                    .max_capacity(Self::CACHE_ENTRIES)
+                    .max_capacity(Self::CACHE_BYTES)
+                    .weigher(|_, record: &Option<Arc<Record>>| {
+                        record.as_ref().map_or(64, |r| {
+                            let json = serde_json::to_vec(&r.data).map_or(4096, |v| v.len());
+                            u32::try_from(4 * json + 256).unwrap_or(u32::MAX)
+                        })
+                    })
+                    // LRU admits every new entry: TinyLFU could refuse a fresh tombstone.
+                    .eviction_policy(moka::policy::EvictionPolicy::lru())
                     .time_to_live(Self::CACHE_TTL)
                     .build(),
             ),
@@ -273,6 +283,11 @@ impl SessionStore for AnyStore {
             Backend::Redis(s) => s.save(record).await,
         }?;
         if let Some(cache) = &self.cache {
+            // A sign-out that ran between the check above and the write: the write (an upsert)
+            // brought the row back, so delete it again.
+            if matches!(cache.get(&record.id), Some(None)) {
+                return self.delete(&record.id).await;
+            }
             Self::remember(cache, record);
         }
         Ok(())
@@ -347,6 +362,8 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
                         .synchronous(
                             tower_sessions_sqlx_store::sqlx::sqlite::SqliteSynchronous::Normal,
                         )
+                        // 1 MB of page cache per connection (SQLite's default is 2 MB).
+                        .pragma("cache_size", "-1024")
                         .busy_timeout(Duration::from_secs(5)),
                 )
                 .await

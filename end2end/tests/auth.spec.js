@@ -88,12 +88,16 @@ test('the profile page needs sign-in and brings the user back', async ({ page })
   await expect(page.locator('.user-name')).toHaveText(ALICE.name);
 });
 
-test('sign out ends the local and the IdP session', async ({ page }) => {
+test('sign out ends the local and the IdP session', async ({ page }, info) => {
   await signInWithPassword(page);
   await open(page, '/profile');
   await expect(page.locator('.user-name')).toHaveText(ALICE.name);
+  const signOutRequests = [];
+  page.on('request', (r) => { if (r.url().endsWith('/api/sign_out')) signOutRequests.push(r.resourceType()); });
   await signOut(page);
   await expect(page).toHaveURL(`${APP_URL}/`);
+  // Hydrated: the user card is an island whose ActionForm posts with fetch; without JS, a form post.
+  expect(signOutRequests).toEqual([info.project.name === 'hydrated' ? 'fetch' : 'document']);
   // Back button: the signed-in page must not come back from any cache.
   await page.goBack();
   await page.waitForLoadState();

@@ -13,7 +13,7 @@ test('the start page is complete server-rendered HTML', async ({ page }) => {
   expect(css.headers()['content-type']).toContain('text/css');
 });
 
-test('scripts, WASM and styles: content-hashed names, cached for a year, compressed in the release build', async ({ page }) => {
+test('scripts, WASM and styles: hashed names cached for a year and precompressed in the release build', async ({ page }) => {
   const res = await page.goto('/');
   expect(res.headers()['cache-control']).toBe('no-store'); // the page itself is per user
   const urls = [
@@ -22,20 +22,35 @@ test('scripts, WASM and styles: content-hashed names, cached for a year, compres
     await page.locator('link[rel=preload][as=fetch]').getAttribute('href'),
   ];
   const types = ['text/css', 'text/javascript', 'application/wasm'];
+  const release = BUILD === 'release';
   for (const [i, url] of urls.entries()) {
-    // cargo-leptos hash-files: logto-leptos.<22-character hash>.<ext>
-    expect(url).toMatch(/^\/pkg\/logto-leptos\.[A-Za-z0-9_-]{22}\.(css|js|wasm)$/);
+    // Release: cargo-leptos hash-files names, logto-leptos.<22-character hash>.<ext>; debug
+    // (`cargo leptos watch`): plain names that browsers must revalidate.
+    expect(url).toMatch(release
+      ? /^\/pkg\/logto-leptos\.[A-Za-z0-9_-]{22}\.(css|js|wasm)$/
+      : /^\/pkg\/logto-leptos\.(css|js|wasm)$/);
     const asset = await page.request.get(url, { headers: { 'accept-encoding': 'br, gzip' } });
     expect(asset.status()).toBe(200);
     const h = asset.headers();
     expect(h['content-type']).toContain(types[i]);
-    expect(h['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(h['cache-control']).toBe(release ? 'public, max-age=31536000, immutable' : 'no-cache');
     expect(h['vary']).toMatch(/accept-encoding/i);
-    // The release build is precompressed (.br beside each file); the debug build is not.
-    expect(h['content-encoding']).toBe(BUILD === 'release' ? 'br' : undefined);
+    // The release build is precompressed (.br and .gz beside each file); the debug build is not.
+    expect(h['content-encoding']).toBe(release ? 'br' : undefined);
     const gz = await page.request.get(url, { headers: { 'accept-encoding': 'gzip' } });
-    expect(gz.headers()['content-encoding']).toBe(BUILD === 'release' ? 'gzip' : undefined);
-    expect(await gz.body()).toEqual(await asset.body()); // the same file, decoded
+    expect(gz.headers()['content-encoding']).toBe(release ? 'gzip' : undefined);
+    const plain = await page.request.get(url, { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers()['content-encoding']).toBeUndefined();
+    expect(await gz.body()).toEqual(await plain.body()); // the same file, decoded
+    expect(await asset.body()).toEqual(await plain.body());
+  }
+  // Other static files (not hashed): revalidated, and Vary when a compressed variant is sent.
+  const icon = await page.request.get('/favicon.svg', { headers: { 'accept-encoding': 'br' } });
+  expect(icon.status()).toBe(200);
+  expect(icon.headers()['cache-control']).toBe('no-cache');
+  if (release) {
+    expect(icon.headers()['content-encoding']).toBe('br');
+    expect(icon.headers()['vary']).toMatch(/accept-encoding/i);
   }
 });
 

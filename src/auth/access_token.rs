@@ -6,10 +6,7 @@
 use std::str::FromStr;
 
 use openidconnect::{
-    core::{
-        CoreGenderClaim, CoreIdTokenVerifier, CoreJweContentEncryptionAlgorithm,
-        CoreJwsSigningAlgorithm,
-    },
+    core::{CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm},
     AdditionalClaims, ClientId, IdToken, JsonWebTokenType, Nonce,
 };
 use serde::{Deserialize, Serialize};
@@ -81,15 +78,16 @@ pub async fn verify(
                 })
                 .cloned()
                 .collect();
-            let verifier = CoreIdTokenVerifier::new_public_client(
-                ClientId::new(audience.to_owned()),
-                metadata.issuer().clone(),
-                metadata.jwks().clone(),
-            )
-            .set_allowed_algs(algs)
-            // RFC 9068: access tokens say `typ: at+jwt`; ID tokens (`JWT`) are refused right here.
-            .set_allowed_jose_types(JsonWebTokenType::new("at+jwt".into()).normalize().ok())
-            .set_issue_time_verifier_fn(iat_not_in_future);
+            let verifier =
+                openidconnect::IdTokenVerifier::<super::jwk::ProviderKey>::new_public_client(
+                    ClientId::new(audience.to_owned()),
+                    metadata.issuer().clone(),
+                    metadata.jwks().clone(),
+                )
+                .set_allowed_algs(algs)
+                // RFC 9068: access tokens say `typ: at+jwt`; ID tokens (`JWT`) are refused right here.
+                .set_allowed_jose_types(JsonWebTokenType::new("at+jwt".into()).normalize().ok())
+                .set_issue_time_verifier_fn(iat_not_in_future);
             jwt.claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(()))
                 .cloned()
         })

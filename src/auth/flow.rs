@@ -378,7 +378,7 @@ mod tests {
     use std::collections::HashMap;
 
     use openidconnect::{
-        core::{CoreJsonWebKeySet, CoreResponseType, CoreSubjectIdentifierType},
+        core::{CoreResponseType, CoreSubjectIdentifierType},
         AuthUrl, IssuerUrl, JsonWebKeySetUrl, ResponseTypes,
     };
 
@@ -415,7 +415,7 @@ mod tests {
                 revocation_endpoint: None,
             },
         )
-        .set_jwks(CoreJsonWebKeySet::new(vec![]))
+        .set_jwks(crate::auth::provider::ProviderKeySet::new(vec![]))
     }
 
     fn params(

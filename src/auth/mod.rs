@@ -7,6 +7,7 @@ pub mod account;
 pub mod config;
 pub mod error;
 pub mod flow;
+pub mod jwk;
 pub mod keeper;
 pub mod provider;
 pub mod refresh;

@@ -8,19 +8,21 @@ use std::{
 
 use openidconnect::{
     core::{
-        CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
-        CoreGrantType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-        CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
-        CoreSubjectIdentifierType,
+        CoreAuthDisplay, CoreAuthPrompt, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
+        CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJweContentEncryptionAlgorithm,
+        CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreRevocableToken,
+        CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse,
+        CoreTokenResponse,
     },
-    AdditionalProviderMetadata, ClaimsVerificationError, ClientId, ClientSecret, EndSessionUrl,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, ProviderMetadata, RedirectUrl,
-    SignatureVerificationError,
+    AdditionalProviderMetadata, ClaimsVerificationError, Client, ClientId, ClientSecret,
+    EmptyAdditionalClaims, EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
+    JsonWebKeySet, ProviderMetadata, RedirectUrl, SignatureVerificationError,
+    StandardErrorResponse,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
-use super::{AuthConfig, AuthError};
+use super::{jwk::ProviderKey, AuthConfig, AuthError};
 
 /// Discovery fields openidconnect does not model but Logto sends and we rely on.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -42,12 +44,24 @@ pub type Metadata = ProviderMetadata<
     CoreGrantType,
     CoreJweContentEncryptionAlgorithm,
     CoreJweKeyManagementAlgorithm,
-    CoreJsonWebKey,
+    ProviderKey,
     CoreResponseMode,
     CoreResponseType,
     CoreSubjectIdentifierType,
 >;
-pub type OidcClient = CoreClient<
+/// openidconnect's `CoreClient` with `ProviderKey` (faster ES384) as the key type.
+pub type OidcClient = Client<
+    EmptyAdditionalClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    ProviderKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    CoreTokenResponse,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -55,6 +69,7 @@ pub type OidcClient = CoreClient<
     EndpointMaybeSet,
     EndpointMaybeSet,
 >;
+pub type ProviderKeySet = JsonWebKeySet<ProviderKey>;
 
 /// After a failed discovery, callers within this window get the failure without a new request.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -149,7 +164,7 @@ impl Provider {
             }
             *last = Some(Instant::now());
         }
-        match CoreJsonWebKeySet::fetch_async(current.jwks_uri(), &self.http).await {
+        match ProviderKeySet::fetch_async(current.jwks_uri(), &self.http).await {
             Ok(jwks) => {
                 let updated = (*current).clone().set_jwks(jwks);
                 *self.metadata.write().await = Some(Arc::new(updated));
@@ -182,7 +197,7 @@ impl Provider {
     pub fn client(&self, metadata: &Metadata) -> Result<OidcClient, AuthError> {
         let redirect = RedirectUrl::new(self.config.redirect_uri())
             .map_err(|e| AuthError::ProviderUnavailable(format!("redirect URI: {e}")))?;
-        Ok(CoreClient::from_provider_metadata(
+        Ok(OidcClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.config.app_id.clone()),
             Some(ClientSecret::new(

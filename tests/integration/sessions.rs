@@ -131,12 +131,68 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
     );
     // The old cookie, replayed after the racing request finished.
     let mut replay = app.tab();
-    replay.cookie = cookie;
+    replay.cookie = cookie.clone();
     assert_eq!(
         replay.current_user().await,
         Value::Null,
         "sign-out was undone by a racing request"
     );
+    // And in the database itself, not just in this process's cache of it.
+    let id = cookie.unwrap().split_once('=').unwrap().1.to_owned();
+    assert_eq!(sqlite_rows(&db, &id).await, 0, "the row came back");
+    let _ = std::fs::remove_file(&db);
+}
+
+/// Rows for a session id in an SQLite session file, read without the app's cache.
+async fn sqlite_rows(db: &std::path::Path, id: &str) -> i64 {
+    use tower_sessions_sqlx_store::sqlx::{self, sqlite::SqlitePoolOptions};
+    let pool = SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = ?")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+}
+
+/// The SQLite store's record cache: what a racing request read before a sign-out cannot be saved
+/// back, in the cache or in the file; a record whose expiry passed is not served from the cache.
+#[tokio::test]
+async fn the_sqlite_session_cache_keeps_deleted_sessions_deleted() {
+    use tower_sessions::{session::Record, SessionStore};
+    let db = std::env::temp_dir().join(format!("cache-{}.db", rand::random::<u64>()));
+    let kind = logto_leptos::config::SessionStoreKind::Sqlite(db.display().to_string());
+    let store = logto_leptos::session::open_store(&kind)
+        .await
+        .unwrap()
+        .sessions;
+    let mut record = Record {
+        id: Default::default(),
+        data: [("k".to_owned(), Value::from(1))].into(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    store.create(&mut record).await.unwrap();
+    let id = record.id;
+    assert_eq!(store.load(&id).await.unwrap().unwrap().data["k"], 1);
+    // A request that loaded the session, then a sign-out, then that request saving it.
+    let stale = store.load(&id).await.unwrap().unwrap();
+    store.delete(&id).await.unwrap();
+    store.save(&stale).await.unwrap();
+    assert!(store.load(&id).await.unwrap().is_none());
+    assert_eq!(sqlite_rows(&db, &id.to_string()).await, 0);
+
+    // A cached record past its expiry is not served.
+    let mut short = Record {
+        id: Default::default(),
+        data: Default::default(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::seconds(1),
+    };
+    store.create(&mut short).await.unwrap();
+    assert!(store.load(&short.id).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(store.load(&short.id).await.unwrap().is_none());
     let _ = std::fs::remove_file(&db);
 }
 
