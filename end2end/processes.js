@@ -78,7 +78,9 @@ export function appEnv() {
 
 export async function startApp() {
   const bin = path.join(root, 'target', BUILD, 'logto-leptos');
-  const how = BUILD === 'release' ? 'cargo leptos build --release --precompress' : 'cargo leptos build';
+  const how = BUILD === 'release'
+    ? 'LEPTOS_HASH_FILES=true cargo leptos build --release --precompress'
+    : 'cargo leptos build';
   if (!fs.existsSync(bin)) throw new Error(`${bin} missing: run ${how} first`);
   const pid = startDetached('app', bin, [], appEnv());
   writeState({ ...readState(), app: pid });

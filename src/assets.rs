@@ -16,7 +16,7 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer};
 
 /// A file whose name carries its content hash never changes: browsers keep it for a year.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// Files whose names do not change with their content: browsers ask again (a cheap 304).
+/// Files whose names do not change with their content: browsers ask again before using them.
 pub const REVALIDATE: &str = "no-cache";
 
 #[derive(Debug, thiserror::Error)]

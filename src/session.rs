@@ -217,7 +217,7 @@ impl AnyStore {
                 moka::sync::Cache::builder()
                     .max_capacity(Self::CACHE_BYTES)
                     .weigher(|_, record: &Option<Arc<Record>>| {
-                        record.as_ref().map_or(64, |r| {
+                        record.as_ref().map_or(256, |r| {
                             let json = serde_json::to_vec(&r.data).map_or(4096, |v| v.len());
                             u32::try_from(4 * json + 256).unwrap_or(u32::MAX)
                         })

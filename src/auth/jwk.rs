@@ -40,10 +40,13 @@ impl ProviderKey {
         Self { core, p384_point }
     }
 
-    /// The same checks `CoreJsonWebKey` makes before an ES384 verification: an EC key on P-384
-    /// whose `alg`, if any, is ES384.
+    /// The checks openidconnect makes before an ES384 verification (key selection and
+    /// `CoreJsonWebKey`): an EC key on P-384 (`p384_point`), whose `use`, if any, allows
+    /// signatures and whose `alg`, if any, is ES384.
     fn may_verify_es384(&self) -> bool {
+        use openidconnect::JsonWebKeyUse;
         self.core.key_type() == &CoreJsonWebKeyType::EllipticCurve
+            && self.core.key_use().is_none_or(|u| u.allows_signature())
             && matches!(
                 self.core.signing_alg(),
                 JsonWebKeyAlgorithm::Unspecified
@@ -177,6 +180,15 @@ mod tests {
         let mut tampered = signature.clone();
         tampered[10] ^= 1;
         assert_eq!(verify(&jwk, message, &tampered), (false, false));
+        // And it was ring that refused it (openidconnect's own error reads differently).
+        let err = ours
+            .verify_signature(
+                &CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+                message,
+                &tampered,
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "Crypto error: ECDSA signature is invalid");
         assert_eq!(verify(&jwk, b"header.payloaD", &signature), (false, false));
         assert_eq!(verify(&jwk, message, &signature[..95]), (false, false));
         // Another key's signature.
@@ -192,6 +204,10 @@ mod tests {
         // `alg` says RS256: openidconnect refuses, and so must the fast path.
         let restricted = jwk(&key, serde_json::json!({ "alg": "RS256" }));
         assert_eq!(verify(&restricted, message, &signature), (false, false));
+        // `use: enc`: not a signing key.
+        let encryption = jwk(&key, serde_json::json!({ "use": "enc" }));
+        let ours: ProviderKey = serde_json::from_value(encryption).unwrap();
+        assert!(!ours.may_verify_es384());
         // Coordinates that are not 48 bytes: no fast path, openidconnect decides (and refuses).
         let short = jwk(&key, serde_json::json!({ "x": b64(&[1; 32]) }));
         let ours: ProviderKey = serde_json::from_value(short.clone()).unwrap();

@@ -111,6 +111,18 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
     app.sign_in(&idp).await;
     let cookie = app.cookie.clone();
     let grant = app.grant_id().await;
+    let id = cookie
+        .as_deref()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    assert_eq!(
+        sqlite_rows(&db, &id).await,
+        1,
+        "the signed-in session's row"
+    );
     // A slow request is under way when the user signs out: Logto has rotated the refresh token
     // for it but not answered yet.
     idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
@@ -138,7 +150,6 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
         "sign-out was undone by a racing request"
     );
     // And in the database itself, not just in this process's cache of it.
-    let id = cookie.unwrap().split_once('=').unwrap().1.to_owned();
     assert_eq!(sqlite_rows(&db, &id).await, 0, "the row came back");
     let _ = std::fs::remove_file(&db);
 }
@@ -175,6 +186,11 @@ async fn the_sqlite_session_cache_keeps_deleted_sessions_deleted() {
     };
     store.create(&mut record).await.unwrap();
     let id = record.id;
+    assert_eq!(
+        sqlite_rows(&db, &id.to_string()).await,
+        1,
+        "the row is there"
+    );
     assert_eq!(store.load(&id).await.unwrap().unwrap().data["k"], 1);
     // A request that loaded the session, then a sign-out, then that request saving it.
     let stale = store.load(&id).await.unwrap().unwrap();
