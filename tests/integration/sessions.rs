@@ -168,6 +168,16 @@ async fn sqlite_rows(db: &std::path::Path, id: &str) -> i64 {
         .unwrap()
 }
 
+/// Runs one statement with a session id against an SQLite session file, bypassing the app.
+async fn sqlite_exec(db: &std::path::Path, sql: &str, id: &str) {
+    use tower_sessions_sqlx_store::sqlx::{self, sqlite::SqlitePoolOptions};
+    let pool = SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
+}
+
 /// The SQLite store's record cache: what a racing request read before a sign-out cannot be saved
 /// back, in the cache or in the file; a record whose expiry passed is not served from the cache.
 #[tokio::test]
@@ -198,6 +208,34 @@ async fn the_sqlite_session_cache_keeps_deleted_sessions_deleted() {
     store.save(&stale).await.unwrap();
     assert!(store.load(&id).await.unwrap().is_none());
     assert_eq!(sqlite_rows(&db, &id.to_string()).await, 0);
+
+    // Reads are served from memory: a row removed behind the app's back is still seen...
+    let mut cached = Record {
+        id: Default::default(),
+        data: [("k".to_owned(), Value::from(2))].into(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    store.create(&mut cached).await.unwrap();
+    let cached_id = cached.id.to_string();
+    sqlite_exec(
+        &db,
+        "CREATE TABLE kept AS SELECT * FROM tower_sessions WHERE id = ?",
+        &cached_id,
+    )
+    .await;
+    sqlite_exec(&db, "DELETE FROM tower_sessions WHERE id = ?", &cached_id).await;
+    assert_eq!(store.load(&cached.id).await.unwrap().unwrap().data["k"], 2);
+    // ...and a session this process deleted stays deleted even if its row comes back (an upsert
+    // by a request that raced the sign-out).
+    store.delete(&cached.id).await.unwrap();
+    sqlite_exec(
+        &db,
+        "INSERT INTO tower_sessions SELECT * FROM kept WHERE id = ?",
+        &cached_id,
+    )
+    .await;
+    assert_eq!(sqlite_rows(&db, &cached_id).await, 1);
+    assert!(store.load(&cached.id).await.unwrap().is_none());
 
     // A cached record past its expiry is not served.
     let mut short = Record {
