@@ -228,6 +228,14 @@ pub fn pkg_router<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> 
         ))
 }
 
+/// Whether a response is a page (HTML), as opposed to a file, JSON or a redirect.
+pub fn is_html(res: &axum::response::Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
 /// For the other files of the site (`public/`, e.g. the favicon), which Leptos' file handler
 /// serves, precompressed variants included, without either header: their names do not change, so
 /// browsers revalidate; and a shared cache must not hand the brotli variant to everyone.
@@ -236,11 +244,7 @@ pub async fn site_file_headers(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let mut res = next.run(req).await;
-    let is_html = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let is_html = is_html(&res);
     if res.status().is_success() && !is_html {
         let headers = res.headers_mut();
         headers

@@ -161,11 +161,7 @@ async fn page_headers(
 ) -> axum::response::Response {
     let path = req.uri().path().to_owned();
     let mut res = next.run(req).await;
-    let is_html = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let is_html = assets::is_html(&res);
     if is_html {
         res = into_one_piece(res).await;
     }

@@ -156,26 +156,30 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
 
 /// Rows for a session id in an SQLite session file, read without the app's cache.
 async fn sqlite_rows(db: &std::path::Path, id: &str) -> i64 {
-    use tower_sessions_sqlx_store::sqlx::{self, sqlite::SqlitePoolOptions};
-    let pool = SqlitePoolOptions::new()
-        .connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = ?")
-        .bind(id)
-        .fetch_one(&pool)
-        .await
-        .unwrap()
+    tower_sessions_sqlx_store::sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tower_sessions WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_one(&sqlite_pool(db).await)
+    .await
+    .unwrap()
 }
 
 /// Runs one statement with a session id against an SQLite session file, bypassing the app.
 async fn sqlite_exec(db: &std::path::Path, sql: &str, id: &str) {
-    use tower_sessions_sqlx_store::sqlx::{self, sqlite::SqlitePoolOptions};
-    let pool = SqlitePoolOptions::new()
-        .connect(&format!("sqlite://{}", db.display()))
+    tower_sessions_sqlx_store::sqlx::query(sql)
+        .bind(id)
+        .execute(&sqlite_pool(db).await)
         .await
         .unwrap();
-    sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
+}
+
+/// The session file opened directly, without the app's store or its cache.
+async fn sqlite_pool(db: &std::path::Path) -> tower_sessions_sqlx_store::sqlx::SqlitePool {
+    tower_sessions_sqlx_store::sqlx::sqlite::SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap()
 }
 
 /// The SQLite store's record cache: what a racing request read before a sign-out cannot be saved
