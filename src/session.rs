@@ -12,7 +12,10 @@ use tower_sessions::{
     Expiry, MemoryStore, Session, SessionManagerLayer, SessionStore,
 };
 use tower_sessions_redis_store::{fred::prelude::*, RedisStore};
-use tower_sessions_sqlx_store::{sqlx::sqlite::SqlitePoolOptions, SqliteStore};
+use tower_sessions_sqlx_store::{
+    sqlx::{self, sqlite::SqlitePoolOptions, SqlitePool},
+    SqliteStore,
+};
 
 use std::sync::Arc;
 
@@ -146,6 +149,8 @@ impl AuthSession {
         };
         self.0.cycle_id().await?;
         self.0.insert(Self::USER, user.clone()).await?;
+        // Signing in is activity: without this the very next page would write the session again.
+        self.0.insert(Self::LAST_SEEN, now_unix()).await?;
         Ok(user)
     }
 
@@ -187,7 +192,8 @@ pub struct AnyStore {
 #[derive(Clone, Debug)]
 enum Backend {
     Memory(MemoryStore),
-    Sqlite(SqliteStore),
+    /// The pool is the store's, for `create` in one statement (see there).
+    Sqlite(SqliteStore, SqlitePool),
     Redis(RedisStore<Pool>),
 }
 
@@ -210,9 +216,13 @@ impl AnyStore {
         }
     }
 
-    pub fn sqlite(store: SqliteStore) -> Self {
+    /// The table `SqliteStore` uses (its default), named here for `create_in_sqlite`.
+    const SQLITE_TABLE: &'static str = "tower_sessions";
+
+    /// `pool` must be the one `store` was built on.
+    pub fn sqlite(store: SqliteStore, pool: SqlitePool) -> Self {
         Self {
-            backend: Backend::Sqlite(store),
+            backend: Backend::Sqlite(store, pool),
             cache: Some(
                 moka::sync::Cache::builder()
                     .max_capacity(Self::CACHE_BYTES)
@@ -248,10 +258,43 @@ impl AnyStore {
         });
     }
 
+    /// `SqliteStore::create` wraps its insert in a transaction: BEGIN, INSERT, COMMIT, each a
+    /// hand-off to sqlx's SQLite worker thread and back, which on an idle server cost more CPU
+    /// than the insert (perf). One `INSERT OR IGNORE` does the same: a taken id (never seen with
+    /// 128 random bits, but handled as the store does) gets a new id and another try. The row is
+    /// written exactly as `SqliteStore` writes it (MessagePack record), so it loads and saves
+    /// those rows unchanged (tested).
+    async fn create_in_sqlite(pool: &SqlitePool, record: &mut Record) -> session_store::Result<()> {
+        let insert = format!(
+            "insert or ignore into {} (id, data, expiry_date) values (?, ?, ?)",
+            Self::SQLITE_TABLE
+        );
+        // `or ignore` would also skip a row some other constraint refused: give up then.
+        for _ in 0..8 {
+            let data = rmp_serde::to_vec(&*record)
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            let inserted = sqlx::query(&insert)
+                .bind(record.id.to_string())
+                .bind(data)
+                .bind(record.expiry_date)
+                .execute(pool)
+                .await
+                .map_err(|e| session_store::Error::Backend(e.to_string()))?
+                .rows_affected();
+            if inserted == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+        Err(session_store::Error::Backend(
+            "could not insert a new session row".to_owned(),
+        ))
+    }
+
     async fn load_uncached(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match &self.backend {
             Backend::Memory(s) => s.load(id).await,
-            Backend::Sqlite(s) => s.load(id).await,
+            Backend::Sqlite(s, _) => s.load(id).await,
             Backend::Redis(s) => s.load(id).await,
         }
     }
@@ -262,7 +305,7 @@ impl SessionStore for AnyStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match &self.backend {
             Backend::Memory(s) => s.create(record).await,
-            Backend::Sqlite(s) => s.create(record).await,
+            Backend::Sqlite(_, pool) => Self::create_in_sqlite(pool, record).await,
             Backend::Redis(s) => s.create(record).await,
         }?;
         if let Some(cache) = &self.cache {
@@ -279,7 +322,7 @@ impl SessionStore for AnyStore {
         }
         match &self.backend {
             Backend::Memory(s) => s.save(record).await,
-            Backend::Sqlite(s) => s.save(record).await,
+            Backend::Sqlite(s, _) => s.save(record).await,
             Backend::Redis(s) => s.save(record).await,
         }?;
         if let Some(cache) = &self.cache {
@@ -318,7 +361,7 @@ impl SessionStore for AnyStore {
         }
         match &self.backend {
             Backend::Memory(s) => s.delete(id).await,
-            Backend::Sqlite(s) => s.delete(id).await,
+            Backend::Sqlite(s, _) => s.delete(id).await,
             Backend::Redis(s) => s.delete(id).await,
         }
     }
@@ -350,6 +393,9 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                // A local file cannot go stale like a network connection; the check before
+                // each use was one more round trip to sqlx's worker thread per query.
+                .test_before_acquire(false)
                 .connect_with(
                     tower_sessions_sqlx_store::sqlx::sqlite::SqliteConnectOptions::new()
                         .filename(path)
@@ -371,7 +417,7 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
             let tokens = SqliteTokenStore::new(pool.clone())
                 .await
                 .context("SESSION_STORE_URL: cannot create the tokens table")?;
-            let store = SqliteStore::new(pool);
+            let store = SqliteStore::new(pool.clone());
             store
                 .migrate()
                 .await
@@ -382,7 +428,7 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
                     .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
             );
             Stores {
-                sessions: AnyStore::sqlite(store),
+                sessions: AnyStore::sqlite(store, pool),
                 tokens: Arc::new(tokens),
             }
         }

@@ -1,7 +1,8 @@
 //! The provider's signing keys, as openidconnect's `CoreJsonWebKey` with one change: ES384 (what
-//! Logto signs ID and access tokens with) is verified by `ring` rather than the pure-Rust `p384`
-//! crate, which took ~1 ms per signature, a fifth of the app's CPU per sign-in (perf). Everything
-//! else (parsing, which key and algorithm may be used, the claims checks) stays openidconnect's.
+//! Logto signs ID and access tokens with) is verified by `aws-lc-rs` rather than the pure-Rust
+//! `p384` crate: ~0.23 ms against ~1.0 ms per signature (ring: ~0.86 ms), which was a fifth of the
+//! app's CPU per sign-in (perf). Everything else (parsing, which key and algorithm may be used,
+//! the claims checks) stays openidconnect's.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Debug)]
 pub struct ProviderKey {
     core: CoreJsonWebKey,
-    /// For P-384 keys: the uncompressed point (0x04 ‖ x ‖ y) ring verifies with.
+    /// For P-384 keys: the uncompressed point (0x04 ‖ x ‖ y) aws-lc-rs verifies with.
     p384_point: Option<Arc<[u8]>>,
 }
 
@@ -99,8 +100,8 @@ impl JsonWebKey for ProviderKey {
     ) -> Result<(), SignatureVerificationError> {
         match (&self.p384_point, signature_alg) {
             (Some(point), CoreJwsSigningAlgorithm::EcdsaP384Sha384) if self.may_verify_es384() => {
-                ring::signature::UnparsedPublicKey::new(
-                    &ring::signature::ECDSA_P384_SHA384_FIXED,
+                aws_lc_rs::signature::UnparsedPublicKey::new(
+                    &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED,
                     point,
                 )
                 .verify(message, signature)
@@ -156,7 +157,7 @@ mod tests {
         signature.to_bytes().to_vec()
     }
 
-    /// Both verifiers, so every case also checks that ring agrees with openidconnect's own.
+    /// Both verifiers, so every case also checks that aws-lc-rs agrees with openidconnect's own.
     fn verify(jwk: &serde_json::Value, message: &[u8], signature: &[u8]) -> (bool, bool) {
         let ours: ProviderKey = serde_json::from_value(jwk.clone()).unwrap();
         let core: CoreJsonWebKey = serde_json::from_value(jwk.clone()).unwrap();
@@ -168,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn es384_signatures_verify_with_ring_as_with_openidconnect() {
+    fn es384_signatures_verify_with_aws_lc_as_with_openidconnect() {
         let key = signing_key(7);
         let jwk = jwk(&key, serde_json::json!({}));
         let ours: ProviderKey = serde_json::from_value(jwk.clone()).unwrap();
@@ -180,7 +181,7 @@ mod tests {
         let mut tampered = signature.clone();
         tampered[10] ^= 1;
         assert_eq!(verify(&jwk, message, &tampered), (false, false));
-        // And it was ring that refused it (openidconnect's own error reads differently).
+        // And it was aws-lc-rs that refused it (openidconnect's own error reads differently).
         let err = ours
             .verify_signature(
                 &CoreJwsSigningAlgorithm::EcdsaP384Sha384,

@@ -182,6 +182,69 @@ async fn sqlite_pool(db: &std::path::Path) -> tower_sessions_sqlx_store::sqlx::S
         .unwrap()
 }
 
+/// The app writes new SQLite sessions itself (one statement instead of the store's transaction):
+/// `SqliteStore` must read, save and delete those rows as its own, and a taken id must neither be
+/// overwritten nor fail the sign-in.
+#[tokio::test]
+async fn sqlite_sessions_created_by_the_app_are_the_stores_own_rows() {
+    use tower_sessions::{session::Record, SessionStore};
+    use tower_sessions_sqlx_store::SqliteStore;
+    let db = std::env::temp_dir().join(format!("create-{}.db", rand::random::<u64>()));
+    let kind = logto_leptos::config::SessionStoreKind::Sqlite(db.display().to_string());
+    let store = logto_leptos::session::open_store(&kind)
+        .await
+        .unwrap()
+        .sessions;
+    let expiry = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap()
+        + time::Duration::hours(1);
+    let mut record = Record {
+        id: Default::default(),
+        data: [("k".to_owned(), Value::from("first"))].into(),
+        expiry_date: expiry,
+    };
+    store.create(&mut record).await.unwrap();
+    let theirs = SqliteStore::new(sqlite_pool(&db).await);
+    let read = theirs
+        .load(&record.id)
+        .await
+        .unwrap()
+        .expect("the store reads the row");
+    assert_eq!(read.id, record.id);
+    assert_eq!(read.data, record.data);
+    assert_eq!(read.expiry_date, expiry);
+
+    // A second record that happens to draw the same id keeps the first one intact.
+    let taken = record.id;
+    let mut second = Record {
+        id: taken,
+        data: [("k".to_owned(), Value::from("second"))].into(),
+        expiry_date: expiry,
+    };
+    store.create(&mut second).await.unwrap();
+    assert_ne!(second.id, taken, "a taken id is replaced");
+    assert_eq!(
+        theirs.load(&taken).await.unwrap().unwrap().data,
+        record.data
+    );
+    assert_eq!(
+        theirs.load(&second.id).await.unwrap().unwrap().data,
+        second.data
+    );
+
+    // The store's own save and delete work on the row.
+    record.data.insert("k".to_owned(), Value::from("saved"));
+    store.save(&record).await.unwrap();
+    assert_eq!(
+        theirs.load(&taken).await.unwrap().unwrap().data,
+        record.data
+    );
+    theirs.delete(&taken).await.unwrap();
+    assert_eq!(sqlite_rows(&db, &taken.to_string()).await, 0);
+    let _ = std::fs::remove_file(&db);
+}
+
 /// The SQLite store's record cache: what a racing request read before a sign-out cannot be saved
 /// back, in the cache or in the file; a record whose expiry passed is not served from the cache.
 #[tokio::test]
