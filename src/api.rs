@@ -14,8 +14,8 @@ pub enum SignInMode {
     Facebook,
 }
 
-/// What the UI may know about the signed-in user.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// What the UI may know about the signed-in user. (`Hash`/`Eq`: it keys the page cache.)
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct UserView {
     pub sub: String,
     pub name: Option<String>,
@@ -29,7 +29,7 @@ pub struct UserView {
 }
 
 /// An organization the user belongs to, with their roles in it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct OrganizationView {
     pub id: String,
     pub name: Option<String>,

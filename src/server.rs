@@ -1,6 +1,7 @@
 //! The axum server: router, middleware, start-up and graceful shutdown.
 
 use std::{
+    future::IntoFuture,
     net::SocketAddr,
     process::ExitCode,
     sync::{Arc, OnceLock},
@@ -21,6 +22,7 @@ use crate::{
     auth::{Provider, TokenKeeper, TokenStore},
     config::AppConfig,
     logto::{AuthContext, SignedInUser},
+    page_cache::PageCache,
     resource_server::{self, ResourceServer},
     session::{self, AnyStore, Stores},
 };
@@ -70,6 +72,7 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
     let leptos_options = state.leptos_options.clone();
     let pkg_path = format!("/{}", leptos_options.site_pkg_dir);
     let auth = state.auth.clone();
+    let auth_for_cache = state.auth.clone();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/auth/me", get(me))
@@ -98,6 +101,10 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
                 state.clone(),
             )),
     )
+    .layer(axum::middleware::from_fn_with_state(
+        PageCache::new(auth_for_cache),
+        PageCache::layer,
+    ))
     .layer(axum::middleware::from_fn(page_headers))
     .layer(session::layer(store, config))
     .layer(axum::middleware::from_fn_with_state(
@@ -283,12 +290,23 @@ pub async fn main() -> ExitCode {
             tracing::warn!("cannot set TCP_NODELAY: {err}");
         }
     });
-    if let Err(err) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-    {
-        tracing::error!("server error: {err}");
-        return ExitCode::FAILURE;
+    // On a worker thread, not on `main`'s own (tokio's `block_on` thread): there each accepted
+    // connection was handed across threads, two more wake-ups per connection (perf).
+    let serve = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .into_future(),
+    );
+    match serve.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::error!("server error: {err}");
+            return ExitCode::FAILURE;
+        }
+        Err(err) => {
+            tracing::error!("server task failed: {err}");
+            return ExitCode::FAILURE;
+        }
     }
     tracing::info!("shut down cleanly");
     ExitCode::SUCCESS

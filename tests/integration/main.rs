@@ -5,6 +5,7 @@ mod support;
 
 mod callback;
 mod hostile;
+mod pages;
 mod sessions;
 mod token_store;
 mod tokens;

@@ -991,6 +991,12 @@ impl App {
         assert_eq!(r.status, StatusCode::FOUND, "sign-in failed: {}", r.body);
     }
 
+    /// A full successful sign-in as `sub`.
+    pub async fn sign_in_as(&mut self, idp: &Idp, sub: &str) {
+        let r = self.attempt_sign_in_as(idp, sub).await;
+        assert_eq!(r.status, StatusCode::FOUND, "sign-in failed: {}", r.body);
+    }
+
     /// Whether the server thinks this browser is signed in.
     pub async fn current_user(&mut self) -> serde_json::Value {
         let r = self

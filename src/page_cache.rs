@@ -1,0 +1,275 @@
+//! Rendered pages, reused while nothing they show has changed.
+//!
+//! A Leptos page costs ~85 µs of CPU to render here, five times a `/healthz` answer (perf: owners,
+//! views, routing, `Suspense`), and most renders repeat the last one: every signed-out visitor
+//! gets the same start page, and a signed-in user reloading it gets the same page as before.
+//! The pages listed in [`CACHEABLE_PATHS`] are a function of the URL and of the signed-in user
+//! (the [`UserView`] every auth-aware component renders) and of nothing else, so that pair is the
+//! key, compared exactly (no hash stands in for the user). Each answer still carries its own CSP
+//! nonce: the cached HTML is kept split where the nonce was and joined with a fresh one.
+//!
+//! Reading the user goes through the same [`AuthSession::user`] the page itself uses, so its
+//! effects (ending a session past its lifetime, extending the idle timeout) happen on a cached
+//! answer too; Set-Cookie is added outside, by the session layer, as for a rendered page.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use tower_sessions::Session;
+
+use crate::{api::UserView, assets, logto::AuthContext, session::AuthSession};
+
+/// Pages whose HTML depends only on the URL and on the signed-in user. A page that shows
+/// anything else (the time, an API's answer, other session data) must not be listed.
+pub const CACHEABLE_PATHS: &[&str] = &["/", "/sign-in"];
+
+/// Pages are a few KB; this holds a few hundred of them.
+const CACHE_BYTES: u64 = 2 * 1024 * 1024;
+/// Signed-in entries go stale as users' data changes; they are not worth keeping long.
+const CACHE_IDLE: Duration = Duration::from_secs(120);
+/// Anything near this is not a page (same bound as the page headers' collection).
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct PageCache {
+    pages: moka::sync::Cache<PageKey, Arc<CachedPage>>,
+    auth: AuthContext,
+}
+
+#[derive(Hash, PartialEq, Eq)]
+struct PageKey {
+    path_and_query: String,
+    viewer: Option<UserView>,
+}
+
+struct CachedPage {
+    headers: HeaderMap,
+    /// The Content-Security-Policy, split where the nonce was (one piece if it had none).
+    csp: Option<Vec<String>>,
+    /// The HTML, split where the nonce was.
+    body: Vec<Bytes>,
+    /// Estimated bytes of memory for the entry, key included.
+    weight: u32,
+}
+
+impl PageCache {
+    pub fn new(auth: AuthContext) -> Self {
+        Self {
+            pages: moka::sync::Cache::builder()
+                .max_capacity(CACHE_BYTES)
+                .weigher(|_, page: &Arc<CachedPage>| page.weight)
+                .time_to_idle(CACHE_IDLE)
+                .build(),
+            auth,
+        }
+    }
+
+    /// The middleware: answers listed pages from the cache, or renders and keeps them.
+    pub async fn layer(State(cache): State<Self>, req: Request, next: Next) -> Response {
+        if req.method() != Method::GET || !CACHEABLE_PATHS.contains(&req.uri().path()) {
+            return next.run(req).await;
+        }
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let session = req.extensions().get::<Session>().cloned();
+        let Some(key) = cache.key(path_and_query, session).await else {
+            return next.run(req).await;
+        };
+        if let Some(page) = cache.pages.get(&key) {
+            return page.respond(&leptos::nonce::Nonce::new().to_string());
+        }
+        let res = next.run(req).await;
+        if res.status() != StatusCode::OK || !assets::is_html(&res) {
+            return res;
+        }
+        let (parts, body) = res.into_parts();
+        let html = match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
+            Ok(html) => html,
+            Err(err) => {
+                tracing::error!("rendering a page failed: {err}");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong. Please try again.",
+                )
+                    .into_response();
+            }
+        };
+        if let Some(page) = CachedPage::new(&key, &parts.headers, &html) {
+            cache.pages.insert(key, Arc::new(page));
+        }
+        Response::from_parts(parts, Body::from(html))
+    }
+
+    /// `None` when the user cannot be read (store down): the page renders and says so.
+    async fn key(&self, path_and_query: String, session: Option<Session>) -> Option<PageKey> {
+        let user = AuthSession::new(session?)
+            .user(self.auth.max_lifetime, self.auth.keeper.store().as_ref())
+            .await
+            .ok()?;
+        Some(PageKey {
+            path_and_query,
+            viewer: user.map(|u| u.user.into()),
+        })
+    }
+}
+
+impl CachedPage {
+    /// `None` for a page that cannot be reused: not UTF-8, or a response the session layer has
+    /// already touched (it never should have, the layer sits outside).
+    fn new(key: &PageKey, headers: &HeaderMap, html: &Bytes) -> Option<Self> {
+        if headers.contains_key(header::SET_COOKIE) {
+            return None;
+        }
+        let html = std::str::from_utf8(html).ok()?;
+        let csp = headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok());
+        let nonce = csp.and_then(nonce_in);
+        let split = |text: &str| -> Vec<String> {
+            match nonce {
+                Some(nonce) => text.split(nonce).map(str::to_owned).collect(),
+                None => vec![text.to_owned()],
+            }
+        };
+        let body: Vec<Bytes> = split(html).into_iter().map(Bytes::from).collect();
+        let mut headers = headers.clone();
+        headers.remove(header::CONTENT_SECURITY_POLICY);
+        headers.remove(header::CONTENT_LENGTH);
+        let viewer_bytes = key
+            .viewer
+            .as_ref()
+            .map_or(0, |v| serde_json::to_vec(v).map_or(4096, |j| 2 * j.len()));
+        let weight = html.len() + key.path_and_query.len() + viewer_bytes + 512;
+        Some(Self {
+            headers,
+            csp: csp.map(split),
+            body,
+            weight: u32::try_from(weight).unwrap_or(u32::MAX),
+        })
+    }
+
+    fn respond(&self, nonce: &str) -> Response {
+        let mut res = Response::new(Body::from(self.body.join(nonce.as_bytes())));
+        *res.headers_mut() = self.headers.clone();
+        if let Some(csp) = &self.csp {
+            match HeaderValue::from_str(&csp.join(nonce)) {
+                Ok(value) => {
+                    res.headers_mut()
+                        .insert(header::CONTENT_SECURITY_POLICY, value);
+                }
+                Err(err) => tracing::error!("invalid CSP header: {err}"),
+            }
+        }
+        res
+    }
+}
+
+/// The value of the first `'nonce-…'` source in a CSP.
+fn nonce_in(csp: &str) -> Option<&str> {
+    let start = csp.find("'nonce-")? + "'nonce-".len();
+    let len = csp[start..].find('\'')?;
+    Some(&csp[start..start + len]).filter(|n| !n.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(viewer: Option<UserView>) -> PageKey {
+        PageKey {
+            path_and_query: "/".to_owned(),
+            viewer,
+        }
+    }
+
+    fn page(csp: Option<&str>, html: &str) -> Option<CachedPage> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(html.len()));
+        if let Some(csp) = csp {
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_str(csp).unwrap(),
+            );
+        }
+        CachedPage::new(&key(None), &headers, &Bytes::from(html.to_owned()))
+    }
+
+    async fn body_of(res: Response) -> String {
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn finds_the_nonce_source() {
+        assert_eq!(
+            nonce_in("script-src 'self' 'nonce-abc_-1' 'wasm-unsafe-eval'"),
+            Some("abc_-1")
+        );
+        assert_eq!(nonce_in("script-src 'self'"), None);
+        assert_eq!(nonce_in("script-src 'nonce-'"), None);
+        assert_eq!(nonce_in("script-src 'nonce-abc"), None);
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_the_new_nonce_wherever_the_old_one_was() {
+        let page = page(
+            Some("script-src 'self' 'nonce-OLD1' 'wasm-unsafe-eval'"),
+            r#"<script nonce="OLD1">a</script><p>x</p><script nonce="OLD1">b</script>"#,
+        )
+        .unwrap();
+        let res = page.respond("NEW2");
+        assert_eq!(
+            res.headers()[header::CONTENT_SECURITY_POLICY],
+            "script-src 'self' 'nonce-NEW2' 'wasm-unsafe-eval'"
+        );
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        // The length is the new body's, set when it is sent, not the cached one's.
+        assert!(res.headers().get(header::CONTENT_LENGTH).is_none());
+        assert_eq!(
+            body_of(res).await,
+            r#"<script nonce="NEW2">a</script><p>x</p><script nonce="NEW2">b</script>"#
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_without_a_nonce_is_kept_as_it_is() {
+        let kept = page(Some("default-src 'self'"), "<p>NEW2</p>").unwrap();
+        let res = kept.respond("NEW2");
+        assert_eq!(
+            res.headers()[header::CONTENT_SECURITY_POLICY],
+            "default-src 'self'"
+        );
+        assert_eq!(body_of(res).await, "<p>NEW2</p>");
+        let kept = page(None, "<p>x</p>").unwrap();
+        let res = kept.respond("NEW2");
+        assert!(res.headers().get(header::CONTENT_SECURITY_POLICY).is_none());
+        assert_eq!(body_of(res).await, "<p>x</p>");
+    }
+
+    #[test]
+    fn responses_with_cookies_or_not_utf8_are_not_kept() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::SET_COOKIE, HeaderValue::from_static("a=b"));
+        assert!(CachedPage::new(&key(None), &headers, &Bytes::from_static(b"<p>")).is_none());
+        assert!(
+            CachedPage::new(&key(None), &HeaderMap::new(), &Bytes::from_static(b"\xff")).is_none()
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! The page cache (src/page_cache.rs): a cached page is the page a render would give, for the
+//! same viewer only, with this answer's own CSP nonce.
+
+use std::time::Duration;
+
+use crate::support::*;
+use axum::http::{header, StatusCode};
+
+/// The nonce in a page's CSP header.
+fn nonce(r: &Reply) -> String {
+    let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let start = csp.find("'nonce-").expect("a nonce in the CSP") + "'nonce-".len();
+    let len = csp[start..].find('\'').unwrap();
+    csp[start..start + len].to_owned()
+}
+
+#[tokio::test]
+async fn each_answer_has_its_own_nonce_in_header_and_html() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let r = app.get("/").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(app.cookie.is_none(), "a signed-out page view made a session");
+        let n = nonce(&r);
+        assert!(
+            r.body.matches(&format!("nonce=\"{n}\"")).count() >= 2,
+            "the page's scripts carry the CSP's nonce"
+        );
+        assert_eq!(
+            r.headers[header::CONTENT_LENGTH],
+            r.body.len().to_string().as_str()
+        );
+        pages.push((n, r.body));
+    }
+    let nonces: std::collections::HashSet<&String> = pages.iter().map(|(n, _)| n).collect();
+    assert_eq!(nonces.len(), pages.len(), "a nonce was used twice");
+    let (first, rest) = pages.split_first().unwrap();
+    for (n, body) in rest {
+        assert_ne!(n, &first.0, "a nonce was used twice");
+        assert!(!body.contains(&first.0), "an old nonce was left in the page");
+        assert_eq!(
+            body.replace(n.as_str(), "NONCE"),
+            first.1.replace(first.0.as_str(), "NONCE"),
+            "the same page, nonce aside"
+        );
+    }
+    // Another URL is another page.
+    let r = app.get("/sign-in?return_to=%2Fprofile").await;
+    assert!(r.body.contains(r#"name="return_to" value="/profile""#));
+    let r = app.get("/sign-in?return_to=%2Felsewhere").await;
+    assert!(r.body.contains(r#"name="return_to" value="/elsewhere""#));
+    assert!(!r.body.contains(r#"value="/profile""#));
+}
+
+#[tokio::test]
+async fn a_page_is_only_ever_shown_to_its_own_viewer() {
+    let idp = Idp::start().await;
+    let mut anonymous = App::new(&config_for(&idp, &[])).await;
+    let signed_out = anonymous.get("/").await.body;
+    assert!(signed_out.contains("Continue with Facebook"));
+
+    let mut alice = anonymous.tab();
+    let r = alice.attempt_sign_in_as(&idp, "user-alice").await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    let mut bob = anonymous.tab();
+    let r = bob.attempt_sign_in_as(&idp, "user-bob").await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    for _ in 0..2 {
+        let page = alice.get("/").await.body;
+        assert!(page.contains("user-alice") && !page.contains("user-bob"));
+        let page = bob.get("/").await.body;
+        assert!(page.contains("user-bob") && !page.contains("user-alice"));
+        let page = anonymous.get("/").await.body;
+        assert!(!page.contains("user-alice") && !page.contains("user-bob"));
+    }
+
+    // Alice signs out: her cookie now gets the signed-out page, not her cached one.
+    let mut alice_old_cookie = alice.tab();
+    let r = alice.post_form("/api/sign_out", "").await;
+    assert!(r.status.is_redirection(), "sign-out: {}", r.body);
+    let page = alice_old_cookie.get("/").await.body;
+    assert!(!page.contains("user-alice"), "a signed-out session got its cached page");
+
+    // Bob's claims change (a new sign-in): his page shows the new ones.
+    idp.edit_claims(|claims| claims["nickname"] = "Robert Renamed".into());
+    bob.sign_in_as(&idp, "user-bob").await;
+    let page = bob.get("/").await.body;
+    assert!(page.contains("Robert Renamed"), "stale page after the user changed");
+}
+
+#[tokio::test]
+async fn a_cached_page_still_ends_a_session_past_its_lifetime() {
+    let idp = Idp::start().await;
+    let mut config = config_for(&idp, &[]);
+    config.session_max_lifetime = Duration::from_secs(1);
+    let mut app = App::new(&config).await;
+    app.sign_in(&idp).await;
+    assert!(app.get("/").await.body.contains("user-1"));
+    assert!(app.get("/").await.body.contains("user-1"));
+    // Lifetimes are whole seconds: past 1 s means 2 s on.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = app.get("/").await;
+    assert!(!r.body.contains("user-1"), "the cached signed-in page outlived the session");
+    assert!(r.body.contains("Continue with Facebook"));
+    assert_eq!(app.current_user().await, serde_json::Value::Null);
+}
