@@ -394,6 +394,17 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
 pub async fn current_user() -> Result<Option<UserView>, ServerFnError> {
     use ssr::*;
 
+    // A page request: the page cache already read the user (once, for its key and the page).
+    if let Some(crate::page_cache::ViewerRead(read)) = use_context::<axum::http::request::Parts>()
+        .and_then(|parts| {
+            parts
+                .extensions
+                .get::<crate::page_cache::ViewerRead>()
+                .cloned()
+        })
+    {
+        return read.map_err(|e| store_failure(&e));
+    }
     let ctx = auth_context()?;
     let session = session().await?;
     let user = session

@@ -167,8 +167,11 @@ fn AuthGate(signed_in: fn(UserView) -> AnyView, signed_out: fn() -> AnyView) -> 
     }
 }
 
+/// Depends on the signed-in user only, so the page cache may keep it (see `page_cache`).
 #[component]
 fn HomePage() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::page_cache::allow_caching();
     view! {
         <AuthGate
             signed_in=|u| view! {
@@ -496,6 +499,9 @@ fn FacebookResult(result: FacebookView) -> impl IntoView {
 /// Where protected pages send signed-out visitors; keeps `return_to` for the way back.
 #[component]
 fn SignInPage() -> impl IntoView {
+    // Depends on the query only, so the page cache may keep it (see `page_cache`).
+    #[cfg(feature = "ssr")]
+    crate::page_cache::allow_caching();
     let query = use_query_map();
     let return_to = move || query.with(|q| q.get("return_to"));
     view! {

@@ -3,14 +3,18 @@
 //! A Leptos page costs ~85 µs of CPU to render here, five times a `/healthz` answer (perf: owners,
 //! views, routing, `Suspense`), and most renders repeat the last one: every signed-out visitor
 //! gets the same start page, and a signed-in user reloading it gets the same page as before.
-//! The pages listed in [`CACHEABLE_PATHS`] are a function of the URL and of the signed-in user
-//! (the [`UserView`] every auth-aware component renders) and of nothing else, so that pair is the
-//! key, compared exactly (no hash stands in for the user). Each answer still carries its own CSP
-//! nonce: the cached HTML is kept split where the nonce was and joined with a fresh one.
+//! A page that calls [`allow_caching`] declares that its HTML is a function of the URL and of the
+//! signed-in user (the [`UserView`] every auth-aware component renders) and of nothing else, so
+//! that pair is the key, compared exactly (no hash stands in for the user). Each answer still
+//! carries its own CSP nonce: the cached HTML is kept split where the nonce was and joined with a
+//! fresh one. Answers from the cache say `x-page-cache: hit`.
 //!
-//! Reading the user goes through the same [`AuthSession::user`] the page itself uses, so its
-//! effects (ending a session past its lifetime, extending the idle timeout) happen on a cached
-//! answer too; Set-Cookie is added outside, by the session layer, as for a rendered page.
+//! The middleware reads the user once per page request, through the same [`AuthSession::user`]
+//! as always, so its effects (ending a session past its lifetime, extending the idle timeout)
+//! happen on a cached answer too, and hands that read to the render ([`ViewerRead`], used by
+//! `current_user`): a stored page is always the one its key describes. Set-Cookie is added
+//! outside, by the session layer, as for any page. The cache is per process; with Redis each
+//! instance reads the user from the store on every request, so a sign-out elsewhere is seen.
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,18 +27,32 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{api::UserView, assets, logto::AuthContext, session::AuthSession};
-
-/// Pages whose HTML depends only on the URL and on the signed-in user. A page that shows
-/// anything else (the time, an API's answer, other session data) must not be listed.
-pub const CACHEABLE_PATHS: &[&str] = &["/", "/sign-in"];
+use crate::{
+    api::UserView,
+    assets,
+    logto::AuthContext,
+    session::{AuthSession, SessionError},
+};
 
 /// Pages are a few KB; this holds a few hundred of them.
 const CACHE_BYTES: u64 = 2 * 1024 * 1024;
-/// Signed-in entries go stale as users' data changes; they are not worth keeping long.
+/// A user whose data changed gets a new key; the old entry is dropped after this long unused.
 const CACHE_IDLE: Duration = Duration::from_secs(120);
-/// Anything near this is not a page (same bound as the page headers' collection).
-const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Set by [`allow_caching`] on a rendered page, answered `hit` from the cache.
+const MARKER: header::HeaderName = header::HeaderName::from_static("x-page-cache");
+
+/// Call from a page component whose HTML depends on nothing but the URL (path and query) and
+/// the signed-in user: not the time, not an API's answer, not other session data, not request
+/// headers. Such a page is then rendered once per URL and user and answered from memory after.
+pub fn allow_caching() {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(MARKER, HeaderValue::from_static("store"));
+    }
+}
+
+/// The middleware's read of the signed-in user, for the page's own `current_user`.
+#[derive(Clone)]
+pub struct ViewerRead(pub Result<Option<UserView>, Arc<SessionError>>);
 
 #[derive(Clone)]
 pub struct PageCache {
@@ -70,28 +88,43 @@ impl PageCache {
         }
     }
 
-    /// The middleware: answers listed pages from the cache, or renders and keeps them.
-    pub async fn layer(State(cache): State<Self>, req: Request, next: Next) -> Response {
-        if req.method() != Method::GET || !CACHEABLE_PATHS.contains(&req.uri().path()) {
+    /// The middleware, for Leptos page routes: answers from the cache, or renders and keeps
+    /// pages that allow it.
+    pub async fn layer(State(cache): State<Self>, mut req: Request, next: Next) -> Response {
+        if req.method() != Method::GET {
             return next.run(req).await;
         }
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let session = req.extensions().get::<Session>().cloned();
-        let Some(key) = cache.key(path_and_query, session).await else {
+        let Some(session) = req.extensions().get::<Session>().cloned() else {
             return next.run(req).await;
+        };
+        let read = AuthSession::new(session)
+            .user(cache.auth.max_lifetime, cache.auth.keeper.store().as_ref())
+            .await
+            .map(|user| user.map(|u| UserView::from(u.user)))
+            .map_err(Arc::new);
+        req.extensions_mut().insert(ViewerRead(read.clone()));
+        let Ok(viewer) = read else {
+            // The page says the store is unavailable, from this same read.
+            return without_marker(next.run(req).await);
+        };
+        let key = PageKey {
+            path_and_query: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            viewer,
         };
         if let Some(page) = cache.pages.get(&key) {
             return page.respond(&leptos::nonce::Nonce::new().to_string());
         }
         let res = next.run(req).await;
-        if res.status() != StatusCode::OK || !assets::is_html(&res) {
+        let allowed = res.headers().get(MARKER).is_some();
+        let res = without_marker(res);
+        if !allowed || res.status() != StatusCode::OK || !assets::is_html(&res) {
             return res;
         }
         let (parts, body) = res.into_parts();
-        let html = match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
+        let html = match axum::body::to_bytes(body, crate::server::MAX_PAGE_BYTES).await {
             Ok(html) => html,
             Err(err) => {
                 tracing::error!("rendering a page failed: {err}");
@@ -107,18 +140,11 @@ impl PageCache {
         }
         Response::from_parts(parts, Body::from(html))
     }
+}
 
-    /// `None` when the user cannot be read (store down): the page renders and says so.
-    async fn key(&self, path_and_query: String, session: Option<Session>) -> Option<PageKey> {
-        let user = AuthSession::new(session?)
-            .user(self.auth.max_lifetime, self.auth.keeper.store().as_ref())
-            .await
-            .ok()?;
-        Some(PageKey {
-            path_and_query,
-            viewer: user.map(|u| u.user.into()),
-        })
-    }
+fn without_marker(mut res: Response) -> Response {
+    res.headers_mut().remove(MARKER);
+    res
 }
 
 impl CachedPage {
@@ -159,6 +185,8 @@ impl CachedPage {
     fn respond(&self, nonce: &str) -> Response {
         let mut res = Response::new(Body::from(self.body.join(nonce.as_bytes())));
         *res.headers_mut() = self.headers.clone();
+        res.headers_mut()
+            .insert(MARKER, HeaderValue::from_static("hit"));
         if let Some(csp) = &self.csp {
             match HeaderValue::from_str(&csp.join(nonce)) {
                 Ok(value) => {

@@ -72,7 +72,6 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
     let leptos_options = state.leptos_options.clone();
     let pkg_path = format!("/{}", leptos_options.site_pkg_dir);
     let auth = state.auth.clone();
-    let auth_for_cache = state.auth.clone();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/auth/me", get(me))
@@ -87,31 +86,33 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
             }),
         );
     }
-    app.leptos_routes_with_context(
-        &state,
-        routes,
-        move || provide_context(auth.clone()),
-        move || shell(leptos_options.clone()),
-    )
-    .fallback_service(
-        tower::ServiceBuilder::new()
-            .layer(axum::middleware::from_fn(assets::site_file_headers))
-            .service(axum::handler::Handler::with_state(
-                leptos_axum::file_and_error_handler::<AppState, _>(shell),
-                state.clone(),
-            )),
-    )
-    .layer(axum::middleware::from_fn_with_state(
-        PageCache::new(auth_for_cache),
-        PageCache::layer,
-    ))
-    .layer(axum::middleware::from_fn(page_headers))
-    .layer(session::layer(store, config))
-    .layer(axum::middleware::from_fn_with_state(
-        Arc::new(config.auth.base_url.clone()),
-        canonical_loopback_host,
-    ))
-    .with_state(state)
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(auth.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            PageCache::new(state.auth.clone()),
+            PageCache::layer,
+        ));
+    app.merge(pages)
+        .fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(assets::site_file_headers))
+                .service(axum::handler::Handler::with_state(
+                    leptos_axum::file_and_error_handler::<AppState, _>(shell),
+                    state.clone(),
+                )),
+        )
+        .layer(axum::middleware::from_fn(page_headers))
+        .layer(session::layer(store, config))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.auth.base_url.clone()),
+            canonical_loopback_host,
+        ))
+        .with_state(state)
 }
 
 /// The app's routes, generated once per process. Generating them renders the app with resource
@@ -191,7 +192,7 @@ async fn page_headers(
 }
 
 /// Pages are a few KB; anything near this is a bug, not a page.
-const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 async fn into_one_piece(res: axum::response::Response) -> axum::response::Response {
     let (parts, body) = res.into_parts();

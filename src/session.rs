@@ -219,10 +219,9 @@ impl AnyStore {
     /// The table `SqliteStore` uses (its default), named here for `create_in_sqlite`.
     const SQLITE_TABLE: &'static str = "tower_sessions";
 
-    /// `pool` must be the one `store` was built on.
-    pub fn sqlite(store: SqliteStore, pool: SqlitePool) -> Self {
+    pub fn sqlite(pool: SqlitePool) -> Self {
         Self {
-            backend: Backend::Sqlite(store, pool),
+            backend: Backend::Sqlite(SqliteStore::new(pool.clone()), pool),
             cache: Some(
                 moka::sync::Cache::builder()
                     .max_capacity(Self::CACHE_BYTES)
@@ -260,17 +259,16 @@ impl AnyStore {
 
     /// `SqliteStore::create` wraps its insert in a transaction: BEGIN, INSERT, COMMIT, each a
     /// hand-off to sqlx's SQLite worker thread and back, which on an idle server cost more CPU
-    /// than the insert (perf). One `INSERT OR IGNORE` does the same: a taken id (never seen with
-    /// 128 random bits, but handled as the store does) gets a new id and another try. The row is
-    /// written exactly as `SqliteStore` writes it (MessagePack record), so it loads and saves
-    /// those rows unchanged (tested).
+    /// than the insert (perf). One `INSERT` does the same: a taken id (never seen with 128 random
+    /// bits, but handled as the store does) gets a new id and another try. The row is written
+    /// exactly as `SqliteStore` writes it (MessagePack record), so it loads and saves those rows
+    /// unchanged (tested).
     async fn create_in_sqlite(pool: &SqlitePool, record: &mut Record) -> session_store::Result<()> {
         let insert = format!(
-            "insert or ignore into {} (id, data, expiry_date) values (?, ?, ?)",
+            "insert into {} (id, data, expiry_date) values (?, ?, ?)",
             Self::SQLITE_TABLE
         );
-        // `or ignore` would also skip a row some other constraint refused: give up then.
-        for _ in 0..8 {
+        loop {
             let data = rmp_serde::to_vec(&*record)
                 .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let inserted = sqlx::query(&insert)
@@ -278,17 +276,15 @@ impl AnyStore {
                 .bind(data)
                 .bind(record.expiry_date)
                 .execute(pool)
-                .await
-                .map_err(|e| session_store::Error::Backend(e.to_string()))?
-                .rows_affected();
-            if inserted == 1 {
-                return Ok(());
+                .await;
+            match inserted {
+                Ok(_) => return Ok(()),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    record.id = Id::default();
+                }
+                Err(e) => return Err(session_store::Error::Backend(e.to_string())),
             }
-            record.id = Id::default();
         }
-        Err(session_store::Error::Backend(
-            "could not insert a new session row".to_owned(),
-        ))
     }
 
     async fn load_uncached(&self, id: &Id) -> session_store::Result<Option<Record>> {
@@ -417,6 +413,7 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
             let tokens = SqliteTokenStore::new(pool.clone())
                 .await
                 .context("SESSION_STORE_URL: cannot create the tokens table")?;
+            // The same store (default table) `AnyStore::sqlite` builds on this pool.
             let store = SqliteStore::new(pool.clone());
             store
                 .migrate()
@@ -428,7 +425,7 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
                     .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
             );
             Stores {
-                sessions: AnyStore::sqlite(store, pool),
+                sessions: AnyStore::sqlite(pool),
                 tokens: Arc::new(tokens),
             }
         }

@@ -1,10 +1,15 @@
 //! The page cache (src/page_cache.rs): a cached page is the page a render would give, for the
-//! same viewer only, with this answer's own CSP nonce.
+//! same viewer only, with this answer's own CSP nonce. Each test checks that the cache answered
+//! (`x-page-cache: hit`), so it tests the cache and not only the render.
 
 use std::time::Duration;
 
 use crate::support::*;
 use axum::http::{header, StatusCode};
+
+fn from_cache(r: &Reply) -> bool {
+    r.headers.get("x-page-cache").is_some_and(|v| v == "hit")
+}
 
 /// The nonce in a page's CSP header.
 fn nonce(r: &Reply) -> String {
@@ -19,10 +24,14 @@ async fn each_answer_has_its_own_nonce_in_header_and_html() {
     let idp = Idp::start().await;
     let mut app = App::new(&config_for(&idp, &[])).await;
     let mut pages = Vec::new();
-    for _ in 0..3 {
+    for i in 0..3 {
         let r = app.get("/").await;
         assert_eq!(r.status, StatusCode::OK);
-        assert!(app.cookie.is_none(), "a signed-out page view made a session");
+        assert_eq!(from_cache(&r), i > 0, "answer {i}");
+        assert!(
+            app.cookie.is_none(),
+            "a signed-out page view made a session"
+        );
         let n = nonce(&r);
         assert!(
             r.body.matches(&format!("nonce=\"{n}\"")).count() >= 2,
@@ -39,7 +48,10 @@ async fn each_answer_has_its_own_nonce_in_header_and_html() {
     let (first, rest) = pages.split_first().unwrap();
     for (n, body) in rest {
         assert_ne!(n, &first.0, "a nonce was used twice");
-        assert!(!body.contains(&first.0), "an old nonce was left in the page");
+        assert!(
+            !body.contains(&first.0),
+            "an old nonce was left in the page"
+        );
         assert_eq!(
             body.replace(n.as_str(), "NONCE"),
             first.1.replace(first.0.as_str(), "NONCE"),
@@ -47,11 +59,34 @@ async fn each_answer_has_its_own_nonce_in_header_and_html() {
         );
     }
     // Another URL is another page.
-    let r = app.get("/sign-in?return_to=%2Fprofile").await;
-    assert!(r.body.contains(r#"name="return_to" value="/profile""#));
-    let r = app.get("/sign-in?return_to=%2Felsewhere").await;
-    assert!(r.body.contains(r#"name="return_to" value="/elsewhere""#));
-    assert!(!r.body.contains(r#"value="/profile""#));
+    for _ in 0..2 {
+        let r = app.get("/sign-in?return_to=%2Fprofile").await;
+        assert!(r.body.contains(r#"name="return_to" value="/profile""#));
+        let r = app.get("/sign-in?return_to=%2Felsewhere").await;
+        assert!(r.body.contains(r#"name="return_to" value="/elsewhere""#));
+        assert!(!r.body.contains(r#"value="/profile""#));
+    }
+    assert!(from_cache(
+        &app.get("/sign-in?return_to=%2Felsewhere").await
+    ));
+    // Pages that do not allow caching are rendered every time (the profile page runs actions
+    // from its query), and the marker never reaches the browser.
+    for _ in 0..2 {
+        let r = app.get("/auth/error?code=access_denied").await;
+        assert!(r.headers.get("x-page-cache").is_none());
+    }
+}
+
+#[tokio::test]
+async fn pages_that_act_on_their_query_are_never_cached() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    for _ in 0..2 {
+        let r = app.get("/profile").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.headers.get("x-page-cache").is_none());
+    }
 }
 
 #[tokio::test]
@@ -67,27 +102,37 @@ async fn a_page_is_only_ever_shown_to_its_own_viewer() {
     let mut bob = anonymous.tab();
     let r = bob.attempt_sign_in_as(&idp, "user-bob").await;
     assert_eq!(r.status, StatusCode::FOUND);
-    for _ in 0..2 {
-        let page = alice.get("/").await.body;
-        assert!(page.contains("user-alice") && !page.contains("user-bob"));
-        let page = bob.get("/").await.body;
-        assert!(page.contains("user-bob") && !page.contains("user-alice"));
-        let page = anonymous.get("/").await.body;
-        assert!(!page.contains("user-alice") && !page.contains("user-bob"));
+    for round in 0..2 {
+        let r = alice.get("/").await;
+        assert!(r.body.contains("user-alice") && !r.body.contains("user-bob"));
+        assert_eq!(from_cache(&r), round > 0);
+        let r = bob.get("/").await;
+        assert!(r.body.contains("user-bob") && !r.body.contains("user-alice"));
+        assert_eq!(from_cache(&r), round > 0);
+        let r = anonymous.get("/").await;
+        assert!(!r.body.contains("user-alice") && !r.body.contains("user-bob"));
+        assert!(from_cache(&r));
     }
 
     // Alice signs out: her cookie now gets the signed-out page, not her cached one.
     let mut alice_old_cookie = alice.tab();
     let r = alice.post_form("/api/sign_out", "").await;
     assert!(r.status.is_redirection(), "sign-out: {}", r.body);
-    let page = alice_old_cookie.get("/").await.body;
-    assert!(!page.contains("user-alice"), "a signed-out session got its cached page");
+    let r = alice_old_cookie.get("/").await;
+    assert!(from_cache(&r), "the signed-out page, from the cache");
+    assert!(
+        !r.body.contains("user-alice"),
+        "a signed-out session got its cached page"
+    );
 
     // Bob's claims change (a new sign-in): his page shows the new ones.
     idp.edit_claims(|claims| claims["nickname"] = "Robert Renamed".into());
     bob.sign_in_as(&idp, "user-bob").await;
     let page = bob.get("/").await.body;
-    assert!(page.contains("Robert Renamed"), "stale page after the user changed");
+    assert!(
+        page.contains("Robert Renamed"),
+        "stale page after the user changed"
+    );
 }
 
 #[tokio::test]
@@ -98,11 +143,15 @@ async fn a_cached_page_still_ends_a_session_past_its_lifetime() {
     let mut app = App::new(&config).await;
     app.sign_in(&idp).await;
     assert!(app.get("/").await.body.contains("user-1"));
-    assert!(app.get("/").await.body.contains("user-1"));
+    let r = app.get("/").await;
+    assert!(r.body.contains("user-1") && from_cache(&r));
     // Lifetimes are whole seconds: past 1 s means 2 s on.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = app.get("/").await;
-    assert!(!r.body.contains("user-1"), "the cached signed-in page outlived the session");
+    assert!(
+        !r.body.contains("user-1"),
+        "the cached signed-in page outlived the session"
+    );
     assert!(r.body.contains("Continue with Facebook"));
     assert_eq!(app.current_user().await, serde_json::Value::Null);
 }

@@ -528,3 +528,20 @@ async fn session_store_outage_gives_503_and_heals() {
     app.sign_in(&idp).await;
     assert_eq!(app.current_user().await["sub"], "user-1");
 }
+
+/// Signing in counts as activity: the pages right after it do not write the session again
+/// (each write is a store round trip; a written session sends a new Set-Cookie).
+#[tokio::test]
+async fn pages_right_after_sign_in_do_not_write_the_session() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    for page in ["/", "/profile", "/"] {
+        let r = app.get(page).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            r.headers.get("set-cookie").is_none(),
+            "{page} wrote the session"
+        );
+    }
+}
