@@ -394,19 +394,21 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
 pub async fn current_user() -> Result<Option<UserView>, ServerFnError> {
     use ssr::*;
 
-    // A page request: the page cache already read the user (once, for its key and the page).
-    if let Some(crate::page_cache::ViewerRead(read)) = use_context::<axum::http::request::Parts>()
+    let ctx = auth_context()?;
+    let session = session().await?;
+    // A page request: the page cache already read the user (once, for its key and the page),
+    // unless this render has signed someone in or out since.
+    if let Some(earlier) = use_context::<axum::http::request::Parts>()
         .and_then(|parts| {
             parts
                 .extensions
                 .get::<crate::page_cache::ViewerRead>()
                 .cloned()
         })
+        .filter(|earlier| earlier.session_id == session.id())
     {
-        return read.map_err(|e| store_failure(&e));
+        return earlier.read.map_err(|e| store_failure(&e));
     }
-    let ctx = auth_context()?;
-    let session = session().await?;
     let user = session
         .user(ctx.max_lifetime, ctx.keeper.store().as_ref())
         .await

@@ -12,7 +12,8 @@
 //! The middleware reads the user once per page request, through the same [`AuthSession::user`]
 //! as always, so its effects (ending a session past its lifetime, extending the idle timeout)
 //! happen on a cached answer too, and hands that read to the render ([`ViewerRead`], used by
-//! `current_user`): a stored page is always the one its key describes. Set-Cookie is added
+//! `current_user` unless the render itself signed someone in or out): a stored page is always
+//! the one its key describes. Set-Cookie is added
 //! outside, by the session layer, as for any page. The cache is per process; with Redis each
 //! instance reads the user from the store on every request, so a sign-out elsewhere is seen.
 
@@ -25,7 +26,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use tower_sessions::Session;
+use tower_sessions::{session::Id, Session};
 
 use crate::{
     api::UserView,
@@ -50,9 +51,21 @@ pub fn allow_caching() {
     }
 }
 
-/// The middleware's read of the signed-in user, for the page's own `current_user`.
+/// The middleware's read of the signed-in user, for the page's own `current_user`. Valid while
+/// the session id is the one it was read under: signing in and signing out both change it.
 #[derive(Clone)]
-pub struct ViewerRead(pub Result<Option<UserView>, Arc<SessionError>>);
+pub struct ViewerRead {
+    pub session_id: Option<Id>,
+    pub read: Result<Option<UserView>, Arc<SessionError>>,
+}
+
+/// The marker is for this middleware only: `page_headers` (outside every route) calls this so
+/// no path (HEAD, a 404 rendered by the fallback) lets it reach a browser.
+pub fn strip_marker(headers: &mut HeaderMap) {
+    if headers.get(MARKER).is_some_and(|v| v != "hit") {
+        headers.remove(MARKER);
+    }
+}
 
 #[derive(Clone)]
 pub struct PageCache {
@@ -88,21 +101,25 @@ impl PageCache {
         }
     }
 
-    /// The middleware, for Leptos page routes: answers from the cache, or renders and keeps
-    /// pages that allow it.
+    /// The middleware, for the Leptos routes (pages, and server functions, which are not GETs):
+    /// answers from the cache, or renders and keeps pages that allow it.
     pub async fn layer(State(cache): State<Self>, mut req: Request, next: Next) -> Response {
         if req.method() != Method::GET {
-            return next.run(req).await;
+            return without_marker(next.run(req).await);
         }
         let Some(session) = req.extensions().get::<Session>().cloned() else {
-            return next.run(req).await;
+            return without_marker(next.run(req).await);
         };
-        let read = AuthSession::new(session)
+        let session = AuthSession::new(session);
+        let read = session
             .user(cache.auth.max_lifetime, cache.auth.keeper.store().as_ref())
             .await
             .map(|user| user.map(|u| UserView::from(u.user)))
             .map_err(Arc::new);
-        req.extensions_mut().insert(ViewerRead(read.clone()));
+        req.extensions_mut().insert(ViewerRead {
+            session_id: session.id(),
+            read: read.clone(),
+        });
         let Ok(viewer) = read else {
             // The page says the store is unavailable, from this same read.
             return without_marker(next.run(req).await);

@@ -174,6 +174,7 @@ async fn page_headers(
         res = into_one_piece(res).await;
     }
     let headers = res.headers_mut();
+    crate::page_cache::strip_marker(headers);
     if is_html || path.starts_with("/api/") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -70,6 +70,12 @@ impl AuthSession {
         Self(session)
     }
 
+    /// `None` until the session is stored, and again after signing in or out (a new id is
+    /// assigned when the response is saved).
+    pub fn id(&self) -> Option<Id> {
+        self.0.id()
+    }
+
     /// The signed-in user, unless the absolute lifetime has passed (then the session is ended).
     pub async fn user(
         &self,
