@@ -242,7 +242,24 @@ async fn sqlite_sessions_created_by_the_app_are_the_stores_own_rows() {
     );
     theirs.delete(&taken).await.unwrap();
     assert_eq!(sqlite_rows(&db, &taken.to_string()).await, 0);
-    let _ = std::fs::remove_file(&db);
+
+    // Any other database error is an error, not another id to try.
+    tower_sessions_sqlx_store::sqlx::query("DROP TABLE tower_sessions")
+        .execute(&sqlite_pool(&db).await)
+        .await
+        .unwrap();
+    let mut third = Record {
+        id: Default::default(),
+        data: Default::default(),
+        expiry_date: expiry,
+    };
+    let failed = tokio::time::timeout(Duration::from_secs(5), store.create(&mut third))
+        .await
+        .expect("create gave up");
+    assert!(failed.is_err());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
 }
 
 /// The SQLite store's record cache: what a racing request read before a sign-out cannot be saved
