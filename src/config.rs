@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::auth::{AuthConfig, ConfigError};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` (what the start-up log and errors print) hides a Redis password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum SessionStoreKind {
     /// `sqlite://path/to/file.db` (the default, `sqlite://.data/sessions.db`).
     Sqlite(String),
@@ -12,6 +13,37 @@ pub enum SessionStoreKind {
     Redis(String),
     /// `memory`: lost on restart; only when asked for explicitly.
     Memory,
+}
+
+impl std::fmt::Debug for SessionStoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Redis(url) => f
+                .debug_tuple("Redis")
+                .field(&without_password(url))
+                .finish(),
+            Self::Memory => f.write_str("Memory"),
+        }
+    }
+}
+
+/// A store URL fit for logs: any password (or `user:password`) replaced by `***`.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Unparsable: drop whatever could be credentials (`scheme://<this>@host`).
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                format!("{}***{}", &url[..start + 3], &url[at..])
+            }
+            _ => url.to_owned(),
+        },
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -137,7 +169,7 @@ impl AppConfig {
 fn parse_store(url: &str) -> Result<SessionStoreKind, ConfigError> {
     let invalid = |reason: &str| ConfigError::Invalid {
         name: "SESSION_STORE_URL",
-        reason: format!("{url:?}: {reason}"),
+        reason: format!("{:?}: {reason}", without_password(url)),
     };
     if url == "memory" {
         Ok(SessionStoreKind::Memory)
@@ -190,6 +222,39 @@ mod tests {
             SessionStoreKind::Sqlite(".data/sessions.db".into())
         );
         assert_eq!(c.session_idle_timeout, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn redis_passwords_stay_out_of_logs_and_errors() {
+        let kind = |u| {
+            AppConfig::from_lookup(lookup(&[("SESSION_STORE_URL", u)])).map(|c| c.session_store)
+        };
+        let store = kind("redis://:s3cret-pw@127.0.0.1:6379/0").unwrap();
+        assert_eq!(
+            store,
+            SessionStoreKind::Redis("redis://:s3cret-pw@127.0.0.1:6379/0".into()),
+            "the app itself still gets the password"
+        );
+        let logged = format!("{store:?}");
+        assert!(!logged.contains("s3cret-pw"), "{logged}");
+        assert!(logged.contains("127.0.0.1:6379"), "{logged}");
+        let with_user = format!(
+            "{:?}",
+            kind("rediss://app:s3cret-pw@redis.example:6380").unwrap()
+        );
+        assert!(
+            !with_user.contains("s3cret-pw") && with_user.contains("app:***@"),
+            "{with_user}"
+        );
+        // A URL too broken to parse still has its credentials hidden in the error.
+        let err = kind("redis://:s3cret-pw@[::1").unwrap_err().to_string();
+        assert!(!err.contains("s3cret-pw"), "{err}");
+        assert!(err.contains("SESSION_STORE_URL"), "{err}");
+        // Nothing to hide: unchanged.
+        assert_eq!(
+            without_password("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 
     #[test]

@@ -75,6 +75,20 @@ impl AuthConfig {
                 .ok_or(ConfigError::Missing(name))
         };
         let endpoint = parse_http_url("LOGTO_ENDPOINT", &get("LOGTO_ENDPOINT")?)?;
+        // The client secret, codes and tokens go to this endpoint: in clear only on this machine,
+        // or on a private network someone vouched for (Logto OSS in a container network).
+        let insecure_allowed =
+            lookup("LOGTO_ALLOW_INSECURE_HTTP").is_some_and(|v| v.trim() == "true");
+        if endpoint.scheme() == "http" && !is_loopback(&endpoint) && !insecure_allowed {
+            return Err(ConfigError::Invalid {
+                name: "LOGTO_ENDPOINT",
+                reason: format!(
+                    "{endpoint} must be https: over http the app secret and tokens cross the \
+                     network in clear (http is fine for localhost; for a private network set \
+                     LOGTO_ALLOW_INSECURE_HTTP=true)"
+                ),
+            });
+        }
         let base_url = parse_http_url("APP_BASE_URL", &get("APP_BASE_URL")?)?;
         if base_url.path() != "/" {
             return Err(ConfigError::Invalid {
@@ -202,6 +216,15 @@ pub fn parse_resource(name: &'static str, raw: &str) -> Result<String, ConfigErr
     Ok(raw.to_owned())
 }
 
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(raw).map_err(|e| ConfigError::Invalid {
         name,
@@ -295,6 +318,47 @@ mod tests {
             assert!(
                 matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
                 "{name}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn logto_over_http_only_on_this_machine_or_when_allowed() {
+        for local in [
+            "http://localhost:3001",
+            "http://127.0.0.1:3001",
+            "http://127.8.0.1:3001",
+            "http://[::1]:3001",
+            "https://tenant.logto.app",
+        ] {
+            let c = AuthConfig::from_lookup(env(&with("LOGTO_ENDPOINT", local)));
+            assert!(c.is_ok(), "{local}: {:?}", c.err());
+        }
+        for remote in [
+            "http://tenant.logto.app",
+            "http://10.0.0.5:3001",
+            "http://logto:3001",
+        ] {
+            let err = AuthConfig::from_lookup(env(&with("LOGTO_ENDPOINT", remote))).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "LOGTO_ENDPOINT",
+                        ..
+                    }
+                ),
+                "{remote}: {err}"
+            );
+            assert!(
+                err.to_string().contains("LOGTO_ALLOW_INSECURE_HTTP"),
+                "{err}"
+            );
+            let mut allowed = with("LOGTO_ENDPOINT", remote);
+            allowed.push(("LOGTO_ALLOW_INSECURE_HTTP", "true"));
+            assert!(
+                AuthConfig::from_lookup(env(&allowed)).is_ok(),
+                "{remote} allowed"
             );
         }
     }
