@@ -107,6 +107,17 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
                 )),
         )
         .layer(axum::middleware::from_fn(page_headers))
+        // On https, browsers should never try plain http again (the session cookie is `Secure`
+        // anyway; this also keeps a typed URL's first request off plain http). No
+        // `includeSubDomains`: the app cannot speak for other hosts of its domain.
+        .layer(tower::util::option_layer(config.auth.is_https().then(
+            || {
+                tower_http::set_header::SetResponseHeaderLayer::overriding(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000"),
+                )
+            },
+        )))
         .layer(session::layer(store, config))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(config.auth.base_url.clone()),

@@ -33,6 +33,26 @@ async fn cookie_attributes_on_http() {
     );
 }
 
+/// HSTS on https only (on http it would be ignored, and wrong for local development).
+#[tokio::test]
+async fn strict_transport_security_on_https_only() {
+    let idp = Idp::start().await;
+    let mut https = App::new(&config_for(&idp, &[("APP_BASE_URL", "https://app.test")])).await;
+    for path in ["/", "/healthz", "/does-not-exist"] {
+        let r = https.get(path).await;
+        assert_eq!(
+            r.headers
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let mut http = App::new(&config_for(&idp, &[])).await;
+    let r = http.get("/").await;
+    assert!(r.headers.get("strict-transport-security").is_none());
+}
+
 #[tokio::test]
 async fn cookie_attributes_on_https() {
     let idp = Idp::start().await;
