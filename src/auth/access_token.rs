@@ -63,21 +63,8 @@ pub async fn verify(
         .map_err(|e| AccessTokenError::Invalid(format!("not a signed JWT: {e}")))?;
     let claims = provider
         .verify_with_current_keys(|metadata| {
-            // Only the provider's asymmetric algorithms: an HMAC "signature" proves nothing here.
-            let algs: Vec<CoreJwsSigningAlgorithm> = metadata
-                .id_token_signing_alg_values_supported()
-                .iter()
-                .filter(|a| {
-                    !matches!(
-                        a,
-                        CoreJwsSigningAlgorithm::HmacSha256
-                            | CoreJwsSigningAlgorithm::HmacSha384
-                            | CoreJwsSigningAlgorithm::HmacSha512
-                            | CoreJwsSigningAlgorithm::None
-                    )
-                })
-                .cloned()
-                .collect();
+            let algs =
+                super::flow::asymmetric_algs(metadata.id_token_signing_alg_values_supported());
             let verifier =
                 openidconnect::IdTokenVerifier::<super::jwk::ProviderKey>::new_public_client(
                     ClientId::new(audience.to_owned()),

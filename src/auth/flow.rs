@@ -2,7 +2,7 @@
 //! and building the sign-out URL. Refresh lives in `refresh`, its coordination in `keeper`.
 
 use openidconnect::{
-    core::{CoreAuthenticationFlow, CoreGenderClaim, CoreIdToken},
+    core::{CoreAuthenticationFlow, CoreGenderClaim, CoreIdToken, CoreJwsSigningAlgorithm},
     AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, CsrfToken, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, Scope,
     TokenResponse, UserInfoClaims,
@@ -284,6 +284,9 @@ pub(crate) async fn verify_id_token(
             // openidconnect accepts any `iat`; a token "issued" in the future is forged or broken.
             let verifier = client
                 .id_token_verifier()
+                .set_allowed_algs(asymmetric_algs(
+                    metadata.id_token_signing_alg_values_supported(),
+                ))
                 .set_issue_time_verifier_fn(iat_not_in_future);
             let nonce_check = |n: Option<&Nonce>| {
                 if nonce_ok(n) {
@@ -296,6 +299,26 @@ pub(crate) async fn verify_id_token(
         })
         .await?
         .map_err(|err| AuthError::InvalidIdToken(error_chain(&err)))
+}
+
+/// The provider's advertised algorithms without the symmetric ones and `none`: an HMAC keyed with
+/// the client secret is a "signature" anyone holding the secret can make (Logto signs with ES384).
+pub(crate) fn asymmetric_algs(
+    advertised: &[CoreJwsSigningAlgorithm],
+) -> Vec<CoreJwsSigningAlgorithm> {
+    advertised
+        .iter()
+        .filter(|a| {
+            !matches!(
+                a,
+                CoreJwsSigningAlgorithm::HmacSha256
+                    | CoreJwsSigningAlgorithm::HmacSha384
+                    | CoreJwsSigningAlgorithm::HmacSha512
+                    | CoreJwsSigningAlgorithm::None
+            )
+        })
+        .cloned()
+        .collect()
 }
 
 /// `iat` may be at most `MAX_CLOCK_SKEW_SECS` ahead of our clock.

@@ -177,6 +177,20 @@ async fn hs256_with_client_secret_not_advertised() {
     .await;
 }
 
+/// Even a provider advertising HS256 does not get ID tokens "signed" with the client secret
+/// accepted: anyone holding the secret (the app itself, a leaked config) could mint them.
+#[tokio::test]
+async fn hs256_with_client_secret_refused_even_when_advertised() {
+    let idp = Idp::start_with(Alg::Es384).await;
+    idp.script(Script {
+        sign: SignMode::Hs256WithClientSecret,
+        advertise_hs256: true,
+        ..Script::default()
+    });
+    let mut app = app_for(&idp).await;
+    assert_refused(&idp, &mut app, "ID token rejected").await;
+}
+
 #[tokio::test]
 async fn unknown_kid_is_refused_after_one_rate_limited_refetch() {
     let idp = Idp::start().await;

@@ -58,6 +58,8 @@ pub struct Script {
     pub token_delay: Option<Duration>,
     /// Discovery answers with a redirect instead of the document.
     pub discovery_redirect: bool,
+    /// Discovery also lists HS256 (symmetric: keyed with the client secret).
+    pub advertise_hs256: bool,
     /// On refresh grants, the token endpoint rotates the refresh token, then waits this long
     /// before answering.
     pub respond_delay: Option<Duration>,
@@ -435,10 +437,10 @@ fn rand_suffix() -> String {
 }
 
 async fn discovery(State(idp): State<Idp>) -> Response {
-    let redirect = {
+    let (redirect, hs256) = {
         let mut st = idp.state.lock().unwrap();
         st.discovery_requests += 1;
-        st.script.discovery_redirect
+        (st.script.discovery_redirect, st.script.advertise_hs256)
     };
     if redirect {
         return (
@@ -448,10 +450,13 @@ async fn discovery(State(idp): State<Idp>) -> Response {
             .into_response();
     }
     let i = &idp.issuer;
-    let algs = match idp.alg {
+    let mut algs = match idp.alg {
         Alg::Es384 => json!(["ES384"]),
         Alg::Rs256 => json!(["RS256"]),
     };
+    if hs256 {
+        algs.as_array_mut().unwrap().push(json!("HS256"));
+    }
     Json(json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/auth"),
