@@ -28,11 +28,16 @@ impl std::fmt::Debug for SessionStoreKind {
     }
 }
 
-/// A store URL fit for logs: any password (or `user:password`) replaced by `***`.
+/// A store URL fit for logs: the password replaced by `***` (a lone user name too: some write
+/// the password there).
 pub fn without_password(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(mut parsed) if !parsed.username().is_empty() => {
+            let _ = parsed.set_username("***");
             parsed.to_string()
         }
         Ok(_) => url.to_owned(),
@@ -180,7 +185,14 @@ fn parse_store(url: &str) -> Result<SessionStoreKind, ConfigError> {
             ));
         }
         Ok(SessionStoreKind::Sqlite(path.to_owned()))
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+    } else if url.starts_with("rediss://") {
+        // The Redis client here is built without TLS: it would connect in clear and send the
+        // password that way. Refuse rather than pretend.
+        Err(invalid(
+            "rediss:// (TLS) is not supported by this build; use redis:// on a private network \
+             or through a TLS tunnel",
+        ))
+    } else if url.starts_with("redis://") {
         url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
         Ok(SessionStoreKind::Redis(url.to_owned()))
     } else {
@@ -240,7 +252,7 @@ mod tests {
         assert!(logged.contains("127.0.0.1:6379"), "{logged}");
         let with_user = format!(
             "{:?}",
-            kind("rediss://app:s3cret-pw@redis.example:6380").unwrap()
+            kind("redis://app:s3cret-pw@redis.example:6380").unwrap()
         );
         assert!(
             !with_user.contains("s3cret-pw") && with_user.contains("app:***@"),
@@ -250,6 +262,17 @@ mod tests {
         let err = kind("redis://:s3cret-pw@[::1").unwrap_err().to_string();
         assert!(!err.contains("s3cret-pw"), "{err}");
         assert!(err.contains("SESSION_STORE_URL"), "{err}");
+        let user_only = format!("{:?}", kind("redis://s3cret-pw@redis.example").unwrap());
+        assert!(!user_only.contains("s3cret-pw"), "{user_only}");
+        // TLS to Redis is refused (this build would connect in clear), without echoing the secret.
+        let err = kind("rediss://:s3cret-pw@redis.example:6380")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rediss://") && err.contains("not supported"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret-pw"), "{err}");
         // Nothing to hide: unchanged.
         assert_eq!(
             without_password("redis://127.0.0.1:6379"),

@@ -110,7 +110,7 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
         // On https, browsers should never try plain http again (the session cookie is `Secure`
         // anyway; this also keeps a typed URL's first request off plain http). No
         // `includeSubDomains`: the app cannot speak for other hosts of its domain.
-        .layer(tower::util::option_layer(config.auth.is_https().then(
+        .layer(tower::util::option_layer(config.auth.wants_hsts().then(
             || {
                 tower_http::set_header::SetResponseHeaderLayer::overriding(
                     header::STRICT_TRANSPORT_SECURITY,

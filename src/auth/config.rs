@@ -191,6 +191,12 @@ impl AuthConfig {
     }
 
     /// Cookies must be `Secure` when the app is served over https.
+    /// Whether browsers should be told to use https only (HSTS): not for `localhost`, where it
+    /// would stick to every local port for a year.
+    pub fn wants_hsts(&self) -> bool {
+        self.is_https() && !is_loopback(&self.base_url)
+    }
+
     pub fn is_https(&self) -> bool {
         self.base_url.scheme() == "https"
     }
@@ -216,11 +222,14 @@ pub fn parse_resource(name: &'static str, raw: &str) -> Result<String, ConfigErr
     Ok(raw.to_owned())
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// This machine: `localhost`, 127.0.0.0/8, `[::1]` (also as `[::ffff:127.x.y.z]`).
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
         None => false,
     }
 }
@@ -329,6 +338,8 @@ mod tests {
             "http://127.0.0.1:3001",
             "http://127.8.0.1:3001",
             "http://[::1]:3001",
+            "http://[::ffff:127.0.0.1]:3001",
+            "http://LOCALHOST:3001",
             "https://tenant.logto.app",
         ] {
             let c = AuthConfig::from_lookup(env(&with("LOGTO_ENDPOINT", local)));

@@ -51,6 +51,14 @@ async fn strict_transport_security_on_https_only() {
     let mut http = App::new(&config_for(&idp, &[])).await;
     let r = http.get("/").await;
     assert!(r.headers.get("strict-transport-security").is_none());
+    // Not for https on localhost (mkcert set-ups): it would stick to every local port.
+    let mut local = App::new(&config_for(
+        &idp,
+        &[("APP_BASE_URL", "https://localhost:3443")],
+    ))
+    .await;
+    let r = local.get("/healthz").await;
+    assert!(r.headers.get("strict-transport-security").is_none());
 }
 
 #[tokio::test]

@@ -99,7 +99,7 @@ pub enum SignMode {
     BadSignature,
     /// `alg: none`, empty signature.
     AlgNone,
-    /// HS256 keyed with the client secret (never advertised by the provider).
+    /// HS256 keyed with the client secret (advertised only with `Script::advertise_hs256`).
     Hs256WithClientSecret,
 }
 
