@@ -325,7 +325,14 @@ pub async fn finish_sign_in(
             leptos_axum::redirect(&pending.return_to);
             Ok(CallbackOutcome::Redirected(pending.return_to))
         }
-        Err(err) => fail(err),
+        Err(err) => {
+            // tower-sessions does not save a session on a 5xx answer: the used `state` would be
+            // pending again, and the same callback URL good for another try at the code.
+            if err.status() >= 500 {
+                session.save_now().await.map_err(|e| store_failure(&e))?;
+            }
+            fail(err)
+        }
     }
 }
 

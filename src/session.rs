@@ -70,6 +70,11 @@ impl AuthSession {
         Self(session)
     }
 
+    /// Writes the session now, for answers the session layer would not save (5xx).
+    pub async fn save_now(&self) -> Result<(), SessionError> {
+        Ok(self.0.save().await?)
+    }
+
     /// `None` until the session is stored, and again after signing in or out (a new id is
     /// assigned when the response is saved).
     pub fn id(&self) -> Option<Id> {

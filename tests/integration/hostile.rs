@@ -306,6 +306,36 @@ async fn provider_redirects_are_not_followed() {
     assert!(logged(&["discovery failed"]));
 }
 
+/// A callback that fails with a 5xx (Logto too slow) has still used its `state`: the same URL
+/// again is refused here, without another try at Logto's token endpoint.
+#[tokio::test]
+async fn a_callback_failing_with_5xx_cannot_be_replayed() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[("LOGTO_HTTP_TIMEOUT_SECONDS", "1")])).await;
+    idp.script(Script {
+        token_delay: Some(std::time::Duration::from_secs(3)),
+        ..Script::default()
+    });
+    let params = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize_as("user-1", &params["nonce"]);
+    let callback = format!(
+        "/callback?{}",
+        query(&[
+            ("code", &code),
+            ("state", &params["state"]),
+            ("iss", &idp.issuer)
+        ])
+    );
+    let r = app.get(&callback).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+    idp.script(Script::default());
+    let tried = idp.token_requests();
+    let r = app.get(&callback).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(idp.token_requests(), tried, "the code was tried again");
+    assert_eq!(app.current_user().await, serde_json::Value::Null);
+}
+
 #[tokio::test]
 async fn a_slow_provider_is_cut_off_by_the_timeout() {
     let idp = Idp::start().await;
