@@ -203,6 +203,9 @@ impl Idp {
         };
         let app = Router::new()
             .route("/oidc/.well-known/openid-configuration", get(discovery))
+            // Where a redirecting discovery points: the real document, so following the
+            // redirect would succeed (and the test that the app does not follow it can fail).
+            .route("/oidc/moved-discovery", get(moved_discovery))
             .route("/oidc/jwks", get(jwks))
             .route("/oidc/token", post(token))
             .route("/oidc/me", get(userinfo))
@@ -445,10 +448,18 @@ async fn discovery(State(idp): State<Idp>) -> Response {
     if redirect {
         return (
             StatusCode::FOUND,
-            [(header::LOCATION, "http://169.254.169.254/latest/meta-data")],
+            [(header::LOCATION, format!("{}/moved-discovery", idp.issuer))],
         )
             .into_response();
     }
+    discovery_document(&idp, hs256)
+}
+
+async fn moved_discovery(State(idp): State<Idp>) -> Response {
+    discovery_document(&idp, false)
+}
+
+fn discovery_document(idp: &Idp, hs256: bool) -> Response {
     let i = &idp.issuer;
     let mut algs = match idp.alg {
         Alg::Es384 => json!(["ES384"]),
