@@ -295,7 +295,17 @@ pub(crate) async fn verify_id_token(
                     Err("nonce mismatch".to_owned())
                 }
             };
-            id_token.claims(&verifier, nonce_check).cloned()
+            let claims = id_token.claims(&verifier, nonce_check)?;
+            // OIDC Core 3.1.3.7 step 5, which openidconnect 4 leaves to the app: a token
+            // issued to another party (`azp`) is not this app's, whatever its `aud` says.
+            if let Some(azp) = claims.authorized_party() {
+                if azp.as_str() != provider.config().app_id {
+                    return Err(openidconnect::ClaimsVerificationError::InvalidAudience(
+                        format!("azp {} is not this app", azp.as_str()),
+                    ));
+                }
+            }
+            Ok(claims.clone())
         })
         .await?
         .map_err(|err| AuthError::InvalidIdToken(error_chain(&err)))

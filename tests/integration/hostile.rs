@@ -90,16 +90,37 @@ async fn multiple_audiences_without_azp() {
 }
 
 #[tokio::test]
-async fn multiple_audiences_with_wrong_azp() {
+async fn multiple_audiences_with_an_untrusted_one() {
     refused_with_claims(
         |c| {
             c["aud"] = json!([CLIENT_ID, "other-app"]);
-            c["azp"] = json!("other-app");
+            c["azp"] = json!(CLIENT_ID);
         },
-        // Refused at the untrusted audience, before azp is even looked at.
         "not a trusted audience",
     )
     .await;
+}
+
+/// Our audience alone, but authorized for another party: refused at the `azp` check itself.
+#[tokio::test]
+async fn our_audience_with_another_partys_azp() {
+    refused_with_claims(
+        |c| {
+            c["aud"] = json!(CLIENT_ID);
+            c["azp"] = json!("other-app");
+        },
+        "azp other-app is not this app",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn azp_naming_this_app_is_accepted() {
+    let idp = Idp::start().await;
+    idp.edit_claims(|c| c["azp"] = json!(CLIENT_ID));
+    let mut app = app_for(&idp).await;
+    app.sign_in(&idp).await;
+    assert_eq!(app.current_user().await["sub"], "user-1");
 }
 
 #[tokio::test]
