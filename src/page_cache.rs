@@ -13,9 +13,9 @@
 //! as always, so its effects (ending a session past its lifetime, extending the idle timeout)
 //! happen on a cached answer too, and hands that read to the render ([`ViewerRead`], used by
 //! `current_user` unless the render itself signed someone in or out): a stored page is always
-//! the one its key describes. Set-Cookie is added
-//! outside, by the session layer, as for any page. The cache is per process; with Redis each
-//! instance reads the user from the store on every request, so a sign-out elsewhere is seen.
+//! the one its key describes. Set-Cookie is added outside, by the session layer, as for any
+//! page. The cache is per process; with Redis each instance reads the user from the store on
+//! every request, so a sign-out elsewhere is seen.
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,7 +24,7 @@ use axum::{
     extract::{Request, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use tower_sessions::{session::Id, Session};
 
@@ -141,16 +141,9 @@ impl PageCache {
             return res;
         }
         let (parts, body) = res.into_parts();
-        let html = match axum::body::to_bytes(body, crate::server::MAX_PAGE_BYTES).await {
+        let html = match crate::server::page_bytes(body).await {
             Ok(html) => html,
-            Err(err) => {
-                tracing::error!("rendering a page failed: {err}");
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong. Please try again.",
-                )
-                    .into_response();
-            }
+            Err(failed) => return failed,
         };
         if let Some(page) = CachedPage::new(&key, &parts.headers, &html) {
             cache.pages.insert(key, Arc::new(page));

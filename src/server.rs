@@ -204,21 +204,30 @@ async fn page_headers(
 }
 
 /// Pages are a few KB; anything near this is a bug, not a page.
-pub(crate) const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 async fn into_one_piece(res: axum::response::Response) -> axum::response::Response {
     let (parts, body) = res.into_parts();
-    match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
+    match page_bytes(body).await {
         Ok(bytes) => axum::response::Response::from_parts(parts, axum::body::Body::from(bytes)),
-        Err(err) => {
+        Err(failed) => failed,
+    }
+}
+
+/// A rendered page's whole body, or the 500 answer to send instead when it cannot be had.
+pub(crate) async fn page_bytes(
+    body: axum::body::Body,
+) -> Result<axum::body::Bytes, axum::response::Response> {
+    axum::body::to_bytes(body, MAX_PAGE_BYTES)
+        .await
+        .map_err(|err| {
             tracing::error!("rendering a page failed: {err}");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong. Please try again.",
             )
                 .into_response()
-        }
-    }
+        })
 }
 
 /// The signed-in user as JSON, for scripts and other front ends: an example of a plain axum handler

@@ -190,13 +190,13 @@ impl AuthConfig {
         format!("{}/", self.origin())
     }
 
-    /// Cookies must be `Secure` when the app is served over https.
     /// Whether browsers should be told to use https only (HSTS): not for `localhost`, where it
     /// would stick to every local port for a year.
     pub fn wants_hsts(&self) -> bool {
         self.is_https() && !is_loopback(&self.base_url)
     }
 
+    /// Cookies must be `Secure` when the app is served over https.
     pub fn is_https(&self) -> bool {
         self.base_url.scheme() == "https"
     }

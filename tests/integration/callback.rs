@@ -127,16 +127,7 @@ async fn missing_state_is_rejected() {
 #[tokio::test]
 async fn replayed_state_is_rejected() {
     let (idp, mut app) = setup().await;
-    let params = app.start_sign_in("mode=sign_in").await;
-    let code = idp.authorize(&params["nonce"]);
-    let url = format!(
-        "/callback?{}",
-        query(&[
-            ("code", &code),
-            ("state", &params["state"]),
-            ("iss", &idp.issuer)
-        ])
-    );
+    let url = app.callback_url_as(&idp, "user-1").await;
     let first = app.get(&url).await;
     assert_eq!(first.status, StatusCode::FOUND);
     // Sign out, then replay the same callback URL: the state was consumed by the first use.

@@ -348,16 +348,7 @@ async fn a_callback_failing_with_5xx_cannot_be_replayed() {
         token_delay: Some(std::time::Duration::from_secs(3)),
         ..Script::default()
     });
-    let params = app.start_sign_in("mode=sign_in").await;
-    let code = idp.authorize_as("user-1", &params["nonce"]);
-    let callback = format!(
-        "/callback?{}",
-        query(&[
-            ("code", &code),
-            ("state", &params["state"]),
-            ("iss", &idp.issuer)
-        ])
-    );
+    let callback = app.callback_url_as(&idp, "user-1").await;
     let r = app.get(&callback).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
     idp.script(Script::default());

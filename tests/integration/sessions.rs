@@ -202,6 +202,17 @@ async fn sqlite_exec(db: &std::path::Path, sql: &str, id: &str) {
         .unwrap();
 }
 
+/// The app's SQLite session store on a new file in the temp directory, and that file.
+async fn temp_sqlite_store(prefix: &str) -> (std::path::PathBuf, logto_leptos::session::AnyStore) {
+    let db = std::env::temp_dir().join(format!("{prefix}-{}.db", rand::random::<u64>()));
+    let kind = logto_leptos::config::SessionStoreKind::Sqlite(db.display().to_string());
+    let store = logto_leptos::session::open_store(&kind)
+        .await
+        .unwrap()
+        .sessions;
+    (db, store)
+}
+
 /// The session file opened directly, without the app's store or its cache.
 async fn sqlite_pool(db: &std::path::Path) -> tower_sessions_sqlx_store::sqlx::SqlitePool {
     tower_sessions_sqlx_store::sqlx::sqlite::SqlitePoolOptions::new()
@@ -217,12 +228,7 @@ async fn sqlite_pool(db: &std::path::Path) -> tower_sessions_sqlx_store::sqlx::S
 async fn sqlite_sessions_created_by_the_app_are_the_stores_own_rows() {
     use tower_sessions::{session::Record, SessionStore};
     use tower_sessions_sqlx_store::SqliteStore;
-    let db = std::env::temp_dir().join(format!("create-{}.db", rand::random::<u64>()));
-    let kind = logto_leptos::config::SessionStoreKind::Sqlite(db.display().to_string());
-    let store = logto_leptos::session::open_store(&kind)
-        .await
-        .unwrap()
-        .sessions;
+    let (db, store) = temp_sqlite_store("create").await;
     let expiry = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap()
@@ -295,12 +301,7 @@ async fn sqlite_sessions_created_by_the_app_are_the_stores_own_rows() {
 #[tokio::test]
 async fn the_sqlite_session_cache_keeps_deleted_sessions_deleted() {
     use tower_sessions::{session::Record, SessionStore};
-    let db = std::env::temp_dir().join(format!("cache-{}.db", rand::random::<u64>()));
-    let kind = logto_leptos::config::SessionStoreKind::Sqlite(db.display().to_string());
-    let store = logto_leptos::session::open_store(&kind)
-        .await
-        .unwrap()
-        .sessions;
+    let (db, store) = temp_sqlite_store("cache").await;
     let mut record = Record {
         id: Default::default(),
         data: [("k".to_owned(), Value::from(1))].into(),

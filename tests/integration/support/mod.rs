@@ -988,17 +988,23 @@ impl App {
     }
 
     pub async fn attempt_sign_in_as(&mut self, idp: &Idp, sub: &str) -> Reply {
+        let callback = self.callback_url_as(idp, sub).await;
+        self.get(&callback).await
+    }
+
+    /// Starts a sign-in and has the provider authorize `sub`: the URL the browser would be sent
+    /// back to, not yet visited.
+    pub async fn callback_url_as(&mut self, idp: &Idp, sub: &str) -> String {
         let params = self.start_sign_in("mode=sign_in").await;
         let code = idp.authorize_as(sub, &params["nonce"]);
-        self.get(&format!(
+        format!(
             "/callback?{}",
             query(&[
                 ("code", &code),
                 ("state", &params["state"]),
                 ("iss", &idp.issuer)
             ])
-        ))
-        .await
+        )
     }
 
     /// A full successful sign-in against `idp`.
