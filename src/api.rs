@@ -317,8 +317,21 @@ pub async fn finish_sign_in(
     match flow::complete_sign_in(&ctx.provider, &pending, &params).await {
         Ok(signed_in) => {
             let sub = signed_in.user.sub.clone();
+            let browser = leptos_axum::extract::<axum::http::HeaderMap>()
+                .await
+                .ok()
+                .and_then(|h| {
+                    h.get(axum::http::header::USER_AGENT)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(crate::sessions::browser_summary)
+                });
             session
-                .sign_in(signed_in, ctx.keeper.store().as_ref(), ctx.max_lifetime)
+                .sign_in(
+                    signed_in,
+                    browser,
+                    ctx.keeper.store().as_ref(),
+                    ctx.max_lifetime,
+                )
                 .await
                 .map_err(|e| store_failure(&e))?;
             tracing::info!(%sub, "signed in");
@@ -339,7 +352,7 @@ pub async fn finish_sign_in(
 /// Revokes the refresh token, ends the local session, then Logto's (so the next sign-in asks again).
 #[server(prefix = "/api", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), ServerFnError> {
-    use crate::auth::{flow, refresh};
+    use crate::auth::flow;
     use ssr::*;
 
     let ctx = auth_context()?;
@@ -363,21 +376,7 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
     };
     tracing::info!(sub = %user.user.sub, "signed out locally");
     if let Some(refresh_token) = tokens.as_ref().and_then(|t| t.refresh_token.clone()) {
-        // Its own task: a browser that goes away does not stop it; bounded by the HTTP timeout.
-        let provider = ctx.provider.clone();
-        let revoking = tokio::spawn(async move {
-            match refresh::revoke_refresh_token(&provider, &refresh_token).await {
-                Ok(()) => tracing::info!("refresh token revoked"),
-                Err(err) => tracing::warn!("could not revoke the refresh token: {err}"),
-            }
-        });
-        // A slow Logto does not hold the user up for long; the revocation goes on regardless.
-        if tokio::time::timeout(std::time::Duration::from_secs(2), revoking)
-            .await
-            .is_err()
-        {
-            tracing::warn!("refresh token revocation still running; signing out meanwhile");
-        }
+        crate::sessions::revoke_in_background(ctx.provider.clone(), refresh_token).await;
     }
     let target = match ctx.provider.metadata().await {
         Ok(metadata) => flow::end_session_url(
@@ -469,4 +468,146 @@ pub async fn facebook_profile() -> Result<crate::views::FacebookView, AppError> 
     crate::services::facebook_profile(&logto)
         .await
         .map_err(app_error_from)
+}
+
+/// One of the signed-in user's app sessions, as the sessions page shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionView {
+    /// Names the session for `end_session` (not its id: that is a credential).
+    pub handle: String,
+    /// `2026-11-28 14:05 UTC`.
+    pub signed_in: String,
+    pub last_seen: String,
+    /// "Firefox on Linux", when the browser was recognised at sign-in.
+    pub browser: Option<String>,
+    /// The session of the browser asking.
+    pub current: bool,
+}
+
+/// The signed-in user's sessions in this app, oldest first.
+#[server(prefix = "/api", endpoint = "my_sessions")]
+pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
+    use ssr::*;
+
+    let logto = require_user().await?;
+    let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
+    let current = logto.session().id();
+    let sessions = logto
+        .context()
+        .sessions
+        .sessions_of(&sub)
+        .await
+        .map_err(|e| app_error_from(crate::session::SessionError::from(e).into()))?;
+    Ok(sessions
+        .into_iter()
+        .map(|s| SessionView {
+            handle: crate::sessions::handle(&s.id),
+            signed_in: utc_minutes(s.user.signed_in_at),
+            last_seen: utc_minutes(s.last_seen),
+            browser: s.user.browser,
+            current: Some(s.id) == current,
+        })
+        .collect())
+}
+
+#[cfg(feature = "ssr")]
+fn utc_minutes(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// Ends one of the user's other sessions (its refresh token is revoked too); back to the
+/// sessions page. Ending this browser's own session is signing out.
+#[server(prefix = "/api", endpoint = "end_session")]
+pub async fn end_session(handle: String) -> Result<(), AppError> {
+    use ssr::*;
+
+    let logto = require_user().await?;
+    let ctx = logto.context();
+    let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
+    let store_error = |e: crate::session::SessionError| app_error_from(e.into());
+    let sessions = ctx
+        .sessions
+        .sessions_of(&sub)
+        .await
+        .map_err(|e| store_error(e.into()))?;
+    let current = logto.session().id();
+    match sessions
+        .iter()
+        .find(|s| crate::sessions::handle(&s.id) == handle)
+    {
+        Some(s) if Some(s.id) == current => {
+            crate::sessions::end(
+                &ctx.sessions,
+                ctx.keeper.store().as_ref(),
+                s,
+                Some(&ctx.provider),
+            )
+            .await
+            .map_err(store_error)?;
+            logto
+                .session()
+                .sign_out(ctx.keeper.store().as_ref())
+                .await
+                .map_err(|e| app_error_from(e.into()))?;
+            tracing::info!(%sub, "ended this browser's session from the sessions page");
+            leptos_axum::redirect("/");
+        }
+        Some(s) => {
+            crate::sessions::end(
+                &ctx.sessions,
+                ctx.keeper.store().as_ref(),
+                s,
+                Some(&ctx.provider),
+            )
+            .await
+            .map_err(store_error)?;
+            tracing::info!(%sub, "ended another session");
+            leptos_axum::redirect("/sessions");
+        }
+        // Already ended (another tab, expiry): the page shows what is left.
+        None => leptos_axum::redirect("/sessions"),
+    }
+    Ok(())
+}
+
+/// "Sign out everywhere": ends every session of this user in this app, revoking their refresh
+/// tokens, then Logto's session (as signing out does).
+#[server(prefix = "/api", endpoint = "sign_out_everywhere")]
+pub async fn sign_out_everywhere() -> Result<(), AppError> {
+    use crate::auth::flow;
+    use ssr::*;
+
+    let logto = require_user().await?;
+    let ctx = logto.context().clone();
+    let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
+    let id_token = logto.id_token().await;
+    let ended = crate::sessions::end_all(
+        &ctx.sessions,
+        ctx.keeper.store().as_ref(),
+        &sub,
+        None,
+        Some(&ctx.provider),
+    )
+    .await
+    .map_err(|e| app_error_from(e.into()))?;
+    logto
+        .session()
+        .sign_out(ctx.keeper.store().as_ref())
+        .await
+        .map_err(|e| app_error_from(e.into()))?;
+    tracing::info!(%sub, ended, "signed out everywhere");
+    let target = match ctx.provider.metadata().await {
+        Ok(metadata) => {
+            flow::end_session_url(ctx.provider.config(), &metadata, id_token.as_deref())
+                .map(|u| u.to_string())
+        }
+        Err(err) => {
+            tracing::warn!("cannot end the provider session: {err}");
+            None
+        }
+    };
+    leptos_axum::redirect(target.as_deref().unwrap_or("/"));
+    Ok(())
 }

@@ -1,4 +1,4 @@
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
     components::{Redirect, Route, Router, Routes},
@@ -8,8 +8,9 @@ use leptos_router::{
 
 use crate::{
     api::{
-        call_api, current_user, facebook_profile, organization_token, AppError, CallbackOutcome,
-        OrganizationView, SignIn, SignInMode, SignOut, UserView,
+        call_api, current_user, facebook_profile, my_sessions, organization_token, AppError,
+        CallbackOutcome, EndSession, OrganizationView, SessionView, SignIn, SignInMode, SignOut,
+        SignOutEverywhere, UserView,
     },
     views::{ApiCallView, ApiOutcome, FacebookView, OrgTokenView},
 };
@@ -98,6 +99,7 @@ pub fn App() -> impl IntoView {
                     <a class="brand" href="/">"Logto × Leptos"</a>
                     <nav class="nav" aria-label="Main">
                         <a href="/profile">"Profile"</a>
+                        <a href="/sessions">"Sessions"</a>
                         <ThemeToggle />
                     </nav>
                 </header>
@@ -107,6 +109,7 @@ pub fn App() -> impl IntoView {
                         // without JavaScript and the callback's redirect/status are set in time.
                         <Route path=path!("") view=HomePage ssr=SsrMode::Async />
                         <Route path=path!("profile") view=ProfilePage ssr=SsrMode::Async />
+                        <Route path=path!("sessions") view=SessionsPage ssr=SsrMode::Async />
                         <Route path=path!("sign-in") view=SignInPage ssr=SsrMode::Async />
                         <Route path=path!("callback") view=CallbackPage ssr=SsrMode::Async />
                         <Route path=path!("auth/error") view=AuthErrorPage ssr=SsrMode::Async />
@@ -213,6 +216,73 @@ fn ProfilePage() -> impl IntoView {
             }.into_any()
             signed_out=|| view! { <SignInFirst /> }.into_any()
         />
+    }
+}
+
+/// The user's sessions in this app: where they are signed in, ending one, or all of them.
+/// Plain form posts (no island): they work the same with or without JavaScript.
+#[component]
+fn SessionsPage() -> impl IntoView {
+    view! {
+        <Title text="Your sessions" />
+        <AuthGate
+            signed_in=|_| view! { <SessionsList /> }.into_any()
+            signed_out=|| view! { <SignInFirst /> }.into_any()
+        />
+    }
+}
+
+#[component]
+fn SessionsList() -> impl IntoView {
+    let sessions = Resource::new_blocking(|| (), |_| my_sessions());
+    view! {
+        <section class="card" aria-labelledby="sessions-title">
+            <h1 id="sessions-title">"Your sessions"</h1>
+            <p class="muted">"Where you are signed in to this app. Ending a session signs that browser out at its next request."</p>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match sessions.await {
+                        Ok(list) => view! {
+                            <ul class="sessions">
+                                {list.into_iter().map(|s| view! { <SessionItem session=s /> }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <AppErrorNote error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <form method="post" action=SignOutEverywhere::url()>
+                <button type="submit" class="btn">"Sign out everywhere"</button>
+            </form>
+            <p class="muted">"Signs you out in every browser, revokes this app's refresh tokens, and ends your Logto session."</p>
+        </section>
+    }
+}
+
+#[component]
+fn SessionItem(session: SessionView) -> impl IntoView {
+    let browser = session
+        .browser
+        .clone()
+        .unwrap_or_else(|| "Unknown browser".to_owned());
+    let label = format!("End the session in {browser}");
+    view! {
+        <li class="session" data-current=session.current.to_string()>
+            <div>
+                <strong class="session-browser">{browser}</strong>
+                {session.current.then(|| view! { " " <span class="badge">"This browser"</span> })}
+                <p class="muted">
+                    "Signed in " {session.signed_in.clone()}
+                    " · last active " {session.last_seen.clone()}
+                </p>
+            </div>
+            {(!session.current).then(|| view! {
+                <form method="post" action=EndSession::url()>
+                    <input type="hidden" name="handle" value=session.handle.clone() />
+                    <button type="submit" class="btn btn-inline" aria-label=label>"End"</button>
+                </form>
+            })}
+        </li>
     }
 }
 

@@ -79,6 +79,12 @@ pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_SESSION_STORE: &str = "sqlite://.data/sessions.db";
 
 impl AppConfig {
+    /// The longest a session can stay signed in: its maximum lifetime, plus the idle timeout
+    /// a record may outlive it by until it is next read.
+    pub fn longest_sign_in(&self) -> Duration {
+        self.session_max_lifetime + self.session_idle_timeout
+    }
+
     /// Loads `.env` (if present) and then reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal; a malformed one is not.

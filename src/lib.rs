@@ -27,6 +27,8 @@ pub mod services;
 #[cfg(feature = "ssr")]
 pub mod session;
 #[cfg(feature = "ssr")]
+pub mod sessions;
+#[cfg(feature = "ssr")]
 pub mod token_store;
 
 #[cfg(feature = "hydrate")]

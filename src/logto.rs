@@ -19,7 +19,7 @@ use crate::{
         AuthError, Organization, Provider, TokenError, TokenKeeper, TokenTarget, UserProfile,
     },
     config::DemoApi,
-    session::{AuthSession, SessionError, SessionUser},
+    session::{AnyStore, AuthSession, SessionError, SessionUser},
 };
 
 /// What the handle needs from the server; an axum state part and Leptos context.
@@ -27,6 +27,8 @@ use crate::{
 pub struct AuthContext {
     pub provider: Arc<Provider>,
     pub keeper: Arc<TokenKeeper>,
+    /// The session store, for what spans sessions (the sessions page, back-channel logout).
+    pub sessions: AnyStore,
     pub max_lifetime: Duration,
     pub demo_api: Option<DemoApi>,
     pub facebook_graph_url: url::Url,
@@ -134,6 +136,12 @@ impl Logto {
         }
         let tokens = self.ctx.keeper.tokens(grant).await;
         Ok(self.settle(tokens).await?.id_token_claims)
+    }
+
+    /// The newest ID token as issued (for `id_token_hint` at sign-out), if the tokens are there.
+    pub async fn id_token(&self) -> Option<String> {
+        let grant = self.grant().ok()?;
+        self.ctx.keeper.tokens(grant).await.ok().map(|t| t.id_token)
     }
 
     /// Fresh claims from Logto's userinfo endpoint.

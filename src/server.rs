@@ -19,7 +19,7 @@ use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use crate::{
     app::{shell, App},
     assets::{self, SiteAssets},
-    auth::{Provider, TokenKeeper, TokenStore},
+    auth::{Provider, TokenKeeper},
     config::AppConfig,
     logto::{AuthContext, SignedInUser},
     page_cache::PageCache,
@@ -38,7 +38,7 @@ impl AppState {
     pub fn new(
         leptos_options: LeptosOptions,
         config: &AppConfig,
-        tokens: Arc<dyn TokenStore>,
+        stores: &Stores,
     ) -> anyhow::Result<Self> {
         let provider = Arc::new(Provider::new(config.auth.clone())?);
         let http = reqwest::Client::builder()
@@ -55,7 +55,8 @@ impl AppState {
         Ok(Self {
             leptos_options,
             auth: AuthContext {
-                keeper: Arc::new(TokenKeeper::new(provider.clone(), tokens)),
+                keeper: Arc::new(TokenKeeper::new(provider.clone(), stores.tokens.clone())),
+                sessions: stores.sessions.clone(),
                 provider,
                 max_lifetime: config.session_max_lifetime,
                 demo_api: config.demo_api.clone(),
@@ -75,6 +76,10 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/auth/me", get(me))
+        .route(
+            "/auth/backchannel-logout",
+            axum::routing::post(crate::sessions::backchannel_logout),
+        )
         .nest(&pkg_path, assets::pkg_router(&leptos_options));
     if let Some(api) = &config.demo_api {
         app = app.nest(
@@ -274,14 +279,14 @@ pub async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Stores { sessions, tokens } = match session::open_store(&config.session_store).await {
+    let stores = match session::open_store(&config.session_store, config.longest_sign_in()).await {
         Ok(stores) => stores,
         Err(err) => {
             tracing::error!("{err:#}");
             return ExitCode::FAILURE;
         }
     };
-    let state = match AppState::new(conf.leptos_options, &config, tokens) {
+    let state = match AppState::new(conf.leptos_options, &config, &stores) {
         Ok(state) => state,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -295,7 +300,7 @@ pub async fn main() -> ExitCode {
         store = ?config.session_store,
         "starting"
     );
-    let app = router(state, sessions, &config);
+    let app = router(state, stores.sessions, &config);
 
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,

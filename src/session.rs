@@ -17,7 +17,10 @@ use tower_sessions_sqlx_store::{
     SqliteStore,
 };
 
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +40,8 @@ const MAX_PENDING: usize = 5;
 pub enum SessionError {
     #[error("session store: {0}")]
     Store(#[from] tower_sessions::session::Error),
+    #[error("session store: {0}")]
+    Backend(#[from] session_store::Error),
     #[error("session unavailable (is the session layer installed?)")]
     Missing,
     #[error(transparent)]
@@ -50,6 +55,12 @@ pub struct SessionUser {
     pub grant: String,
     pub signed_in_at: i64,
     pub user: UserProfile,
+    /// Logto's session id from the ID token, when Logto sends one (back-channel logout by `sid`).
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// "Firefox on Linux", for the sessions page; from the User-Agent at sign-in.
+    #[serde(default)]
+    pub browser: Option<String>,
 }
 
 /// The one place that knows the session's keys and what lives under them.
@@ -145,6 +156,7 @@ impl AuthSession {
     pub async fn sign_in(
         &self,
         signed_in: SignedIn,
+        browser: Option<String>,
         tokens: &dyn TokenStore,
         ttl: Duration,
     ) -> Result<SessionUser, SessionError> {
@@ -153,10 +165,18 @@ impl AuthSession {
         }
         let grant = Id::default().to_string();
         tokens.insert(&grant, &signed_in.tokens, ttl).await?;
+        let sid = signed_in
+            .tokens
+            .id_token_claims
+            .get("sid")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         let user = SessionUser {
             grant,
             signed_in_at: signed_in.signed_in_at,
             user: signed_in.user,
+            sid,
+            browser,
         };
         self.0.cycle_id().await?;
         self.0.insert(Self::USER, user.clone()).await?;
@@ -173,6 +193,42 @@ impl AuthSession {
         self.0.flush().await?;
         Ok(())
     }
+}
+
+/// What the sessions page and back-channel logout read from a stored record (without a request).
+#[derive(Clone, Debug)]
+pub struct StoredSession {
+    pub id: Id,
+    pub user: SessionUser,
+    /// Unix seconds of the last request that extended the idle timeout.
+    pub last_seen: i64,
+}
+
+impl StoredSession {
+    pub fn from_record(record: &Record) -> Option<Self> {
+        let user: SessionUser =
+            serde_json::from_value(record.data.get(AuthSession::USER)?.clone()).ok()?;
+        let last_seen = record
+            .data
+            .get(AuthSession::LAST_SEEN)
+            .and_then(|v| v.as_i64())
+            .unwrap_or(user.signed_in_at);
+        Some(Self {
+            id: record.id,
+            user,
+            last_seen,
+        })
+    }
+}
+
+/// The signed-in user's `sub` in a record, for the index (cheaper than decoding `SessionUser`).
+fn signed_in_sub(record: &Record) -> Option<&str> {
+    record
+        .data
+        .get(AuthSession::USER)?
+        .get("user")?
+        .get("sub")?
+        .as_str()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -193,6 +249,8 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
 #[derive(Clone, Debug)]
 pub struct AnyStore {
     backend: Backend,
+    /// Memory and SQLite: logout-token ids already used (see `first_use`). Redis keeps its own.
+    used_once: moka::sync::Cache<String, ()>,
     /// SQLite only: the records this process read or wrote lately, so a page view does not wait
     /// on a database thread. Exact as long as this process is the only writer of the file
     /// (README: one app process per SQLite file; Redis for several). Not for Redis: another
@@ -202,10 +260,16 @@ pub struct AnyStore {
 
 #[derive(Clone, Debug)]
 enum Backend {
-    Memory(MemoryStore),
-    /// The pool is the store's, for `create` in one statement (see there).
+    /// With the user index: `sub` → session ids (pruned when read).
+    Memory(
+        MemoryStore,
+        Arc<std::sync::Mutex<HashMap<String, HashSet<Id>>>>,
+    ),
+    /// The pool is the store's, for `create` in one statement (see there) and the user index.
     Sqlite(SqliteStore, SqlitePool),
-    Redis(RedisStore<Pool>),
+    /// The pool is the store's; `index_ttl` bounds how long a user's index set outlives its
+    /// last sign-in (a session cannot stay signed in longer).
+    Redis(RedisStore<Pool>, Pool, Duration),
 }
 
 /// Records by session id; `None` marks a session deleted by this process, so a request that read
@@ -220,9 +284,20 @@ impl AnyStore {
     /// Also an upper bound on how long a tombstone is remembered, far above any request's life.
     const CACHE_TTL: Duration = Duration::from_secs(60);
 
+    /// How long a used logout-token id is remembered: longer than such a token is accepted.
+    const USED_ONCE_TTL: Duration = Duration::from_secs(10 * 60);
+
+    fn used_once_cache() -> moka::sync::Cache<String, ()> {
+        moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Self::USED_ONCE_TTL)
+            .build()
+    }
+
     pub fn memory(store: MemoryStore) -> Self {
         Self {
-            backend: Backend::Memory(store),
+            backend: Backend::Memory(store, Default::default()),
+            used_once: Self::used_once_cache(),
             cache: None,
         }
     }
@@ -233,6 +308,7 @@ impl AnyStore {
     pub fn sqlite(pool: SqlitePool) -> Self {
         Self {
             backend: Backend::Sqlite(SqliteStore::new(pool.clone()), pool),
+            used_once: Self::used_once_cache(),
             cache: Some(
                 moka::sync::Cache::builder()
                     .max_capacity(Self::CACHE_BYTES)
@@ -250,10 +326,179 @@ impl AnyStore {
         }
     }
 
-    pub fn redis(store: RedisStore<Pool>) -> Self {
+    pub fn redis(pool: Pool, index_ttl: Duration) -> Self {
         Self {
-            backend: Backend::Redis(store),
+            backend: Backend::Redis(RedisStore::new(pool.clone()), pool, index_ttl),
+            used_once: Self::used_once_cache(),
             cache: None,
+        }
+    }
+
+    /// The user index for SQLite: rows go away with their session (trigger), also when the
+    /// expiry sweep deletes it.
+    const SQLITE_INDEX: &'static str = "
+        create table if not exists logto_session_index (
+            session_id text primary key not null,
+            sub text not null
+        );
+        create index if not exists logto_session_index_sub on logto_session_index (sub);
+        create trigger if not exists logto_session_index_cleanup
+            after delete on tower_sessions
+            begin delete from logto_session_index where session_id = old.id; end;
+    ";
+
+    fn redis_index_key(sub: &str) -> String {
+        format!("logto-leptos:sessions-of:{sub}")
+    }
+
+    /// Adds a newly created signed-in session to its user's index.
+    async fn index(&self, sub: &str, id: Id) -> session_store::Result<()> {
+        match &self.backend {
+            Backend::Memory(_, index) => {
+                if let Ok(mut index) = index.lock() {
+                    index.entry(sub.to_owned()).or_default().insert(id);
+                }
+                Ok(())
+            }
+            Backend::Sqlite(_, pool) => sqlx::query(
+                "insert or replace into logto_session_index (session_id, sub) values (?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(sub)
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| session_store::Error::Backend(e.to_string())),
+            Backend::Redis(_, pool, ttl) => {
+                let key = Self::redis_index_key(sub);
+                let tx = pool.next().multi();
+                let _: () = tx.sadd(&key, id.to_string()).await.map_err(redis_err)?;
+                let _: () = tx
+                    .expire(&key, ttl.as_secs() as i64, None)
+                    .await
+                    .map_err(redis_err)?;
+                tx.exec::<()>(true).await.map_err(redis_err)
+            }
+        }
+    }
+
+    /// The sessions `sub` is signed in with, oldest first. Index entries of sessions that
+    /// expired or were deleted are dropped on the way.
+    pub async fn sessions_of(&self, sub: &str) -> session_store::Result<Vec<StoredSession>> {
+        let ids: Vec<Id> = match &self.backend {
+            Backend::Memory(_, index) => index
+                .lock()
+                .map(|i| i.get(sub).map(|s| s.iter().copied().collect()))
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            Backend::Sqlite(_, pool) => sqlx::query_scalar::<_, String>(
+                "select session_id from logto_session_index where sub = ?",
+            )
+            .bind(sub)
+            .fetch_all(pool)
+            .await
+            .map_err(|e| session_store::Error::Backend(e.to_string()))?
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect(),
+            Backend::Redis(_, pool, _) => {
+                let ids: Vec<String> = pool
+                    .smembers(Self::redis_index_key(sub))
+                    .await
+                    .map_err(redis_err)?;
+                ids.iter().filter_map(|id| id.parse().ok()).collect()
+            }
+        };
+        let mut sessions = Vec::with_capacity(ids.len());
+        let mut gone = Vec::new();
+        for id in ids {
+            match self
+                .load(&id)
+                .await?
+                .as_ref()
+                .and_then(StoredSession::from_record)
+            {
+                Some(s) if s.user.user.sub == sub => sessions.push(s),
+                _ => gone.push(id),
+            }
+        }
+        if !gone.is_empty() {
+            self.unindex(sub, &gone).await?;
+        }
+        sessions.sort_by_key(|s| (s.user.signed_in_at, s.id.to_string()));
+        Ok(sessions)
+    }
+
+    async fn unindex(&self, sub: &str, ids: &[Id]) -> session_store::Result<()> {
+        match &self.backend {
+            Backend::Memory(_, index) => {
+                if let Ok(mut index) = index.lock() {
+                    if let Some(set) = index.get_mut(sub) {
+                        set.retain(|id| !ids.contains(id));
+                        if set.is_empty() {
+                            index.remove(sub);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Backend::Sqlite(_, pool) => {
+                for id in ids {
+                    sqlx::query("delete from logto_session_index where session_id = ?")
+                        .bind(id.to_string())
+                        .execute(pool)
+                        .await
+                        .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+                }
+                Ok(())
+            }
+            Backend::Redis(_, pool, _) => {
+                let members: Vec<String> = ids.iter().map(Id::to_string).collect();
+                pool.srem::<(), _, _>(Self::redis_index_key(sub), members)
+                    .await
+                    .map_err(redis_err)
+            }
+        }
+    }
+
+    /// Undoes `first_use` (the work it guarded failed and may be tried again).
+    pub async fn forget_use(&self, key: &str) -> session_store::Result<()> {
+        match &self.backend {
+            Backend::Redis(_, pool, _) => pool
+                .del::<(), _>(format!("logto-leptos:used-once:{key}"))
+                .await
+                .map_err(redis_err),
+            _ => {
+                self.used_once.invalidate(key);
+                Ok(())
+            }
+        }
+    }
+
+    /// True the first time `key` is seen within `USED_ONCE_TTL` (in Redis: by any instance).
+    pub async fn first_use(&self, key: &str) -> session_store::Result<bool> {
+        match &self.backend {
+            Backend::Redis(_, pool, _) => {
+                let set: Option<String> = pool
+                    .set(
+                        format!("logto-leptos:used-once:{key}"),
+                        "1",
+                        Some(fred::types::Expiration::EX(
+                            Self::USED_ONCE_TTL.as_secs() as i64
+                        )),
+                        Some(fred::types::SetOptions::NX),
+                        false,
+                    )
+                    .await
+                    .map_err(redis_err)?;
+                Ok(set.is_some())
+            }
+            _ => Ok(self
+                .used_once
+                .entry(key.to_owned())
+                .or_insert(())
+                .is_fresh()),
         }
     }
 
@@ -300,9 +545,9 @@ impl AnyStore {
 
     async fn load_uncached(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match &self.backend {
-            Backend::Memory(s) => s.load(id).await,
+            Backend::Memory(s, _) => s.load(id).await,
             Backend::Sqlite(s, _) => s.load(id).await,
-            Backend::Redis(s) => s.load(id).await,
+            Backend::Redis(s, ..) => s.load(id).await,
         }
     }
 }
@@ -311,10 +556,19 @@ impl AnyStore {
 impl SessionStore for AnyStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match &self.backend {
-            Backend::Memory(s) => s.create(record).await,
+            Backend::Memory(s, _) => s.create(record).await,
             Backend::Sqlite(_, pool) => Self::create_in_sqlite(pool, record).await,
-            Backend::Redis(s) => s.create(record).await,
+            Backend::Redis(s, ..) => s.create(record).await,
         }?;
+        // Signing in cycles the session id, so a signed-in session is always created: index it
+        // here, where its id is known. A session that cannot be indexed could not be ended by a
+        // back-channel logout: it is not kept.
+        if let Some(sub) = signed_in_sub(record) {
+            if let Err(err) = self.index(sub, record.id).await {
+                self.delete(&record.id).await?;
+                return Err(err);
+            }
+        }
         if let Some(cache) = &self.cache {
             Self::remember(cache, record);
         }
@@ -328,9 +582,9 @@ impl SessionStore for AnyStore {
             return Ok(());
         }
         match &self.backend {
-            Backend::Memory(s) => s.save(record).await,
+            Backend::Memory(s, _) => s.save(record).await,
             Backend::Sqlite(s, _) => s.save(record).await,
-            Backend::Redis(s) => s.save(record).await,
+            Backend::Redis(s, ..) => s.save(record).await,
         }?;
         if let Some(cache) = &self.cache {
             // A sign-out that ran between the check above and the write: the write (an upsert)
@@ -366,12 +620,17 @@ impl SessionStore for AnyStore {
         if let Some(cache) = &self.cache {
             cache.insert(*id, None);
         }
+        // The index follows: SQLite by trigger, Memory and Redis when next read.
         match &self.backend {
-            Backend::Memory(s) => s.delete(id).await,
+            Backend::Memory(s, _) => s.delete(id).await,
             Backend::Sqlite(s, _) => s.delete(id).await,
-            Backend::Redis(s) => s.delete(id).await,
+            Backend::Redis(s, ..) => s.delete(id).await,
         }
     }
+}
+
+fn redis_err(e: fred::error::Error) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
 }
 
 /// The session store and the token store, on the same backend.
@@ -383,7 +642,12 @@ pub struct Stores {
 
 /// Opens (and for SQLite, migrates) the configured store; expired SQLite sessions are swept
 /// every minute in the background (Redis expires keys itself).
-pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
+/// `longest_sign_in` bounds how long an index entry must live: the maximum lifetime plus the
+/// idle timeout (`AppConfig::longest_sign_in`).
+pub async fn open_store(
+    kind: &SessionStoreKind,
+    longest_sign_in: Duration,
+) -> anyhow::Result<Stores> {
     use anyhow::Context;
     Ok(match kind {
         SessionStoreKind::Memory => Stores {
@@ -430,6 +694,10 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
                 .migrate()
                 .await
                 .context("SESSION_STORE_URL: cannot create the sessions table")?;
+            sqlx::raw_sql(AnyStore::SQLITE_INDEX)
+                .execute(&pool)
+                .await
+                .context("SESSION_STORE_URL: cannot create the session index")?;
             tokio::spawn(
                 store
                     .clone()
@@ -457,7 +725,7 @@ pub async fn open_store(kind: &SessionStoreKind) -> anyhow::Result<Stores> {
                 .await
                 .context("SESSION_STORE_URL: cannot connect to Redis")?;
             Stores {
-                sessions: AnyStore::redis(RedisStore::new(pool.clone())),
+                sessions: AnyStore::redis(pool.clone(), longest_sign_in),
                 tokens: Arc::new(RedisTokenStore::new(pool)),
             }
         }

@@ -266,8 +266,25 @@ pub(crate) fn expires_at(now: i64, expires_in: std::time::Duration) -> i64 {
     now.saturating_add(i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX))
 }
 
-pub(crate) type IdClaims =
-    openidconnect::IdTokenClaims<openidconnect::EmptyAdditionalClaims, CoreGenderClaim>;
+pub(crate) type IdClaims = openidconnect::IdTokenClaims<LogtoIdClaims, CoreGenderClaim>;
+
+/// The ID token claims beyond the standard ones that the app reads.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct LogtoIdClaims {
+    /// Logto's session id (only when the app's back-channel logout requires a session): a
+    /// back-channel logout naming it ends the app sessions signed in with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl AdditionalClaims for LogtoIdClaims {}
+
+type LogtoIdToken = openidconnect::IdToken<
+    LogtoIdClaims,
+    CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 
 /// Verifies signature, issuer, audience, expiry and nonce; on an unknown key id, refetches the
 /// provider's keys once (rate-limited) and tries again.
@@ -276,6 +293,11 @@ pub(crate) async fn verify_id_token(
     id_token: &CoreIdToken,
     nonce_ok: impl Fn(Option<&Nonce>) -> bool + Copy,
 ) -> Result<IdClaims, AuthError> {
+    // The token response types the ID token with no extra claims; read it again with `sid`.
+    let id_token: LogtoIdToken = id_token
+        .to_string()
+        .parse()
+        .map_err(|e: serde_json::Error| AuthError::InvalidIdToken(e.to_string()))?;
     provider
         .verify_with_current_keys(|metadata| {
             let client = provider

@@ -9,6 +9,7 @@ pub mod error;
 pub mod flow;
 pub mod jwk;
 pub mod keeper;
+pub mod logout_token;
 pub mod provider;
 pub mod refresh;
 pub mod return_to;

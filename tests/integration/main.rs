@@ -3,6 +3,7 @@
 
 mod support;
 
+mod backchannel;
 mod callback;
 mod hostile;
 mod pages;

@@ -206,7 +206,7 @@ async fn sqlite_exec(db: &std::path::Path, sql: &str, id: &str) {
 async fn temp_sqlite_store(prefix: &str) -> (std::path::PathBuf, logto_leptos::session::AnyStore) {
     let db = std::env::temp_dir().join(format!("{prefix}-{}.db", rand::random::<u64>()));
     let kind = logto_leptos::config::SessionStoreKind::Sqlite(db.display().to_string());
-    let store = logto_leptos::session::open_store(&kind)
+    let store = logto_leptos::session::open_store(&kind, std::time::Duration::from_secs(86_400))
         .await
         .unwrap()
         .sessions;
@@ -214,7 +214,7 @@ async fn temp_sqlite_store(prefix: &str) -> (std::path::PathBuf, logto_leptos::s
 }
 
 /// The session file opened directly, without the app's store or its cache.
-async fn sqlite_pool(db: &std::path::Path) -> tower_sessions_sqlx_store::sqlx::SqlitePool {
+pub async fn sqlite_pool(db: &std::path::Path) -> tower_sessions_sqlx_store::sqlx::SqlitePool {
     tower_sessions_sqlx_store::sqlx::sqlite::SqlitePoolOptions::new()
         .connect(&format!("sqlite://{}", db.display()))
         .await

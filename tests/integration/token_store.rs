@@ -12,6 +12,8 @@ use logto_leptos::{
 
 use crate::sessions::Redis;
 
+const DAY: Duration = Duration::from_secs(86_400);
+
 fn tokens(sub: &str, rt: Option<&str>) -> TokenSet {
     TokenSet {
         sub: sub.into(),
@@ -144,14 +146,20 @@ async fn check(store: Arc<dyn TokenStore>) {
 
 #[tokio::test]
 async fn memory_token_store() {
-    check(open_store(&SessionStoreKind::Memory).await.unwrap().tokens).await;
+    check(
+        open_store(&SessionStoreKind::Memory, DAY)
+            .await
+            .unwrap()
+            .tokens,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn sqlite_token_store() {
     let db = std::env::temp_dir().join(format!("tokens-{}.db", rand::random::<u64>()));
     let kind = SessionStoreKind::Sqlite(db.display().to_string());
-    check(open_store(&kind).await.unwrap().tokens).await;
+    check(open_store(&kind, DAY).await.unwrap().tokens).await;
     let _ = std::fs::remove_file(&db);
 }
 
@@ -163,5 +171,5 @@ async fn redis_token_store() {
     };
     let redis = Redis::start(port).await;
     let kind = SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port));
-    check(open_store(&kind).await.unwrap().tokens).await;
+    check(open_store(&kind, DAY).await.unwrap().tokens).await;
 }

@@ -784,9 +784,11 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
     let config = config_for(&idp, &[]);
     let mut app = App::new(&config).await;
     let options = LeptosOptions::builder().output_name("logto-leptos").build();
-    let auth = AppState::new(options, &config, app.tokens.clone())
-        .unwrap()
-        .auth;
+    let stores = logto_leptos::session::Stores {
+        sessions: app.store.clone(),
+        tokens: app.tokens.clone(),
+    };
+    let auth = AppState::new(options, &config, &stores).unwrap().auth;
     let handler: Router = Router::new()
         .route("/claims", get(claims))
         .route("/organizations", get(organizations))

@@ -346,6 +346,39 @@ impl Idp {
         self.sign(claims, &script, es_key, typ)
     }
 
+    /// A back-channel logout token as Logto sends it (oidc-provider: `typ: logout+jwt`, 120 s),
+    /// for `sub` and, when given, Logto session `sid`; `edit` changes claims before signing.
+    pub fn logout_token(
+        &self,
+        sub: &str,
+        sid: Option<&str>,
+        edit: impl FnOnce(&mut Value),
+    ) -> String {
+        self.logout_token_with(sub, sid, edit, Script::default(), "logout+jwt")
+    }
+
+    pub fn logout_token_with(
+        &self,
+        sub: &str,
+        sid: Option<&str>,
+        edit: impl FnOnce(&mut Value),
+        script: Script,
+        typ: &str,
+    ) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({
+            "iss": self.issuer, "sub": sub, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
+            "jti": rand_suffix(),
+            "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+        });
+        if let Some(sid) = sid {
+            claims["sid"] = json!(sid);
+        }
+        edit(&mut claims);
+        let es_key = self.state.lock().unwrap().es_key;
+        self.sign(claims, &script, es_key, typ)
+    }
+
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state.lock().unwrap().issued.clone()
     }
@@ -848,8 +881,10 @@ pub fn config_for(idp: &Idp, extra: &[(&str, &str)]) -> AppConfig {
 impl App {
     pub async fn new(config: &AppConfig) -> Self {
         let options = LeptosOptions::builder().output_name("logto-leptos").build();
-        let stores = open_store(&config.session_store).await.unwrap();
-        let state = AppState::new(options, config, stores.tokens.clone()).unwrap();
+        let stores = open_store(&config.session_store, config.longest_sign_in())
+            .await
+            .unwrap();
+        let state = AppState::new(options, config, &stores).unwrap();
         App {
             router: router(state, stores.sessions.clone(), config),
             store: stores.sessions,
@@ -898,6 +933,30 @@ impl App {
             assert_eq!(tab.cookie, before, "the late request touched the cookie");
             status
         })
+    }
+
+    /// Another browser on the same server: same router, its own (empty) cookie jar.
+    pub fn browser(&self) -> App {
+        App {
+            cookie: None,
+            ..self.tab()
+        }
+    }
+
+    /// Logto's back-channel logout POST (server to server: no cookie, no Origin).
+    pub async fn backchannel_logout(&self, logout_token: &str) -> Reply {
+        let mut logto = self.browser();
+        logto
+            .send(
+                Request::post("/auth/backchannel-logout")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(format!(
+                        "logout_token={}",
+                        urlencoding(logout_token)
+                    )))
+                    .unwrap(),
+            )
+            .await
     }
 
     /// Another browser tab of the same user: same router, same cookie.
@@ -1032,6 +1091,10 @@ impl App {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         serde_json::from_str(&r.body).unwrap()
     }
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub fn query(pairs: &[(&str, &str)]) -> String {

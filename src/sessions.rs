@@ -1,0 +1,266 @@
+//! A user's app sessions: list them, end one or all of them ("sign out everywhere"), and end
+//! them when Logto says the user's Logto session ended (OpenID Connect Back-Channel Logout).
+//! Built on the store's user index (`session::AnyStore::sessions_of`); no Leptos here.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::State,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Form, Json,
+};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::session::Id;
+
+use crate::{
+    auth::{logout_token, refresh, Provider, TokenStore},
+    logto::AuthContext,
+    session::{AnyStore, SessionError, StoredSession},
+};
+
+/// Names a session on the sessions page without revealing its id (the id is the cookie's
+/// value, a credential): a hash of it, enough to pick one of a user's few sessions.
+pub fn handle(id: &Id) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.to_string().as_bytes());
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Ends one stored session: its tokens, then its record. With `revoke`, its refresh token is
+/// revoked at Logto first (best effort, bounded by the HTTP timeout), so the grant is dead too.
+pub async fn end(
+    store: &AnyStore,
+    tokens: &dyn TokenStore,
+    session: &StoredSession,
+    revoke: Option<&Arc<Provider>>,
+) -> Result<(), SessionError> {
+    use tower_sessions::SessionStore;
+    if let Some(provider) = revoke {
+        if let Some(refresh_token) = tokens
+            .load(&session.user.grant)
+            .await?
+            .and_then(|t| t.refresh_token)
+        {
+            revoke_in_background(provider.clone(), refresh_token).await;
+        }
+    }
+    tokens.delete(&session.user.grant).await?;
+    store.delete(&session.id).await?;
+    Ok(())
+}
+
+/// Revokes in its own task (a browser that goes away does not stop it), waiting at most two
+/// seconds: a slow Logto does not hold the user up.
+pub async fn revoke_in_background(provider: Arc<Provider>, refresh_token: String) {
+    let revoking = tokio::spawn(async move {
+        match refresh::revoke_refresh_token(&provider, &refresh_token).await {
+            Ok(()) => tracing::info!("refresh token revoked"),
+            Err(err) => tracing::warn!("could not revoke the refresh token: {err}"),
+        }
+    });
+    if tokio::time::timeout(Duration::from_secs(2), revoking)
+        .await
+        .is_err()
+    {
+        tracing::warn!("refresh token revocation still running; going on meanwhile");
+    }
+}
+
+/// Ends every session of `sub`, or only those signed in with Logto session `sid`. Returns how
+/// many were ended.
+pub async fn end_all(
+    store: &AnyStore,
+    tokens: &dyn TokenStore,
+    sub: &str,
+    sid: Option<&str>,
+    revoke: Option<&Arc<Provider>>,
+) -> Result<usize, SessionError> {
+    let mut ended = 0;
+    for session in store.sessions_of(sub).await? {
+        if sid.is_some() && session.user.sid.as_deref() != sid {
+            continue;
+        }
+        end(store, tokens, &session, revoke).await?;
+        ended += 1;
+    }
+    Ok(ended)
+}
+
+/// "Firefox on Linux" from a User-Agent, for the sessions page; `None` if nothing is recognised.
+pub fn browser_summary(user_agent: &str) -> Option<String> {
+    let has = |s: &str| user_agent.contains(s);
+    let browser = if has("Edg/") {
+        Some("Edge")
+    } else if has("OPR/") {
+        Some("Opera")
+    } else if has("Firefox/") {
+        Some("Firefox")
+    } else if has("Chromium/") {
+        Some("Chromium")
+    } else if has("Chrome/") {
+        Some("Chrome")
+    } else if has("Safari/") {
+        Some("Safari")
+    } else {
+        None
+    };
+    let os = if has("Android") {
+        Some("Android")
+    } else if has("iPhone") || has("iPad") {
+        Some("iOS")
+    } else if has("Windows") {
+        Some("Windows")
+    } else if has("CrOS") {
+        Some("ChromeOS")
+    } else if has("Mac OS X") {
+        Some("macOS")
+    } else if has("Linux") {
+        Some("Linux")
+    } else {
+        None
+    };
+    match (browser, os) {
+        (Some(b), Some(o)) => Some(format!("{b} on {o}")),
+        (Some(x), None) | (None, Some(x)) => Some(x.to_owned()),
+        (None, None) => None,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    logout_token: Option<String>,
+}
+
+/// `POST /auth/backchannel-logout`, Logto's back-channel logout URI (spec section 2.5): verifies
+/// the logout token, refuses a `jti` seen before, ends the sessions it names, and answers 200; an
+/// invalid token gets 400 `invalid_request`. Never cached.
+pub async fn backchannel_logout(
+    State(auth): State<AuthContext>,
+    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let token = form
+        .ok()
+        .and_then(|Form(f)| f.logout_token)
+        .unwrap_or_default();
+    let mut res = answer_logout(&auth, &token).await;
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+async fn answer_logout(auth: &AuthContext, token: &str) -> Response {
+    let refuse = |status: StatusCode, error: &str, why: &str| {
+        (
+            status,
+            Json(json!({ "error": error, "error_description": why })),
+        )
+            .into_response()
+    };
+    if token.is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "no logout_token",
+        );
+    }
+    let request = match logout_token::verify(&auth.provider, token).await {
+        Ok(r) => r,
+        Err(logout_token::LogoutTokenError::Invalid(why)) => {
+            tracing::warn!("back-channel logout refused: {why}");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "invalid logout_token",
+            );
+        }
+        Err(logout_token::LogoutTokenError::Provider(err)) => {
+            tracing::error!("back-channel logout: {err}");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "cannot verify the logout_token now",
+            );
+        }
+    };
+    let key = format!("logout-jti:{}", request.jti);
+    match auth.sessions.first_use(&key).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(jti = %request.jti, "back-channel logout refused: replayed jti");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "logout_token already used",
+            );
+        }
+        Err(err) => {
+            tracing::error!("back-channel logout: session store: {err}");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "session store unavailable",
+            );
+        }
+    }
+    let tokens = auth.keeper.store().as_ref();
+    match end_all(
+        &auth.sessions,
+        tokens,
+        &request.sub,
+        request.sid.as_deref(),
+        None,
+    )
+    .await
+    {
+        Ok(ended) => {
+            tracing::info!(sub = %request.sub, sid = ?request.sid, ended, "back-channel logout");
+            StatusCode::OK.into_response()
+        }
+        Err(err) => {
+            tracing::error!("back-channel logout: {err}");
+            // Not ended: the same token may try again.
+            if let Err(err) = auth.sessions.forget_use(&key).await {
+                tracing::error!("back-channel logout: {err}");
+            }
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "session store unavailable",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_summaries() {
+        let cases = [
+            ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", Some("Firefox on Linux")),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0", Some("Edge on Windows")),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15", Some("Safari on macOS")),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1", Some("Safari on iOS")),
+            ("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36", Some("Chrome on Android")),
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36", Some("Chrome on Linux")),
+            ("curl/8.5.0", None),
+        ];
+        for (ua, expected) in cases {
+            assert_eq!(browser_summary(ua).as_deref(), expected, "{ua}");
+        }
+    }
+
+    #[test]
+    fn handles_are_stable_and_distinct() {
+        let (a, b) = (Id::default(), Id::default());
+        assert_eq!(handle(&a), handle(&a));
+        assert_ne!(handle(&a), handle(&b));
+        assert_eq!(handle(&a).len(), 32);
+        assert!(!handle(&a).contains(&a.to_string()));
+    }
+}

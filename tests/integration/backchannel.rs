@@ -1,0 +1,441 @@
+//! Back-channel logout (OpenID Connect Back-Channel Logout 1.0, as Logto sends it) and the
+//! sessions page: the user index in every store, ending one session, signing out everywhere.
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{sessions::Redis, support::*};
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+async fn signed_in_sub(app: &mut App) -> Value {
+    app.current_user().await["sub"].clone()
+}
+
+/// Two browsers of alice's and one of bob's, on `config`'s store.
+async fn three_browsers(idp: &Idp, config: &logto_leptos::config::AppConfig) -> (App, App, App) {
+    let mut alice = App::new(config).await;
+    alice.sign_in_as(idp, "alice").await;
+    let mut alice_phone = alice.browser();
+    alice_phone.sign_in_as(idp, "alice").await;
+    let mut bob = alice.browser();
+    bob.sign_in_as(idp, "bob").await;
+    (alice, alice_phone, bob)
+}
+
+async fn ends_every_session_of_the_user(store_url: &str) {
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[("SESSION_STORE_URL", store_url)]);
+    let (mut alice, mut alice_phone, mut bob) = three_browsers(&idp, &config).await;
+    let alice_grant = alice.grant_id().await;
+
+    let r = alice
+        .backchannel_logout(&idp.logout_token("alice", None, |_| {}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert!(r.headers.get("set-cookie").is_none());
+
+    assert_eq!(signed_in_sub(&mut alice).await, Value::Null);
+    assert_eq!(signed_in_sub(&mut alice_phone).await, Value::Null);
+    assert_eq!(signed_in_sub(&mut bob).await, "bob");
+    assert!(
+        alice.tokens.load(&alice_grant).await.unwrap().is_none(),
+        "the tokens of an ended session are deleted"
+    );
+    // The start page (cached per user) no longer shows alice either.
+    let page = alice.get("/").await;
+    assert!(
+        page.body.contains("Continue with Facebook"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn backchannel_logout_ends_every_session_of_the_user_memory() {
+    ends_every_session_of_the_user("memory").await;
+}
+
+#[tokio::test]
+async fn backchannel_logout_ends_every_session_of_the_user_sqlite() {
+    let dir = std::env::temp_dir().join(format!("bcl-{}", std::process::id()));
+    let db = dir.join("sessions.db");
+    ends_every_session_of_the_user(&format!("sqlite://{}", db.display())).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn backchannel_logout_ends_every_session_of_the_user_redis() {
+    let redis = Redis::start(free_port()).await;
+    ends_every_session_of_the_user(&format!("redis://127.0.0.1:{}", redis.port)).await;
+}
+
+/// With "session required", Logto names its session: only app sessions signed in with it end.
+#[tokio::test]
+async fn a_logout_token_with_sid_ends_only_that_logto_session() {
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[]);
+    idp.edit_claims(|c| c["sid"] = json!("logto-session-1"));
+    let mut laptop = App::new(&config).await;
+    laptop.sign_in_as(&idp, "alice").await;
+    idp.edit_claims(|c| c["sid"] = json!("logto-session-2"));
+    let mut phone = laptop.browser();
+    phone.sign_in_as(&idp, "alice").await;
+
+    let r = laptop
+        .backchannel_logout(&idp.logout_token("alice", Some("logto-session-1"), |_| {}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(signed_in_sub(&mut laptop).await, Value::Null);
+    assert_eq!(signed_in_sub(&mut phone).await, "alice");
+
+    // A sid of another user's session does not reach alice's.
+    let r = laptop
+        .backchannel_logout(&idp.logout_token("bob", Some("logto-session-2"), |_| {}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(signed_in_sub(&mut phone).await, "alice");
+}
+
+#[tokio::test]
+async fn a_replayed_logout_token_is_refused() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    let token = idp.logout_token("alice", None, |_| {});
+    assert_eq!(app.backchannel_logout(&token).await.status, StatusCode::OK);
+    // Signed in again after the logout: the same token must not end the new session.
+    app.sign_in_as(&idp, "alice").await;
+    let r = app.backchannel_logout(&token).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["error"],
+        "invalid_request"
+    );
+    assert_eq!(signed_in_sub(&mut app).await, "alice");
+}
+
+/// Every way a logout token can be wrong gets 400 `invalid_request`, and ends nothing.
+#[tokio::test]
+async fn invalid_logout_tokens_are_refused_and_end_nothing() {
+    let idp = Idp::start().await;
+    idp.edit_script(|s| s.advertise_hs256 = true);
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in_as(&idp, "alice").await;
+    let now = chrono::Utc::now().timestamp();
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let edited = |name: &str, edit: Edit| (name.to_owned(), idp.logout_token("alice", None, edit));
+    let mut cases: Vec<(String, String)> = vec![
+        edited(
+            "wrong issuer",
+            Box::new(|c| c["iss"] = json!("https://evil.example/oidc")),
+        ),
+        edited(
+            "wrong audience",
+            Box::new(|c| c["aud"] = json!("another-app")),
+        ),
+        edited(
+            "azp of another app",
+            Box::new(|c| {
+                c["aud"] = json!([CLIENT_ID, "another-app"]);
+                c["azp"] = json!("another-app");
+            }),
+        ),
+        edited("with a nonce", Box::new(|c| c["nonce"] = json!("n-1"))),
+        edited(
+            "without events",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("events");
+            }),
+        ),
+        edited(
+            "another event",
+            Box::new(|c| c["events"] = json!({"urn:other": {}})),
+        ),
+        edited(
+            "event not an object",
+            Box::new(|c| {
+                c["events"] = json!({"http://schemas.openid.net/event/backchannel-logout": "yes"})
+            }),
+        ),
+        edited(
+            "without jti",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("jti");
+            }),
+        ),
+        edited("empty jti", Box::new(|c| c["jti"] = json!(""))),
+        edited(
+            "expired",
+            Box::new(move |c| {
+                c["iat"] = json!(now - 200);
+                c["exp"] = json!(now - 80);
+            }),
+        ),
+        edited(
+            "issued long ago, exp far ahead",
+            Box::new(move |c| {
+                c["iat"] = json!(now - 3600);
+                c["exp"] = json!(now + 3600);
+            }),
+        ),
+        edited(
+            "issued in the future",
+            Box::new(move |c| {
+                c["iat"] = json!(now + 3600);
+                c["exp"] = json!(now + 7200);
+            }),
+        ),
+        edited(
+            "without sub",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            }),
+        ),
+    ];
+    let signed = |sign: SignMode| Script {
+        sign,
+        ..Script::default()
+    };
+    cases.push((
+        "bad signature".into(),
+        idp.logout_token_with(
+            "alice",
+            None,
+            |_| {},
+            signed(SignMode::BadSignature),
+            "logout+jwt",
+        ),
+    ));
+    cases.push((
+        "alg none".into(),
+        idp.logout_token_with(
+            "alice",
+            None,
+            |_| {},
+            signed(SignMode::AlgNone),
+            "logout+jwt",
+        ),
+    ));
+    cases.push((
+        "HS256 with the client secret".into(),
+        idp.logout_token_with(
+            "alice",
+            None,
+            |_| {},
+            signed(SignMode::Hs256WithClientSecret),
+            "logout+jwt",
+        ),
+    ));
+    cases.push((
+        "typed as an ID token".into(),
+        idp.logout_token_with("alice", None, |_| {}, Script::default(), "JWT"),
+    ));
+    cases.push(("not a JWT".into(), "not-a-jwt".into()));
+    for (name, token) in cases {
+        let r = app.backchannel_logout(&token).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
+        assert_eq!(r.headers["cache-control"], "no-store", "{name}");
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["error"], "invalid_request", "{name}");
+        assert_eq!(
+            signed_in_sub(&mut app).await,
+            "alice",
+            "{name} ended the session"
+        );
+    }
+    // No token at all, and a form without it.
+    let mut logto = app.browser();
+    let r = logto.post_form("/auth/backchannel-logout", "").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // The control: an untyped but otherwise valid token works (the spec only recommends `typ`).
+    let untyped = idp.logout_token_with(
+        "alice",
+        None,
+        |_| {},
+        Script {
+            header: Some(std::sync::Arc::new(|h: &mut Value| {
+                h.as_object_mut().unwrap().remove("typ");
+            })),
+            ..Script::default()
+        },
+        "logout+jwt",
+    );
+    assert_eq!(
+        app.backchannel_logout(&untyped).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(signed_in_sub(&mut app).await, Value::Null);
+}
+
+/// Two app instances on one Redis: a sign-in started on one finishes on the other; a
+/// back-channel logout received by one is seen by the other on its next request.
+#[tokio::test]
+async fn two_instances_on_one_redis_behave_as_one() {
+    let redis = Redis::start(free_port()).await;
+    let idp = Idp::start().await;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let config = config_for(&idp, &[("SESSION_STORE_URL", &url)]);
+    let one = App::new(&config).await;
+    let two = App::new(&config).await;
+
+    // Started on one, finished on two.
+    let mut browser = one.browser();
+    let callback = browser.callback_url_as(&idp, "alice").await;
+    browser.router = two.router.clone();
+    let r = browser.get(&callback).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    browser.router = one.router.clone();
+    assert_eq!(signed_in_sub(&mut browser).await, "alice");
+
+    // Logged out through two: one sees it at once.
+    let r = two
+        .backchannel_logout(&idp.logout_token("alice", None, |_| {}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(signed_in_sub(&mut browser).await, Value::Null);
+
+    // A replay is refused by the other instance too.
+    let token = idp.logout_token("alice", None, |_| {});
+    assert_eq!(one.backchannel_logout(&token).await.status, StatusCode::OK);
+    assert_eq!(
+        two.backchannel_logout(&token).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+/// Index rows go with their session in SQLite, also when the expiry sweep deletes it.
+#[tokio::test]
+async fn the_sqlite_index_follows_deleted_sessions() {
+    let dir = std::env::temp_dir().join(format!("bcl-index-{}", std::process::id()));
+    let db = dir.join("sessions.db");
+    let idp = Idp::start().await;
+    let url = format!("sqlite://{}", db.display());
+    let mut app = App::new(&config_for(&idp, &[("SESSION_STORE_URL", &url)])).await;
+    app.sign_in_as(&idp, "alice").await;
+    let pool = crate::sessions::sqlite_pool(&db).await;
+    let count = || async {
+        sqlx_count(
+            &pool,
+            "select count(*) from logto_session_index where sub = 'alice'",
+        )
+        .await
+    };
+    assert_eq!(count().await, 1);
+    // What `continuously_delete_expired` does.
+    sqlx_exec(&pool, "delete from tower_sessions").await;
+    assert_eq!(count().await, 0);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn sqlx_count(pool: &tower_sessions_sqlx_store::sqlx::SqlitePool, sql: &str) -> i64 {
+    tower_sessions_sqlx_store::sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn sqlx_exec(pool: &tower_sessions_sqlx_store::sqlx::SqlitePool, sql: &str) {
+    tower_sessions_sqlx_store::sqlx::query(sql)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+fn sessions_in(page: &str) -> usize {
+    page.matches("class=\"session\"").count()
+}
+
+/// The first `handle` value in the page that is not this browser's (the form of its End button).
+fn other_handle(page: &str) -> String {
+    let at = page
+        .find("name=\"handle\" value=\"")
+        .expect("an End button")
+        + 21;
+    page[at..at + 32].to_owned()
+}
+
+#[tokio::test]
+async fn the_sessions_page_lists_and_ends_sessions() {
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[]);
+    let (mut alice, mut alice_phone, mut bob) = three_browsers(&idp, &config).await;
+
+    let page = alice.get("/sessions").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(sessions_in(&page.body), 2, "{}", page.body);
+    assert_eq!(page.body.matches("This browser").count(), 1);
+    assert_eq!(
+        page.body.matches("name=\"handle\"").count(),
+        1,
+        "no End button on this one"
+    );
+    for cookie in [&alice.cookie, &alice_phone.cookie, &bob.cookie] {
+        let id = cookie.as_deref().unwrap().split_once('=').unwrap().1;
+        assert!(!page.body.contains(id), "a session id is in the page");
+    }
+
+    // Bob cannot end alice's session with its handle.
+    let handle = other_handle(&page.body);
+    let r = bob
+        .post_form("/api/end_session", &format!("handle={handle}"))
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(signed_in_sub(&mut alice_phone).await, "alice");
+
+    let revoked_before = idp.revoked_tokens().len();
+    let r = alice
+        .post_form("/api/end_session", &format!("handle={handle}"))
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    assert_eq!(r.location().as_deref(), Some("/sessions"));
+    assert_eq!(signed_in_sub(&mut alice_phone).await, Value::Null);
+    assert_eq!(signed_in_sub(&mut alice).await, "alice");
+    assert_eq!(
+        idp.revoked_tokens().len(),
+        revoked_before + 1,
+        "its refresh token is revoked"
+    );
+    assert_eq!(sessions_in(&alice.get("/sessions").await.body), 1);
+
+    // Anonymous callers get 401; signed-out visitors of the page are sent to sign in.
+    let mut anonymous = alice.browser();
+    assert_eq!(
+        anonymous.call("my_sessions", "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        anonymous
+            .call("end_session", &format!("handle={handle}"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = anonymous.get("/sessions").await;
+    assert!(
+        r.location().is_some_and(|l| l.starts_with("/sign-in")),
+        "{:?}",
+        r.location()
+    );
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_all_sessions_and_revokes_their_refresh_tokens() {
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[]);
+    let (mut alice, mut alice_phone, mut bob) = three_browsers(&idp, &config).await;
+    let revoked_before = idp.revoked_tokens().len();
+
+    let r = alice.post_form("/api/sign_out_everywhere", "").await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    let location = r.location().unwrap();
+    assert!(location.contains("/oidc/session/end"), "{location}");
+    assert!(location.contains("id_token_hint="), "{location}");
+    assert_eq!(alice.cookie, None, "this browser's cookie is cleared");
+    assert_eq!(signed_in_sub(&mut alice_phone).await, Value::Null);
+    assert_eq!(signed_in_sub(&mut bob).await, "bob");
+    assert_eq!(idp.revoked_tokens().len(), revoked_before + 2);
+}
