@@ -20,6 +20,11 @@ const clientSecret = process.env.IDP_CLIENT_SECRET || 'leptos-dev-secret-not-for
 const appBases = (process.env.IDP_APP_BASE_URLS || 'http://127.0.0.1:3000,http://localhost:3000')
   .split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean);
 
+// Back-channel logout as configured in Logto Console ("Backchannel logout URI", "Is session
+// required"): the first app base's /auth/backchannel-logout unless set; session required by default.
+const backchannelLogoutUri = process.env.IDP_BACKCHANNEL_LOGOUT_URI ?? `${appBases[0]}/auth/backchannel-logout`;
+const backchannelSessionRequired = process.env.IDP_BACKCHANNEL_SESSION_REQUIRED !== 'false';
+
 const graphPort = Number(process.env.IDP_GRAPH_PORT || port + 1);
 const graphUrl = process.env.IDP_GRAPH_PUBLIC_URL || `http://${host}:${graphPort}`;
 const accounts = new Accounts(publicUrl);
@@ -55,6 +60,10 @@ const provider = new Provider(`${publicUrl}/oidc`, {
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: 'ES384',
+    ...(backchannelLogoutUri ? {
+      backchannel_logout_uri: backchannelLogoutUri,
+      backchannel_logout_session_required: backchannelSessionRequired,
+    } : {}),
   }],
   jwks: { keys: [es384Key()] },
   enabledJWA: { idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA'] },
@@ -86,6 +95,10 @@ const provider = new Provider(`${publicUrl}/oidc`, {
   features: {
     devInteractions: { enabled: false },
     revocation: { enabled: true },
+    // Logto: when a user's session ends (sign-out from any app, or here), every app of that
+    // session with a back-channel logout URI gets a logout token (typ logout+jwt, 120 s, sid when
+    // "session required").
+    backchannelLogout: { enabled: true },
     // API resources and organization tokens as Logto issues them: JWT access tokens (typ at+jwt,
     // ES384) with aud = the resource indicator or urn:logto:organization:{id}. A token request
     // without resource gets the opaque token for userinfo and the Account API (Logto: the same).
@@ -123,6 +136,16 @@ const provider = new Provider(`${publicUrl}/oidc`, {
     Interaction: 3600,
     Session: 14 * 24 * 3600,
     Grant: 14 * 24 * 3600,
+  },
+  // oidc-provider refuses to fetch loopback and private addresses (SSRF protection), and so would a
+  // Logto Cloud tenant; the dev IdP and the app share a machine, so the one back-channel logout URI
+  // configured above is let through. Everything else keeps the protection.
+  fetch: (url, options) => {
+    if (backchannelLogoutUri && String(url) === new URL(backchannelLogoutUri).href) {
+      const { dispatcher, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    }
+    return globalThis.fetch(url, options);
   },
   renderError: async (ctx, out) => {
     ctx.type = 'html';
@@ -163,6 +186,7 @@ provider.use(async (ctx, next) => {
   return next();
 });
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
+provider.on('backchannel.error', (ctx, err, client) => console.error(`back-channel logout to ${client.clientId} failed: ${err.message}`));
 
 async function readForm(req) {
   const chunks = [];

@@ -40,3 +40,19 @@ export async function signOut(page) {
   await page.waitForURL((url) => !url.href.startsWith(IDP_URL));
   await expect(page.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
 }
+
+/** Creates a new account through Logto's sign-up first screen; returns its credentials. */
+export async function registerNewUser(page) {
+  const username = `user_${Date.now()}_${Math.floor(Math.random() * 1000)}`;
+  const user = { username, password: 'correct-horse-battery', name: `New ${username}` };
+  await open(page, '/');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page.getByRole('heading', { name: 'Create your account' })).toBeVisible();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Full name').fill(user.name);
+  await page.getByLabel('Email').fill(`${username}@example.com`);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page.locator('.user-name')).toHaveText(user.name);
+  return user;
+}
