@@ -221,6 +221,29 @@ pub mod ssr {
         ServerFnError::new("session_store_unavailable")
     }
 
+    /// False (with `Retry-After` set) when this client has started or finished too many sign-ins.
+    pub async fn sign_in_allowed(ctx: &AuthContext) -> bool {
+        let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .await
+            .ok()
+            .map(|c| c.0.ip());
+        let headers = leptos_axum::extract::<axum::http::HeaderMap>()
+            .await
+            .unwrap_or_default();
+        match ctx.sign_in_limiter.check(peer, &headers) {
+            Ok(()) => true,
+            Err(wait) => {
+                if let Some(res) = use_context::<ResponseOptions>() {
+                    res.insert_header(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(wait),
+                    );
+                }
+                false
+            }
+        }
+    }
+
     /// Sends the browser to the error page for `err` (its status is set there).
     pub fn redirect_to_error(err: &AuthError) {
         leptos_axum::redirect(&format!("/auth/error?code={}", err.code()));
@@ -235,6 +258,10 @@ pub async fn sign_in(mode: SignInMode, return_to: Option<String>) -> Result<(), 
     use ssr::*;
 
     let ctx = auth_context()?;
+    if !sign_in_allowed(&ctx).await {
+        redirect_to_error(&crate::auth::AuthError::RateLimited);
+        return Ok(());
+    }
     let session = session().await?;
     let accept_language = leptos_axum::extract::<axum::http::HeaderMap>()
         .await
@@ -304,6 +331,10 @@ pub async fn finish_sign_in(
         set_status(err.status());
         Ok(CallbackOutcome::Failed(err.code().to_owned()))
     };
+    // Before the pending sign-in is used: a limited callback can be repeated as it is.
+    if !sign_in_allowed(&ctx).await {
+        return fail(AuthError::RateLimited);
+    }
     let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
         return fail(AuthError::MissingState);
     };
@@ -331,6 +362,7 @@ pub async fn finish_sign_in(
                     browser,
                     ctx.keeper.store().as_ref(),
                     ctx.max_lifetime,
+                    ctx.idle_timeout,
                 )
                 .await
                 .map_err(|e| store_failure(&e))?;

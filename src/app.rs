@@ -804,6 +804,11 @@ pub fn auth_error_text(code: &str) -> (&'static str, &'static str, u16) {
             502,
         ),
         "session_expired" => ("Your session has ended", "Please sign in again.", 401),
+        "rate_limited" => (
+            "Too many sign-in attempts",
+            "Please wait a minute, then try again.",
+            429,
+        ),
         "session_store_unavailable" => (
             "Temporarily unavailable",
             "We could not load your session. Please try again in a moment.",

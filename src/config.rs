@@ -63,6 +63,11 @@ pub struct AppConfig {
     pub demo_api: Option<DemoApi>,
     /// Facebook's Graph API, for the "From Facebook" card (a stand-in in development).
     pub facebook_graph_url: url::Url,
+    /// Sign-in starts plus callbacks one client may make per minute (0: no limit).
+    pub sign_in_rate_limit_per_minute: u32,
+    /// Behind a reverse proxy: the header it puts the client's address in (e.g.
+    /// `X-Forwarded-For`, whose last entry is used); otherwise the peer address is the client.
+    pub client_ip_header: Option<axum::http::HeaderName>,
 }
 
 /// An API protected by Logto: its resource indicator, the permission it needs, and where to call.
@@ -75,6 +80,9 @@ pub struct DemoApi {
 
 pub const DEFAULT_DEMO_API_SCOPE: &str = "read:hello";
 pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
+
+/// A person signing in needs two (start, callback), a few times over at most.
+pub const DEFAULT_SIGN_IN_RATE_LIMIT: u32 = 30;
 
 pub const DEFAULT_SESSION_STORE: &str = "sqlite://.data/sessions.db";
 
@@ -173,6 +181,28 @@ impl AppConfig {
             session_max_lifetime: minutes("SESSION_MAX_LIFETIME_MINUTES", 60 * 24 * 14)?,
             demo_api,
             facebook_graph_url,
+            sign_in_rate_limit_per_minute: match lookup("SIGN_IN_RATE_LIMIT_PER_MINUTE")
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+            {
+                None => DEFAULT_SIGN_IN_RATE_LIMIT,
+                Some(raw) => raw.parse::<u32>().map_err(|_| ConfigError::Invalid {
+                    name: "SIGN_IN_RATE_LIMIT_PER_MINUTE",
+                    reason: format!("{raw:?} is not a whole number (0 turns the limit off)"),
+                })?,
+            },
+            client_ip_header: match lookup("CLIENT_IP_HEADER")
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+            {
+                None => None,
+                Some(raw) => Some(raw.parse::<axum::http::HeaderName>().map_err(|_| {
+                    ConfigError::Invalid {
+                        name: "CLIENT_IP_HEADER",
+                        reason: format!("{raw:?} is not an HTTP header name"),
+                    }
+                })?),
+            },
         })
     }
 }
@@ -240,6 +270,30 @@ mod tests {
             SessionStoreKind::Sqlite(".data/sessions.db".into())
         );
         assert_eq!(c.session_idle_timeout, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn sign_in_rate_limit_and_client_ip_header() {
+        let c = AppConfig::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.sign_in_rate_limit_per_minute, DEFAULT_SIGN_IN_RATE_LIMIT);
+        assert_eq!(c.client_ip_header, None);
+        let c = AppConfig::from_lookup(lookup(&[
+            ("SIGN_IN_RATE_LIMIT_PER_MINUTE", "0"),
+            ("CLIENT_IP_HEADER", "X-Forwarded-For"),
+        ]))
+        .unwrap();
+        assert_eq!(c.sign_in_rate_limit_per_minute, 0);
+        assert_eq!(c.client_ip_header.unwrap().as_str(), "x-forwarded-for");
+        for (name, bad) in [
+            ("SIGN_IN_RATE_LIMIT_PER_MINUTE", "-1"),
+            ("SIGN_IN_RATE_LIMIT_PER_MINUTE", "lots"),
+            ("CLIENT_IP_HEADER", "X Forwarded For"),
+        ] {
+            let err = AppConfig::from_lookup(lookup(&[(name, bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

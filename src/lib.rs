@@ -19,6 +19,8 @@ pub mod logto;
 #[cfg(feature = "ssr")]
 pub mod page_cache;
 #[cfg(feature = "ssr")]
+pub mod rate_limit;
+#[cfg(feature = "ssr")]
 pub mod resource_server;
 #[cfg(feature = "ssr")]
 pub mod server;

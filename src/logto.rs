@@ -30,6 +30,8 @@ pub struct AuthContext {
     /// The session store, for what spans sessions (the sessions page, back-channel logout).
     pub sessions: AnyStore,
     pub max_lifetime: Duration,
+    pub idle_timeout: Duration,
+    pub sign_in_limiter: Arc<crate::rate_limit::SignInLimiter>,
     pub demo_api: Option<DemoApi>,
     pub facebook_graph_url: url::Url,
     /// For calls to APIs other than Logto: bounded, and never following redirects.

@@ -59,6 +59,11 @@ impl AppState {
                 sessions: stores.sessions.clone(),
                 provider,
                 max_lifetime: config.session_max_lifetime,
+                idle_timeout: config.session_idle_timeout,
+                sign_in_limiter: Arc::new(crate::rate_limit::SignInLimiter::new(
+                    config.sign_in_rate_limit_per_minute,
+                    config.client_ip_header.clone(),
+                )),
                 demo_api: config.demo_api.clone(),
                 facebook_graph_url: config.facebook_graph_url.clone(),
                 http,
@@ -111,6 +116,10 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
                     state.clone(),
                 )),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.auth.base_url.origin().ascii_serialization()),
+            same_origin_posts,
+        ))
         .layer(axum::middleware::from_fn(page_headers))
         // On https, browsers should never try plain http again (the session cookie is `Secure`
         // anyway; this also keeps a typed URL's first request off plain http). No
@@ -138,6 +147,61 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
 fn route_list() -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
+/// Server functions change state (sign in, sign out, end sessions): a POST to one must come from
+/// this app's own pages. Browsers say where a request comes from (`Sec-Fetch-Site`, else
+/// `Origin`); another site, or a sibling subdomain (`same-site`), gets 403 before the session is
+/// read. A request with neither header is not from a browser that could carry a user's cookie
+/// against their will, and passes.
+async fn same_origin_posts(
+    axum::extract::State(origin): axum::extract::State<Arc<String>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.method() == axum::http::Method::POST && req.uri().path().starts_with("/api/") {
+        let headers = req.headers();
+        let site = headers
+            .get("sec-fetch-site")
+            .map(|v| v.to_str().unwrap_or("invalid"));
+        let from = headers
+            .get(header::ORIGIN)
+            .map(|v| v.to_str().unwrap_or("invalid"));
+        let allowed = match (site, from) {
+            (Some(site), _) => matches!(site, "same-origin" | "none"),
+            (None, Some(from)) => from == origin.as_str(),
+            (None, None) => true,
+        };
+        if !allowed {
+            tracing::info!(
+                path = req.uri().path(),
+                sec_fetch_site = site,
+                origin = from,
+                "refused a cross-site POST"
+            );
+            return cross_site_refusal();
+        }
+    }
+    next.run(req).await
+}
+
+/// 403, as a page a person who followed another site's form can act on.
+fn cross_site_refusal() -> axum::response::Response {
+    let page = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+        <title>Not allowed from another site</title></head><body>\
+        <h1>Not allowed from another site</h1>\
+        <p>For your safety, this runs only from its button on this site. Nothing was changed.</p>\
+        <p><a href=\"/\">Go to the start page</a></p></body></html>";
+    (
+        StatusCode::FORBIDDEN,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        page,
+    )
+        .into_response()
 }
 
 /// `localhost` and `127.0.0.1` are different sites for cookies: a sign-in started on one and
@@ -320,9 +384,13 @@ pub async fn main() -> ExitCode {
     // On a worker thread, not on `main`'s own (tokio's `block_on` thread): there each accepted
     // connection was handed across threads, two more wake-ups per connection (perf).
     let serve = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .into_future(),
+        // With the peer address, for the sign-in rate limit.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .into_future(),
     );
     match serve.await {
         Ok(Ok(())) => {}

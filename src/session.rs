@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     auth::{
-        now_unix, MemoryTokenStore, PendingSignIn, SignedIn, TokenStore, TokenStoreError,
-        UserProfile,
+        flow::PENDING_TTL_SECS, now_unix, MemoryTokenStore, PendingSignIn, SignedIn, TokenStore,
+        TokenStoreError, UserProfile,
     },
     config::{AppConfig, SessionStoreKind},
     token_store::{RedisTokenStore, SqliteTokenStore},
@@ -122,8 +122,16 @@ impl AuthSession {
         }
     }
 
+    /// A session that holds only pending sign-ins (nobody signed in) expires after as long as
+    /// they are valid, not after the idle timeout: anonymous sign-in starts cannot pile up for days.
     pub async fn add_pending(&self, pending: PendingSignIn) -> Result<(), SessionError> {
         let now = now_unix();
+        if self.0.get::<serde_json::Value>(Self::USER).await?.is_none() {
+            self.0
+                .set_expiry(Some(Expiry::OnInactivity(time::Duration::seconds(
+                    PENDING_TTL_SECS,
+                ))));
+        }
         let mut all: Vec<PendingSignIn> = self.0.get(Self::PENDING).await?.unwrap_or_default();
         all.retain(|p| !p.is_expired(now));
         all.push(pending);
@@ -153,12 +161,14 @@ impl AuthSession {
 
     /// Stores the signed-in user under a fresh session id (no fixation) and their tokens under a
     /// new grant id. A user signed in before in this browser is replaced, tokens and all.
+    /// `idle` is the session idle timeout, which replaces the short one of a pending-only session.
     pub async fn sign_in(
         &self,
         signed_in: SignedIn,
         browser: Option<String>,
         tokens: &dyn TokenStore,
         ttl: Duration,
+        idle: Duration,
     ) -> Result<SessionUser, SessionError> {
         if let Some(previous) = self.0.get::<SessionUser>(Self::USER).await? {
             tokens.delete(&previous.grant).await?;
@@ -179,6 +189,10 @@ impl AuthSession {
             browser,
         };
         self.0.cycle_id().await?;
+        self.0
+            .set_expiry(Some(Expiry::OnInactivity(time::Duration::seconds(
+                i64::try_from(idle.as_secs()).unwrap_or(i64::MAX),
+            ))));
         self.0.insert(Self::USER, user.clone()).await?;
         // Signing in is activity: without this the very next page would write the session again.
         self.0.insert(Self::LAST_SEEN, now_unix()).await?;

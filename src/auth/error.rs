@@ -41,6 +41,9 @@ pub enum AuthError {
         code: String,
         description: Option<String>,
     },
+    /// This client started or finished too many sign-ins lately.
+    #[error("too many sign-in attempts from this client")]
+    RateLimited,
 }
 
 impl AuthError {
@@ -52,6 +55,7 @@ impl AuthError {
             AuthError::ProviderError { code, .. } if code == "access_denied" => 403,
             AuthError::RefreshRejected(_) => 401,
             AuthError::TokenRefused { .. } => 403,
+            AuthError::RateLimited => 429,
             _ => 400,
         }
     }
@@ -84,6 +88,7 @@ impl AuthError {
             AuthError::UserInfoMismatch(_) => "invalid_id_token",
             AuthError::RefreshRejected(_) => "session_expired",
             AuthError::TokenRefused { .. } => "token_refused",
+            AuthError::RateLimited => "rate_limited",
         }
     }
 }

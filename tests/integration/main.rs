@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse;
 mod backchannel;
 mod callback;
 mod hostile;
