@@ -37,7 +37,11 @@ impl SignInLimiter {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        if self.checks.fetch_add(1, Ordering::Relaxed) % Self::SWEEP_EVERY == 0 {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(Self::SWEEP_EVERY)
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
