@@ -166,6 +166,10 @@ impl RedisTokenStore {
     fn key(grant: &str) -> String {
         format!("logto-leptos:tokens:{grant}")
     }
+
+    fn lock_key(grant: &str) -> String {
+        format!("logto-leptos:refresh-lock:{grant}")
+    }
 }
 
 #[async_trait]
@@ -230,4 +234,43 @@ impl TokenStore for RedisTokenStore {
         let _: i64 = self.pool.del(Self::key(grant)).await.map_err(store_err)?;
         Ok(())
     }
+
+    async fn try_lock_refresh(
+        &self,
+        grant: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, TokenStoreError> {
+        use tower_sessions_redis_store::fred::types::{Expiration, SetOptions};
+        let set: Option<String> = self
+            .pool
+            .set(
+                Self::lock_key(grant),
+                owner,
+                Some(Expiration::PX(
+                    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+                )),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(store_err)?;
+        Ok(set.is_some())
+    }
+
+    async fn unlock_refresh(&self, grant: &str, owner: &str) -> Result<(), TokenStoreError> {
+        let _: i64 = self
+            .pool
+            .eval(UNLOCK, vec![Self::lock_key(grant)], vec![owner.to_owned()])
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
 }
+
+/// Deletes the lock only if it is still the caller's (not one another instance took after it
+/// expired).
+const UNLOCK: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;

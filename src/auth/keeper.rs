@@ -7,12 +7,13 @@
 //!   (compare-and-swap): a sign-out or a newer sign-in in the meantime wins;
 //! - failures are not remembered: the next call tries again.
 //!
-//! Several app instances on one store would need a shared lock; the compare-and-swap still keeps
-//! a late result from overwriting newer tokens.
+//! Several app instances on one store (Redis) also take a lock in the store, with an expiry, behind
+//! the per-process one: across instances too, one refresh per grant at a time.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, Weak},
+    time::Duration,
 };
 
 use super::{
@@ -108,6 +109,49 @@ impl TokenKeeper {
     ) -> Result<AccessToken, TokenError> {
         let lock = self.lock_for(grant);
         let _one_at_a_time = lock.lock().await;
+        let owner = openidconnect::CsrfToken::new_random().secret().clone();
+        self.lock_across_instances(grant, &owner).await?;
+        let result = self
+            .refresh_holding_locks(grant, target, seen, rejected)
+            .await;
+        if let Err(err) = self.store.unlock_refresh(grant, &owner).await {
+            // It expires by itself; meanwhile other instances wait for it.
+            tracing::warn!("could not release the refresh lock: {err}");
+        }
+        result
+    }
+
+    /// The shared lock's lifetime: longer than a refresh can take (it is bounded by the HTTP
+    /// timeout), so it only runs out if its holder died.
+    fn shared_lock_ttl(&self) -> Duration {
+        self.provider.config().http_timeout * 2 + Duration::from_secs(5)
+    }
+
+    /// Waits for the store's refresh lock of `grant`: another instance holding it is refreshing
+    /// that grant, and this one will find its result.
+    async fn lock_across_instances(&self, grant: &str, owner: &str) -> Result<(), TokenError> {
+        let ttl = self.shared_lock_ttl();
+        let deadline = tokio::time::Instant::now() + ttl;
+        loop {
+            if self.store.try_lock_refresh(grant, owner, ttl).await? {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TokenError::Store(TokenStoreError(
+                    "the refresh lock was not released in time".into(),
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn refresh_holding_locks(
+        &self,
+        grant: &str,
+        target: &TokenTarget,
+        seen: Option<String>,
+        rejected: Option<String>,
+    ) -> Result<AccessToken, TokenError> {
         // Whoever held the lock before may have done the work already: a token for this target
         // that is new since the caller looked is good as long as it has not expired (even if the
         // provider issues tokens shorter-lived than the margin).

@@ -36,6 +36,21 @@ pub trait TokenStore: Send + Sync + 'static {
         tokens: &TokenSet,
     ) -> Result<bool, TokenStoreError>;
     async fn delete(&self, grant: &str) -> Result<(), TokenStoreError>;
+    /// Takes the refresh lock of `grant` for every app instance on this store, for at most `ttl`,
+    /// under `owner` (a random value only the taker knows). False: another holds it. Stores one
+    /// process owns (memory, SQLite) need nothing beyond the keeper's per-process lock.
+    async fn try_lock_refresh(
+        &self,
+        _grant: &str,
+        _owner: &str,
+        _ttl: Duration,
+    ) -> Result<bool, TokenStoreError> {
+        Ok(true)
+    }
+    /// Releases the lock if `owner` still holds it (it may have expired and been taken since).
+    async fn unlock_refresh(&self, _grant: &str, _owner: &str) -> Result<(), TokenStoreError> {
+        Ok(())
+    }
 }
 
 /// In-process token store, for `SESSION_STORE_URL=memory` and tests.

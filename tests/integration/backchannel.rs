@@ -271,42 +271,6 @@ async fn invalid_logout_tokens_are_refused_and_end_nothing() {
     assert_eq!(signed_in_sub(&mut app).await, Value::Null);
 }
 
-/// Two app instances on one Redis: a sign-in started on one finishes on the other; a
-/// back-channel logout received by one is seen by the other on its next request.
-#[tokio::test]
-async fn two_instances_on_one_redis_behave_as_one() {
-    let redis = Redis::start(free_port()).await;
-    let idp = Idp::start().await;
-    let url = format!("redis://127.0.0.1:{}", redis.port);
-    let config = config_for(&idp, &[("SESSION_STORE_URL", &url)]);
-    let one = App::new(&config).await;
-    let two = App::new(&config).await;
-
-    // Started on one, finished on two.
-    let mut browser = one.browser();
-    let callback = browser.callback_url_as(&idp, "alice").await;
-    browser.router = two.router.clone();
-    let r = browser.get(&callback).await;
-    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
-    browser.router = one.router.clone();
-    assert_eq!(signed_in_sub(&mut browser).await, "alice");
-
-    // Logged out through two: one sees it at once.
-    let r = two
-        .backchannel_logout(&idp.logout_token("alice", None, |_| {}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(signed_in_sub(&mut browser).await, Value::Null);
-
-    // A replay is refused by the other instance too.
-    let token = idp.logout_token("alice", None, |_| {});
-    assert_eq!(one.backchannel_logout(&token).await.status, StatusCode::OK);
-    assert_eq!(
-        two.backchannel_logout(&token).await.status,
-        StatusCode::BAD_REQUEST
-    );
-}
-
 /// Index rows go with their session in SQLite, also when the expiry sweep deletes it.
 #[tokio::test]
 async fn the_sqlite_index_follows_deleted_sessions() {

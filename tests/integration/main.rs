@@ -7,6 +7,7 @@ mod abuse;
 mod backchannel;
 mod callback;
 mod hostile;
+mod instances;
 mod pages;
 mod sessions;
 mod token_store;

@@ -1,0 +1,107 @@
+//! Two app instances on one Redis, as when scaled out: they behave as one.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::{sessions::Redis, support::*};
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+async fn signed_in_sub(app: &mut App) -> Value {
+    app.current_user().await["sub"].clone()
+}
+
+/// Two app instances on one Redis: a sign-in started on one finishes on the other; a
+/// back-channel logout received by one is seen by the other on its next request.
+#[tokio::test]
+async fn two_instances_on_one_redis_behave_as_one() {
+    let redis = Redis::start(free_port()).await;
+    let idp = Idp::start().await;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let config = config_for(&idp, &[("SESSION_STORE_URL", &url)]);
+    let one = App::new(&config).await;
+    let two = App::new(&config).await;
+
+    // Started on one, finished on two.
+    let mut browser = one.browser();
+    let callback = browser.callback_url_as(&idp, "alice").await;
+    browser.router = two.router.clone();
+    let r = browser.get(&callback).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    browser.router = one.router.clone();
+    assert_eq!(signed_in_sub(&mut browser).await, "alice");
+
+    // Logged out through two: one sees it at once.
+    let r = two
+        .backchannel_logout(&idp.logout_token("alice", None, |_| {}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(signed_in_sub(&mut browser).await, Value::Null);
+
+    // A replay is refused by the other instance too.
+    let token = idp.logout_token("alice", None, |_| {});
+    assert_eq!(one.backchannel_logout(&token).await.status, StatusCode::OK);
+    assert_eq!(
+        two.backchannel_logout(&token).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+/// N parallel requests of one user spread over both instances refresh the token exactly once
+/// (the lock in Redis; without it each instance spends the refresh token and Logto revokes the
+/// grant on the second use).
+#[tokio::test]
+async fn parallel_requests_over_two_instances_refresh_exactly_once() {
+    let redis = Redis::start(free_port()).await;
+    let idp = Idp::start().await;
+    idp.script(Script {
+        expires_in: Some(1),
+        ..Script::default()
+    });
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let config = config_for(&idp, &[("SESSION_STORE_URL", &url)]);
+    let one = App::new(&config).await;
+    let two = App::new(&config).await;
+    let mut browser = one.browser();
+    browser.sign_in(&idp).await; // with a token about to expire
+    idp.edit_script(|s| {
+        s.expires_in = Some(3600);
+        // A slow Logto: every request arrives while the refresh is under way.
+        s.token_delay = Some(Duration::from_millis(300));
+    });
+    let tabs: Vec<_> = (0..8)
+        .map(|i| {
+            let mut tab = browser.tab();
+            if i % 2 == 1 {
+                tab.router = two.router.clone();
+            }
+            tokio::spawn(async move { tab.call("user_info", "").await })
+        })
+        .collect();
+    for tab in tabs {
+        let (status, body) = tab.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "every tab stays signed in: {body}");
+    }
+    assert_eq!(
+        idp.refresh_requests(),
+        1,
+        "one refresh across both instances"
+    );
+    assert!(!idp.grant_revoked(), "a refresh token was spent twice");
+    // The lock was released: a later refresh through the other instance works at once.
+    browser.expire_logto_token().await;
+    browser.router = two.router.clone();
+    let started = std::time::Instant::now();
+    assert_eq!(browser.call("user_info", "").await.0, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(idp.refresh_requests(), 2);
+}
