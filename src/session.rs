@@ -444,6 +444,13 @@ impl AnyStore {
         Ok(sessions)
     }
 
+    async fn unindex_record(&self, record: Option<&Record>, id: &Id) -> session_store::Result<()> {
+        match record.and_then(signed_in_sub) {
+            Some(sub) => self.unindex(sub, std::slice::from_ref(id)).await,
+            None => Ok(()),
+        }
+    }
+
     async fn unindex(&self, sub: &str, ids: &[Id]) -> session_store::Result<()> {
         match &self.backend {
             Backend::Memory(_, index) => {
@@ -634,11 +641,21 @@ impl SessionStore for AnyStore {
         if let Some(cache) = &self.cache {
             cache.insert(*id, None);
         }
-        // The index follows: SQLite by trigger, Memory and Redis when next read.
+        // The index follows: SQLite by trigger; Memory and Redis here, from the deleted record
+        // (and when read, for sessions that expired instead).
         match &self.backend {
-            Backend::Memory(s, _) => s.delete(id).await,
+            Backend::Memory(s, _) => {
+                let record = s.load(id).await?;
+                s.delete(id).await?;
+                self.unindex_record(record.as_ref(), id).await
+            }
             Backend::Sqlite(s, _) => s.delete(id).await,
-            Backend::Redis(s, ..) => s.delete(id).await,
+            Backend::Redis(_, pool, _) => {
+                // `RedisStore::delete` is a DEL of this key; GETDEL also says whose it was.
+                let data: Option<Vec<u8>> = pool.getdel(id.to_string()).await.map_err(redis_err)?;
+                let record = data.and_then(|d| rmp_serde::from_slice::<Record>(&d).ok());
+                self.unindex_record(record.as_ref(), id).await
+            }
         }
     }
 }

@@ -105,3 +105,96 @@ async fn parallel_requests_over_two_instances_refresh_exactly_once() {
     );
     assert_eq!(idp.refresh_requests(), 2);
 }
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn redis_keys(port: u16) -> Vec<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--scan"])
+        .output()
+        .expect("redis-cli (scripts/setup installs it)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Soak: complete sign-ins, `SOAK_CONCURRENCY` at a time (default 200), alternating between two
+/// instances on one Redis: sign in on one, check the user on the other, sign out on the other,
+/// check it on the first. No session may show another user, no answer may be a 5xx, and no
+/// session, tokens or index entry may be left behind. `SOAK_SIGN_INS` defaults to 1,000 here;
+/// `scripts/bench` runs 10,000. Prints flows per second (a figure, not an assertion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_sign_ins_across_two_instances() {
+    let total = env_count("SOAK_SIGN_INS", 1_000);
+    let concurrency = env_count("SOAK_CONCURRENCY", 200);
+    let redis = Redis::start(free_port()).await;
+    let idp = Idp::start().await;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let config = config_for(&idp, &[("SESSION_STORE_URL", &url)]);
+    let one = App::new(&config).await;
+    let two = App::new(&config).await;
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let started = std::time::Instant::now();
+    let flows: Vec<_> = (0..total)
+        .map(|i| {
+            let (first, second) = if i % 2 == 0 {
+                (&one, &two)
+            } else {
+                (&two, &one)
+            };
+            let mut here = first.browser();
+            let second_router = second.router.clone();
+            let (idp, gate) = (idp.clone(), gate.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire().await.unwrap();
+                let user = format!("soak-{i}");
+                here.sign_in_as(&idp, &user).await;
+                let mut there = here.tab();
+                there.router = second_router;
+                let seen = there.current_user().await;
+                assert_eq!(seen["sub"], user.as_str(), "flow {i} saw another user");
+                let r = there.post_form("/api/sign_out", "").await;
+                assert_eq!(r.status, StatusCode::FOUND, "flow {i} sign-out: {}", r.body);
+                assert_eq!(there.cookie, None, "flow {i}: cookie not cleared");
+                assert_eq!(
+                    here.current_user().await,
+                    Value::Null,
+                    "flow {i} still signed in"
+                );
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (i, flow) in flows.into_iter().enumerate() {
+        if let Err(err) = flow.await {
+            failures.push(format!("flow {i}: {err}"));
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "soak: {total} sign-ins ({concurrency} at a time, two instances, one Redis) in {:.1} s: {:.0} flows/s",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    // Nothing left: session records (bare ids), tokens, index sets. (Logout-token ids and the
+    // refresh lock are the only other keys the app writes, and neither happens here.)
+    let left = redis_keys(redis.port);
+    assert!(
+        left.is_empty(),
+        "{} keys left, e.g. {:?}",
+        left.len(),
+        &left[..left.len().min(5)]
+    );
+}
