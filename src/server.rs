@@ -179,14 +179,31 @@ async fn same_origin_posts(
                 origin = from,
                 "refused a cross-site POST"
             );
-            return cross_site_refusal();
+            let wants_html = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"));
+            return cross_site_refusal(wants_html);
         }
     }
     next.run(req).await
 }
 
-/// 403, as a page a person who followed another site's form can act on.
-fn cross_site_refusal() -> axum::response::Response {
+/// 403: a page for a person who followed another site's form, or the server functions' own
+/// error (`AppError::CrossSite`) for a script calling one.
+fn cross_site_refusal(wants_html: bool) -> axum::response::Response {
+    if !wants_html {
+        let body = serde_json::to_string(&crate::api::AppError::CrossSite).unwrap_or_default();
+        return (
+            StatusCode::FORBIDDEN,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response();
+    }
     let page = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
         <title>Not allowed from another site</title></head><body>\

@@ -98,10 +98,6 @@ test('sign out ends the local and the IdP session', async ({ page }, info) => {
   await expect(page).toHaveURL(`${APP_URL}/`);
   // Hydrated: the user card is an island whose ActionForm posts with fetch; without JS, a form post.
   expect(signOutRequests).toEqual([info.project.name === 'hydrated' ? 'fetch' : 'document']);
-  // Back button: the signed-in page must not come back from any cache.
-  await page.goBack();
-  await page.waitForLoadState();
-  await expect(page.locator('.user-name')).toHaveCount(0);
   // A fresh request.
   await open(page, '/profile');
   await expect(page).toHaveURL(/\/sign-in\?return_to=%2Fprofile$/);
@@ -109,6 +105,23 @@ test('sign out ends the local and the IdP session', async ({ page }, info) => {
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
   await expect(page.getByLabel('Password')).toBeVisible();
+});
+
+test('Back after signing out (in another tab) does not show the signed-in page', async ({ page, context }) => {
+  await signInWithPassword(page);
+  await open(page, '/profile');
+  await expect(page.locator('.user-name')).toHaveText(ALICE.name);
+  await open(page, '/sign-in');
+  // Signed out in another tab of the same browser: no IdP pages in this tab's history.
+  const other = await context.newPage();
+  await open(other, '/');
+  await signOut(other);
+  await other.close();
+  // Back to /profile: fetched again (no-store, no back/forward cache), so it sends the now
+  // signed-out visitor to sign in instead of showing the cached signed-in page.
+  await page.goBack();
+  await expect(page).toHaveURL(/\/sign-in\?return_to=%2Fprofile$/);
+  await expect(page.locator('.user-name')).toHaveCount(0);
 });
 
 test('a signed-in user stays signed in across a server restart', async ({ page }) => {

@@ -65,6 +65,21 @@ async fn cross_site_posts_to_server_functions_get_403_and_change_nothing() {
     }
     assert_eq!(app.current_user().await["sub"], "user-1", "still signed in");
 
+    // A script on another site calling a server function gets the functions' own error.
+    let (status, body) = {
+        let r = app
+            .send(
+                Request::post("/api/sign_out")
+                    .header("sec-fetch-site", "cross-site")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        (r.status, r.body)
+    };
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body, "\"CrossSite\"");
+
     // An anonymous cross-site sign-in start creates no session at all.
     let mut stranger = app.browser();
     let r = post_from(
@@ -136,7 +151,7 @@ async fn sessions_with_only_pending_sign_ins_expire_in_ten_minutes() {
                 .query_pairs()
                 .into_owned()
                 .collect();
-        let code = idp.authorize_as("user-1", &params["nonce"]);
+        let code = idp.authorize_as("user-1", &params);
         format!(
             "/callback?{}",
             query(&[

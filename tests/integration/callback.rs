@@ -17,7 +17,14 @@ fn assert_error_page(r: &Reply, status: StatusCode, code: &str) {
         "expected error code {code} in page: {}",
         r.body
     );
-    assert!(!r.body.contains("panicked"), "no stack traces");
+    // The page says what happened and what to do, in the words the UI has for that code.
+    let (title, message, _) = logto_leptos::app::auth_error_text(code);
+    assert!(r.body.contains(title), "title {title:?} in {}", r.body);
+    assert!(
+        r.body.contains(message),
+        "message {message:?} in {}",
+        r.body
+    );
     assert!(!has_double_token(&r.body), "no tokens echoed: {}", r.body);
 }
 
@@ -54,7 +61,7 @@ async fn happy_path_signs_in_with_new_session_id_and_returns() {
     assert_eq!(params["prompt"], "consent");
     assert_eq!(params["redirect_uri"], format!("{BASE_URL}/callback"));
     let cookie_before = app.cookie.clone().expect("pending sign-in needs a session");
-    let code = idp.authorize(&params["nonce"]);
+    let code = idp.authorize(&params);
     let r = app
         .get(&format!(
             "/callback?{}",
@@ -93,7 +100,7 @@ async fn happy_path_signs_in_with_new_session_id_and_returns() {
 async fn wrong_state_is_rejected() {
     let (idp, mut app) = setup().await;
     let params = app.start_sign_in("mode=sign_in").await;
-    let code = idp.authorize(&params["nonce"]);
+    let code = idp.authorize(&params);
     let r = app
         .get(&format!(
             "/callback?{}",
@@ -113,7 +120,7 @@ async fn wrong_state_is_rejected() {
 async fn missing_state_is_rejected() {
     let (idp, mut app) = setup().await;
     let params = app.start_sign_in("mode=sign_in").await;
-    let code = idp.authorize(&params["nonce"]);
+    let code = idp.authorize(&params);
     let r = app
         .get(&format!(
             "/callback?{}",
@@ -153,7 +160,7 @@ async fn replayed_state_in_same_session_is_rejected() {
     );
     let first = app.get(&url).await;
     assert_error_page(&first, StatusCode::FORBIDDEN, "access_denied");
-    let code = idp.authorize(&params["nonce"]);
+    let code = idp.authorize(&params);
     let replay = app
         .get(&format!(
             "/callback?{}",
@@ -211,7 +218,7 @@ async fn access_denied_shows_cancelled_page() {
 async fn wrong_iss_is_rejected() {
     let (idp, mut app) = setup().await;
     let params = app.start_sign_in("mode=sign_in").await;
-    let code = idp.authorize(&params["nonce"]);
+    let code = idp.authorize(&params);
     for iss in [Some("https://evil.example/oidc"), None] {
         let params = if iss.is_none() {
             app.start_sign_in("mode=sign_in").await
@@ -414,4 +421,42 @@ async fn browser_language_is_passed_as_ui_locales() {
     let url = url::Url::parse(&r.location().unwrap()).unwrap();
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(q["ui_locales"], "th-TH th en");
+}
+
+/// The provider double checks client credentials and PKCE like Logto: the happy-path tests pass
+/// only because the app sends the right ones. A wrong secret is refused.
+#[tokio::test]
+async fn a_wrong_client_secret_is_refused_by_the_token_endpoint() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[("LOGTO_APP_SECRET", "not-the-secret")])).await;
+    let r = app.attempt_sign_in(&idp).await;
+    assert_error_page(&r, StatusCode::BAD_GATEWAY, "token_exchange_failed");
+    assert_signed_out(&mut app).await;
+}
+
+/// A code redeemed with another sign-in's PKCE verifier (the code stolen into another browser
+/// session of the same app) is refused by the token endpoint.
+#[tokio::test]
+async fn a_code_from_another_sign_in_fails_pkce() {
+    let (idp, mut app) = setup().await;
+    let victim = app.start_sign_in("mode=sign_in").await;
+    let code = idp.authorize(&victim);
+    let mut attacker = app.browser();
+    let own = attacker.start_sign_in("mode=sign_in").await;
+    let r = attacker
+        .get(&format!(
+            "/callback?{}",
+            query(&[
+                ("code", &code),
+                ("state", &own["state"]),
+                ("iss", &idp.issuer)
+            ])
+        ))
+        .await;
+    assert!(
+        r.status.is_client_error() || r.status.is_server_error(),
+        "{}",
+        r.status
+    );
+    assert_signed_out(&mut attacker).await;
 }

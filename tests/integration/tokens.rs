@@ -529,8 +529,16 @@ async fn sign_out_revokes_the_refresh_token() {
     let mut app = App::new(&config_for(&idp, &[])).await;
     app.sign_in(&idp).await;
     let rt = idp.refresh_tokens_issued().pop().unwrap();
+    let grant = app.grant_id().await;
+    let id_token = app.tokens.load(&grant).await.unwrap().unwrap().id_token;
     let out = app.post_form("/api/sign_out", "").await;
-    assert!(out.location().unwrap().contains("/session/end"));
+    // Logto's end-session endpoint, with what it needs to end the right session and come back.
+    let location = url::Url::parse(&out.location().unwrap()).unwrap();
+    assert_eq!(location.path(), "/oidc/session/end");
+    let query: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], CLIENT_ID);
+    assert_eq!(query["id_token_hint"], id_token);
+    assert_eq!(query["post_logout_redirect_uri"], format!("{BASE_URL}/"));
     assert_eq!(idp.revoked_tokens(), [rt]);
     assert_eq!(app.current_user().await, Value::Null);
 }

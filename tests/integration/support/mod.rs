@@ -116,6 +116,13 @@ pub enum Alg {
     Rs256,
 }
 
+/// What the token endpoint checks a code against (RFC 6749 4.1.3, RFC 7636 4.6).
+struct IssuedCode {
+    grant: usize,
+    code_challenge: String,
+    redirect_uri: String,
+}
+
 struct Grant {
     sub: String,
     nonce: String,
@@ -128,8 +135,8 @@ pub const TARGET_LOGTO: &str = "logto";
 #[derive(Default)]
 struct IdpState {
     issuer: String,
-    /// code -> grant id, registered when the test "authorizes".
-    codes: HashMap<String, usize>,
+    /// Codes registered when the test "authorizes".
+    codes: HashMap<String, IssuedCode>,
     grants: Vec<Grant>,
     /// refresh token -> (grant, already used)
     refresh_tokens: HashMap<String, (usize, bool)>,
@@ -246,14 +253,20 @@ impl Idp {
         st.es_key = (st.es_key + 1) % 2;
     }
 
-    /// What Logto does when the user finishes signing in: a grant for `user-1`, and a code.
-    pub fn authorize(&self, nonce: &str) -> String {
-        self.authorize_as("user-1", nonce)
+    /// What Logto does when the user finishes signing in: a grant for `user-1`, and a code. `request`:
+    /// the authorization request's parameters (nonce, PKCE challenge, redirect URI).
+    pub fn authorize(&self, request: &HashMap<String, String>) -> String {
+        self.authorize_as("user-1", request)
     }
 
     /// Like Logto (oidc-provider), a user who signs in again to the same app gets the grant they
     /// already have, unless it was revoked.
-    pub fn authorize_as(&self, sub: &str, nonce: &str) -> String {
+    pub fn authorize_as(&self, sub: &str, request: &HashMap<String, String>) -> String {
+        assert_eq!(
+            request.get("code_challenge_method").map(String::as_str),
+            Some("S256")
+        );
+        let nonce = request["nonce"].as_str();
         let mut st = self.state.lock().unwrap();
         let grant = match st.grants.iter().rposition(|g| g.sub == sub && !g.revoked) {
             Some(existing) => {
@@ -270,7 +283,14 @@ impl Idp {
             }
         };
         let code = format!("code-{}", rand_suffix());
-        st.codes.insert(code.clone(), grant);
+        st.codes.insert(
+            code.clone(),
+            IssuedCode {
+                grant,
+                code_challenge: request["code_challenge"].clone(),
+                redirect_uri: request["redirect_uri"].clone(),
+            },
+        );
         code
     }
 
@@ -575,10 +595,15 @@ fn token_response(
             ));
         }
     }
-    if !headers
+    // client_secret_basic: exactly this client's id and secret (RFC 6749 2.3.1).
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    if headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Basic "))
+        != Some(expected.as_str())
     {
         return fail(oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"));
     }
@@ -587,13 +612,18 @@ fn token_response(
     let (grant_id, refreshing) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             // Codes are single use, as everywhere.
-            let Some(grant) = form.get("code").and_then(|c| st.codes.remove(c)) else {
+            let Some(issued) = form.get("code").and_then(|c| st.codes.remove(c)) else {
                 return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
             };
-            if form.get("code_verifier").is_none_or(|v| v.len() < 43) {
+            // PKCE S256: the verifier must hash to the challenge the authorization request sent.
+            let verified = form.get("code_verifier").is_some_and(|v| {
+                use sha2::Digest;
+                URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes())) == issued.code_challenge
+            });
+            if !verified || form.get("redirect_uri") != Some(&issued.redirect_uri) {
                 return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
             }
-            (grant, false)
+            (issued.grant, false)
         }
         Some("refresh_token") => {
             st.refresh_requests += 1;
@@ -1058,7 +1088,7 @@ impl App {
     /// back to, not yet visited.
     pub async fn callback_url_as(&mut self, idp: &Idp, sub: &str) -> String {
         let params = self.start_sign_in("mode=sign_in").await;
-        let code = idp.authorize_as(sub, &params["nonce"]);
+        let code = idp.authorize_as(sub, &params);
         format!(
             "/callback?{}",
             query(&[
