@@ -564,6 +564,23 @@ impl AnyStore {
         }
     }
 
+    /// `SqliteStore::save` is an upsert, which would bring back a row a sign-out just deleted.
+    async fn update_in_sqlite(pool: &SqlitePool, record: &Record) -> session_store::Result<bool> {
+        let data =
+            rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let update = format!(
+            "update {} set data = ?, expiry_date = ? where id = ?",
+            Self::SQLITE_TABLE
+        );
+        sqlx::query(&update)
+            .bind(data)
+            .bind(record.expiry_date)
+            .bind(record.id.to_string())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() == 1)
+            .map_err(|e| session_store::Error::Backend(e.to_string()))
+    }
     async fn load_uncached(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match &self.backend {
             Backend::Memory(s, _) => s.load(id).await,
@@ -595,28 +612,47 @@ impl SessionStore for AnyStore {
         }
         Ok(())
     }
+    /// tower-sessions saves only sessions that exist (new ones go through `create`). If the record
+    /// is gone, a sign-out deleted it while this request ran: it must not come back. SQLite and
+    /// Redis make that one atomic write (an `UPDATE`, a `SET … XX`); memory checks first.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        // tower-sessions saves only sessions that exist (new ones go through `create`). If the
-        // record is gone, a sign-out deleted it while this request ran: do not bring it back.
-        if self.load(&record.id).await?.is_none() {
-            tracing::debug!("not saving a session that was deleted meanwhile");
-            return Ok(());
-        }
-        match &self.backend {
-            Backend::Memory(s, _) => s.save(record).await,
-            Backend::Sqlite(s, _) => s.save(record).await,
-            Backend::Redis(s, ..) => s.save(record).await,
-        }?;
-        if let Some(cache) = &self.cache {
-            // A sign-out that ran between the check above and the write: the write (an upsert)
-            // brought the row back, so delete it again.
-            if matches!(cache.get(&record.id), Some(None)) {
-                return self.delete(&record.id).await;
+        let saved = match &self.backend {
+            Backend::Memory(s, _) => {
+                let exists = s.load(&record.id).await?.is_some();
+                if exists {
+                    s.save(record).await?;
+                }
+                exists
             }
+            Backend::Sqlite(_, pool) => Self::update_in_sqlite(pool, record).await?,
+            // `SET … XX`: never creates. (Not `RedisStore::save`, the same command, which fails
+            // with a parse error when XX declines: a request racing a sign-out would get a 500.)
+            Backend::Redis(_, pool, _) => {
+                let data = rmp_serde::to_vec(record)
+                    .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+                let set: Option<String> = pool
+                    .set(
+                        record.id.to_string(),
+                        data.as_slice(),
+                        Some(fred::types::Expiration::EXAT(
+                            record.expiry_date.unix_timestamp(),
+                        )),
+                        Some(fred::types::SetOptions::XX),
+                        false,
+                    )
+                    .await
+                    .map_err(redis_err)?;
+                set.is_some()
+            }
+        };
+        if !saved {
+            tracing::debug!("not saving a session that was deleted meanwhile");
+        } else if let Some(cache) = &self.cache {
             Self::remember(cache, record);
         }
         Ok(())
     }
+
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let Some(cache) = &self.cache else {
             return self.load_uncached(id).await;

@@ -591,3 +591,68 @@ async fn pages_right_after_sign_in_do_not_write_the_session() {
         );
     }
 }
+
+/// A save that arrives after a sign-out deleted the session (another request of the same
+/// session, another instance) must not bring it back: one atomic write in SQLite (`UPDATE`, not
+/// the store's upsert) and Redis (`SET … XX`), with no check-then-act window. Two stores on one
+/// backend stand in for two processes (each with its own SQLite record cache).
+#[tokio::test]
+async fn a_save_after_a_delete_does_not_bring_the_session_back() {
+    use tower_sessions::{session::Record, SessionStore};
+    let redis = Redis::start({
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("resurrect-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    use logto_leptos::config::SessionStoreKind;
+    for kind in [
+        SessionStoreKind::Sqlite(dir.join("s.db").display().to_string()),
+        SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port)),
+    ] {
+        let url = format!("{kind:?}");
+        let day = Duration::from_secs(86_400);
+        let writer = logto_leptos::session::open_store(&kind, day)
+            .await
+            .unwrap()
+            .sessions;
+        let signer_out = logto_leptos::session::open_store(&kind, day)
+            .await
+            .unwrap()
+            .sessions;
+        let mut record = Record {
+            id: Default::default(),
+            data: [("auth.last_seen".to_owned(), serde_json::json!(1))].into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        writer.create(&mut record).await.unwrap();
+        assert!(
+            writer.load(&record.id).await.unwrap().is_some(),
+            "{url}: created"
+        );
+        signer_out.delete(&record.id).await.unwrap();
+        // The writer read the record before the sign-out and saves its change now.
+        record
+            .data
+            .insert("auth.last_seen".into(), serde_json::json!(2));
+        writer.save(&record).await.unwrap();
+        assert!(
+            signer_out.load(&record.id).await.unwrap().is_none(),
+            "{url}: the deleted session came back"
+        );
+        // And a save of a live session still works.
+        let mut live = Record {
+            id: Default::default(),
+            data: Default::default(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        writer.create(&mut live).await.unwrap();
+        live.data
+            .insert("auth.last_seen".into(), serde_json::json!(3));
+        writer.save(&live).await.unwrap();
+        let loaded = signer_out.load(&live.id).await.unwrap().expect("saved");
+        assert_eq!(loaded.data["auth.last_seen"], 3, "{url}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
