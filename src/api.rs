@@ -408,7 +408,7 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
     };
     tracing::info!(sub = %user.user.sub, "signed out locally");
     if let Some(refresh_token) = tokens.as_ref().and_then(|t| t.refresh_token.clone()) {
-        crate::sessions::revoke_in_background(ctx.provider.clone(), refresh_token).await;
+        crate::sessions::revoke_in_background(ctx.provider.clone(), vec![refresh_token]).await;
     }
     let target = match ctx.provider.metadata().await {
         Ok(metadata) => flow::end_session_url(
@@ -550,7 +550,7 @@ fn utc_minutes(unix: i64) -> String {
 }
 
 /// Ends one of the user's other sessions (its refresh token is revoked too); back to the
-/// sessions page. Ending this browser's own session is signing out.
+/// sessions page. Ending this browser's own session is signing out (as the Sign out button).
 #[server(prefix = "/api", endpoint = "end_session")]
 pub async fn end_session(handle: String) -> Result<(), AppError> {
     use ssr::*;
@@ -569,22 +569,13 @@ pub async fn end_session(handle: String) -> Result<(), AppError> {
         .iter()
         .find(|s| crate::sessions::handle(&s.id) == handle)
     {
+        // This browser's own session: that is signing out, Logto's session included.
         Some(s) if Some(s.id) == current => {
-            crate::sessions::end(
-                &ctx.sessions,
-                ctx.keeper.store().as_ref(),
-                s,
-                Some(&ctx.provider),
-            )
-            .await
-            .map_err(store_error)?;
-            logto
-                .session()
-                .sign_out(ctx.keeper.store().as_ref())
-                .await
-                .map_err(|e| app_error_from(e.into()))?;
-            tracing::info!(%sub, "ended this browser's session from the sessions page");
-            leptos_axum::redirect("/");
+            drop(logto);
+            return sign_out().await.map_err(|e| {
+                tracing::error!("ending this browser's session: {e}");
+                AppError::Internal
+            });
         }
         Some(s) => {
             crate::sessions::end(

@@ -254,7 +254,7 @@ fn SessionsList() -> impl IntoView {
             <form method="post" action=SignOutEverywhere::url()>
                 <button type="submit" class="btn">"Sign out everywhere"</button>
             </form>
-            <p class="muted">"Signs you out in every browser, revokes this app's refresh tokens, and ends your Logto session."</p>
+            <p class="muted">"Signs you out of this app in every browser and revokes its refresh tokens there, then ends your Logto session in this browser."</p>
         </section>
     }
 }

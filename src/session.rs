@@ -126,12 +126,7 @@ impl AuthSession {
     /// they are valid, not after the idle timeout: anonymous sign-in starts cannot pile up for days.
     pub async fn add_pending(&self, pending: PendingSignIn) -> Result<(), SessionError> {
         let now = now_unix();
-        if self.0.get::<serde_json::Value>(Self::USER).await?.is_none() {
-            self.0
-                .set_expiry(Some(Expiry::OnInactivity(time::Duration::seconds(
-                    PENDING_TTL_SECS,
-                ))));
-        }
+        self.short_lived_unless_signed_in().await?;
         let mut all: Vec<PendingSignIn> = self.0.get(Self::PENDING).await?.unwrap_or_default();
         all.retain(|p| !p.is_expired(now));
         all.push(pending);
@@ -143,8 +138,21 @@ impl AuthSession {
     }
 
     /// Removes and returns the pending sign-in for `state` (single use); expired ones never match.
+    /// The cookie of an anonymous session says 10 minutes too (the store caps the record itself:
+    /// see `AnyStore::cap_anonymous`). Per request: the layer starts each with the idle timeout.
+    async fn short_lived_unless_signed_in(&self) -> Result<(), SessionError> {
+        if self.0.get::<serde_json::Value>(Self::USER).await?.is_none() {
+            self.0
+                .set_expiry(Some(Expiry::OnInactivity(time::Duration::seconds(
+                    PENDING_TTL_SECS,
+                ))));
+        }
+        Ok(())
+    }
+
     pub async fn take_pending(&self, state: &str) -> Result<Option<PendingSignIn>, SessionError> {
         let now = now_unix();
+        self.short_lived_unless_signed_in().await?;
         let mut all: Vec<PendingSignIn> = self.0.get(Self::PENDING).await?.unwrap_or_default();
         let found = all
             .iter()
@@ -316,6 +324,16 @@ impl AnyStore {
         }
     }
 
+    /// A record with nobody signed in holds at most pending sign-ins, which are good for 10
+    /// minutes: it never lives longer, whatever expiry the session layer gave it (anonymous
+    /// sign-in starts cannot pile up for the idle timeout).
+    fn cap_anonymous(record: &mut Record) {
+        if signed_in_sub(record).is_none() {
+            let cap = time::OffsetDateTime::now_utc() + time::Duration::seconds(PENDING_TTL_SECS);
+            record.expiry_date = record.expiry_date.min(cap);
+        }
+    }
+
     /// The table `SqliteStore` uses (its default), named here for `create_in_sqlite`.
     const SQLITE_TABLE: &'static str = "tower_sessions";
 
@@ -383,16 +401,15 @@ impl AnyStore {
             .await
             .map(|_| ())
             .map_err(|e| session_store::Error::Backend(e.to_string())),
-            Backend::Redis(_, pool, ttl) => {
-                let key = Self::redis_index_key(sub);
-                let tx = pool.next().multi();
-                let _: () = tx.sadd(&key, id.to_string()).await.map_err(redis_err)?;
-                let _: () = tx
-                    .expire(&key, ttl.as_secs() as i64, None)
-                    .await
-                    .map_err(redis_err)?;
-                tx.exec::<()>(true).await.map_err(redis_err)
-            }
+            Backend::Redis(_, pool, ttl) => pool
+                .eval::<i64, _, _, _>(
+                    REDIS_INDEX_ADD,
+                    vec![Self::redis_index_key(sub)],
+                    vec![id.to_string(), ttl.as_secs().to_string()],
+                )
+                .await
+                .map(|_| ())
+                .map_err(redis_err),
         }
     }
 
@@ -427,18 +444,24 @@ impl AnyStore {
         let mut sessions = Vec::with_capacity(ids.len());
         let mut gone = Vec::new();
         for id in ids {
-            match self
-                .load(&id)
-                .await?
-                .as_ref()
-                .and_then(StoredSession::from_record)
-            {
-                Some(s) if s.user.user.sub == sub => sessions.push(s),
-                _ => gone.push(id),
+            match self.load(&id).await {
+                Ok(record) => match record.as_ref().and_then(StoredSession::from_record) {
+                    Some(s) if s.user.user.sub == sub => sessions.push(s),
+                    _ => gone.push(id),
+                },
+                // A record that cannot be read cannot be used either; the others still count
+                // (back-channel logout must not fail over one bad record). A store that is down
+                // fails the next one too.
+                Err(session_store::Error::Decode(why)) => {
+                    tracing::warn!("skipping an unreadable session record: {why}");
+                }
+                Err(other) => return Err(other),
             }
         }
         if !gone.is_empty() {
-            self.unindex(sub, &gone).await?;
+            if let Err(err) = self.unindex(sub, &gone).await {
+                tracing::warn!("could not prune the session index: {err}");
+            }
         }
         sessions.sort_by_key(|s| (s.user.signed_in_at, s.id.to_string()));
         Ok(sessions)
@@ -593,6 +616,7 @@ impl AnyStore {
 #[async_trait]
 impl SessionStore for AnyStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        Self::cap_anonymous(record);
         match &self.backend {
             Backend::Memory(s, _) => s.create(record).await,
             Backend::Sqlite(_, pool) => Self::create_in_sqlite(pool, record).await,
@@ -616,6 +640,15 @@ impl SessionStore for AnyStore {
     /// is gone, a sign-out deleted it while this request ran: it must not come back. SQLite and
     /// Redis make that one atomic write (an `UPDATE`, a `SET … XX`); memory checks first.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let capped;
+        let record = if signed_in_sub(record).is_none() {
+            let mut anonymous = record.clone();
+            Self::cap_anonymous(&mut anonymous);
+            capped = anonymous;
+            &capped
+        } else {
+            record
+        };
         let saved = match &self.backend {
             Backend::Memory(s, _) => {
                 let exists = s.load(&record.id).await?.is_some();
@@ -695,6 +728,16 @@ impl SessionStore for AnyStore {
         }
     }
 }
+
+/// Adds a session to its user's set and lets the set live at least `ARGV[2]` seconds (never
+/// shortens it: older sessions in it may need longer, e.g. after the lifetimes were lowered).
+const REDIS_INDEX_ADD: &str = r#"
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+"#;
 
 fn redis_err(e: fred::error::Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())

@@ -30,36 +30,61 @@ pub fn handle(id: &Id) -> String {
         .collect()
 }
 
-/// Ends one stored session: its tokens, then its record. With `revoke`, its refresh token is
-/// revoked at Logto first (best effort, bounded by the HTTP timeout), so the grant is dead too.
+/// Ends one stored session: its tokens, then its record. With `revoke`, its refresh token is then
+/// revoked at Logto (best effort), so the grant is dead too.
 pub async fn end(
     store: &AnyStore,
     tokens: &dyn TokenStore,
     session: &StoredSession,
     revoke: Option<&Arc<Provider>>,
 ) -> Result<(), SessionError> {
-    use tower_sessions::SessionStore;
+    let refresh_token = end_locally(store, tokens, session, revoke.is_some()).await?;
     if let Some(provider) = revoke {
-        if let Some(refresh_token) = tokens
-            .load(&session.user.grant)
-            .await?
-            .and_then(|t| t.refresh_token)
-        {
-            revoke_in_background(provider.clone(), refresh_token).await;
-        }
+        revoke_in_background(provider.clone(), refresh_token.into_iter().collect()).await;
     }
-    tokens.delete(&session.user.grant).await?;
-    store.delete(&session.id).await?;
     Ok(())
 }
 
-/// Revokes in its own task (a browser that goes away does not stop it), waiting at most two
-/// seconds: a slow Logto does not hold the user up.
-pub async fn revoke_in_background(provider: Arc<Provider>, refresh_token: String) {
+/// Deletes the session's tokens and record; returns its refresh token if `want_refresh_token`.
+async fn end_locally(
+    store: &AnyStore,
+    tokens: &dyn TokenStore,
+    session: &StoredSession,
+    want_refresh_token: bool,
+) -> Result<Option<String>, SessionError> {
+    use tower_sessions::SessionStore;
+    let refresh_token = if want_refresh_token {
+        tokens
+            .load(&session.user.grant)
+            .await?
+            .and_then(|t| t.refresh_token)
+    } else {
+        None
+    };
+    tokens.delete(&session.user.grant).await?;
+    store.delete(&session.id).await?;
+    Ok(refresh_token)
+}
+
+/// Revokes the refresh tokens at Logto, all at once, in a task of their own (a browser that goes
+/// away does not stop it), waiting at most two seconds in all: a slow Logto does not hold the
+/// user up. Failures are logged.
+pub async fn revoke_in_background(provider: Arc<Provider>, refresh_tokens: Vec<String>) {
+    if refresh_tokens.is_empty() {
+        return;
+    }
     let revoking = tokio::spawn(async move {
-        match refresh::revoke_refresh_token(&provider, &refresh_token).await {
-            Ok(()) => tracing::info!("refresh token revoked"),
-            Err(err) => tracing::warn!("could not revoke the refresh token: {err}"),
+        let mut all = tokio::task::JoinSet::new();
+        for token in refresh_tokens {
+            let provider = provider.clone();
+            all.spawn(async move { refresh::revoke_refresh_token(&provider, &token).await });
+        }
+        while let Some(done) = all.join_next().await {
+            match done {
+                Ok(Ok(())) => tracing::info!("refresh token revoked"),
+                Ok(Err(err)) => tracing::warn!("could not revoke the refresh token: {err}"),
+                Err(err) => tracing::warn!("could not revoke the refresh token: {err}"),
+            }
         }
     });
     if tokio::time::timeout(Duration::from_secs(2), revoking)
@@ -70,7 +95,9 @@ pub async fn revoke_in_background(provider: Arc<Provider>, refresh_token: String
     }
 }
 
-/// Ends every session of `sub`, or only those signed in with Logto session `sid`. Returns how
+/// Ends every session of `sub`; with `sid`, only those signed in with that Logto session, and
+/// those whose Logto session is unknown (signed in before Logto sent `sid`: "Is session
+/// required" turned on later) — ending one too many beats leaving one signed in. Returns how
 /// many were ended.
 pub async fn end_all(
     store: &AnyStore,
@@ -80,12 +107,18 @@ pub async fn end_all(
     revoke: Option<&Arc<Provider>>,
 ) -> Result<usize, SessionError> {
     let mut ended = 0;
+    let mut refresh_tokens = Vec::new();
     for session in store.sessions_of(sub).await? {
-        if sid.is_some() && session.user.sid.as_deref() != sid {
-            continue;
+        if let (Some(sid), Some(own)) = (sid, session.user.sid.as_deref()) {
+            if own != sid {
+                continue;
+            }
         }
-        end(store, tokens, &session, revoke).await?;
+        refresh_tokens.extend(end_locally(store, tokens, &session, revoke.is_some()).await?);
         ended += 1;
+    }
+    if let Some(provider) = revoke {
+        revoke_in_background(provider.clone(), refresh_tokens).await;
     }
     Ok(ended)
 }
@@ -93,15 +126,16 @@ pub async fn end_all(
 /// "Firefox on Linux" from a User-Agent, for the sessions page; `None` if nothing is recognised.
 pub fn browser_summary(user_agent: &str) -> Option<String> {
     let has = |s: &str| user_agent.contains(s);
-    let browser = if has("Edg/") {
+    // iOS browsers are all WebKit and name themselves separately (CriOS, FxiOS, EdgiOS).
+    let browser = if has("Edg/") || has("EdgiOS/") {
         Some("Edge")
     } else if has("OPR/") {
         Some("Opera")
-    } else if has("Firefox/") {
+    } else if has("Firefox/") || has("FxiOS/") {
         Some("Firefox")
     } else if has("Chromium/") {
         Some("Chromium")
-    } else if has("Chrome/") {
+    } else if has("Chrome/") || has("CriOS/") {
         Some("Chrome")
     } else if has("Safari/") {
         Some("Safari")
@@ -248,6 +282,8 @@ mod tests {
             ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1", Some("Safari on iOS")),
             ("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36", Some("Chrome on Android")),
             ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36", Some("Chrome on Linux")),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0 Mobile/15E148 Safari/604.1", Some("Chrome on iOS")),
+            ("Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/120.0 Mobile/15E148 Safari/605.1.15", Some("Firefox on iOS")),
             ("curl/8.5.0", None),
         ];
         for (ua, expected) in cases {

@@ -131,7 +131,8 @@ impl TokenKeeper {
     /// that grant, and this one will find its result.
     async fn lock_across_instances(&self, grant: &str, owner: &str) -> Result<(), TokenError> {
         let ttl = self.shared_lock_ttl();
-        let deadline = tokio::time::Instant::now() + ttl;
+        // A little past the lock's expiry: a holder that died frees it by then.
+        let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(2);
         loop {
             if self.store.try_lock_refresh(grant, owner, ttl).await? {
                 return Ok(());

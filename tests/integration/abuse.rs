@@ -250,3 +250,50 @@ async fn a_rate_limited_callback_keeps_its_pending_sign_in() {
     let record = app.store.load(&id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(record.data["auth.pending"].as_array().unwrap().len(), 2);
 }
+
+/// The 10-minute cap holds for every write of an anonymous session, not only the first: a
+/// cancelled callback (which rewrites the pending list) and a callback that fails with a 5xx.
+#[tokio::test]
+async fn anonymous_sessions_stay_short_lived_after_callbacks() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    let first = app.start_sign_in("mode=sign_in").await;
+    app.start_sign_in("mode=sign_in").await;
+    let r = app
+        .get(&format!(
+            "/callback?{}",
+            query(&[
+                ("error", "access_denied"),
+                ("state", &first["state"]),
+                ("iss", &idp.issuer)
+            ])
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(max_age(&r), 600);
+    let lifetime = record_lifetime(&app).await;
+    assert!((0..=600).contains(&lifetime), "{lifetime}");
+
+    // Logto failing the token exchange: the session is saved explicitly (5xx), still capped.
+    let mut broken = App::new(&config_for(&idp, &[("LOGTO_APP_SECRET", "wrong")])).await;
+    let callback = broken.callback_url_as(&idp, "user-1").await;
+    let id = broken
+        .cookie
+        .as_deref()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let r = broken.get(&callback).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    use tower_sessions::SessionStore;
+    let record = broken
+        .store
+        .load(&id.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("saved on 5xx");
+    let lifetime = (record.expiry_date - time::OffsetDateTime::now_utc()).whole_seconds();
+    assert!((0..=600).contains(&lifetime), "{lifetime}");
+}

@@ -30,6 +30,9 @@ async fn ends_every_session_of_the_user(store_url: &str) {
     let idp = Idp::start().await;
     let config = config_for(&idp, &[("SESSION_STORE_URL", store_url)]);
     let (mut alice, mut alice_phone, mut bob) = three_browsers(&idp, &config).await;
+    // Signing in again in the same browser replaces that session in the index.
+    alice.sign_in_as(&idp, "alice").await;
+    assert_eq!(alice.store.sessions_of("alice").await.unwrap().len(), 2);
     let alice_grant = alice.grant_id().await;
 
     let r = alice
@@ -46,6 +49,7 @@ async fn ends_every_session_of_the_user(store_url: &str) {
         alice.tokens.load(&alice_grant).await.unwrap().is_none(),
         "the tokens of an ended session are deleted"
     );
+    assert!(alice.store.sessions_of("alice").await.unwrap().is_empty());
     // The start page (cached per user) no longer shows alice either.
     let page = alice.get("/").await;
     assert!(
@@ -402,4 +406,77 @@ async fn sign_out_everywhere_ends_all_sessions_and_revokes_their_refresh_tokens(
     assert_eq!(signed_in_sub(&mut alice_phone).await, Value::Null);
     assert_eq!(signed_in_sub(&mut bob).await, "bob");
     assert_eq!(idp.revoked_tokens().len(), revoked_before + 2);
+}
+
+/// Sessions that expire (rather than being deleted) drop out of the index when it is read.
+async fn expired_sessions_leave_the_index(store_url: &str) {
+    use tower_sessions::SessionStore;
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[("SESSION_STORE_URL", store_url)]);
+    let (alice, _phone, _bob) = three_browsers(&idp, &config).await;
+    let id = alice
+        .cookie
+        .as_deref()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let mut record = alice.store.load(&id).await.unwrap().unwrap();
+    record.expiry_date = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    alice.store.save(&record).await.unwrap();
+    let left = alice.store.sessions_of("alice").await.unwrap();
+    assert_eq!(left.len(), 1, "{store_url}");
+    assert_ne!(left[0].id, id);
+}
+
+#[tokio::test]
+async fn expired_sessions_leave_the_index_memory_and_redis() {
+    expired_sessions_leave_the_index("memory").await;
+    let redis = Redis::start(free_port()).await;
+    expired_sessions_leave_the_index(&format!("redis://127.0.0.1:{}", redis.port)).await;
+}
+
+/// Sessions signed in before Logto sent `sid` ("Is session required" turned on later) end with
+/// any logout token of their user; those of another Logto session do not.
+#[tokio::test]
+async fn a_logout_token_with_sid_also_ends_sessions_without_one() {
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[]);
+    let mut old = App::new(&config).await;
+    old.sign_in_as(&idp, "alice").await; // no sid in this ID token
+    idp.edit_claims(|c| c["sid"] = json!("logto-session-2"));
+    let mut other = old.browser();
+    other.sign_in_as(&idp, "alice").await;
+    let r = old
+        .backchannel_logout(&idp.logout_token("alice", Some("logto-session-1"), |_| {}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(signed_in_sub(&mut old).await, Value::Null);
+    assert_eq!(signed_in_sub(&mut other).await, "alice");
+}
+
+/// Keys that cannot be fetched: 503 `temporarily_unavailable` (Logto does not retry, so this is
+/// logged as an error), not 400.
+#[tokio::test]
+async fn backchannel_logout_when_logto_is_unreachable_is_503() {
+    let idp = Idp::start().await;
+    let token = idp.logout_token("alice", None, |_| {});
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = config_for(
+        &idp,
+        &[("LOGTO_ENDPOINT", &format!("http://127.0.0.1:{closed}"))],
+    );
+    let app = App::new(&config).await;
+    let r = app.backchannel_logout(&token).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["error"],
+        "temporarily_unavailable"
+    );
+    assert_eq!(r.headers["cache-control"], "no-store");
 }

@@ -229,10 +229,11 @@ async fn sqlite_sessions_created_by_the_app_are_the_stores_own_rows() {
     use tower_sessions::{session::Record, SessionStore};
     use tower_sessions_sqlx_store::SqliteStore;
     let (db, store) = temp_sqlite_store("create").await;
+    // Within the 10 minutes an anonymous record may live (the store caps longer ones).
     let expiry = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap()
-        + time::Duration::hours(1);
+        + time::Duration::minutes(5);
     let mut record = Record {
         id: Default::default(),
         data: [("k".to_owned(), Value::from("first"))].into(),
@@ -655,4 +656,144 @@ async fn a_save_after_a_delete_does_not_bring_the_session_back() {
         assert_eq!(loaded.data["auth.last_seen"], 3, "{url}");
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Callback URL for a sign-in started in this browser (`params`: its authorization request).
+fn callback_for(idp: &Idp, params: &std::collections::HashMap<String, String>) -> String {
+    let code = idp.authorize(params);
+    format!(
+        "/callback?{}",
+        query(&[
+            ("code", &code),
+            ("state", &params["state"]),
+            ("iss", &idp.issuer)
+        ])
+    )
+}
+
+/// Several tabs may sign in at once: each keeps its pending sign-in, up to five; a sixth drops
+/// the oldest only.
+#[tokio::test]
+async fn pending_sign_ins_of_several_tabs_are_kept_up_to_five() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    let mut started = Vec::new();
+    for _ in 0..6 {
+        started.push(app.start_sign_in("mode=sign_in").await);
+    }
+    let pending = |app: &App| {
+        let app_store = app.store.clone();
+        let cookie = app.cookie.clone().unwrap();
+        async move {
+            use tower_sessions::SessionStore;
+            let id = cookie.split_once('=').unwrap().1.parse().unwrap();
+            let record = app_store.load(&id).await.unwrap().unwrap();
+            record.data["auth.pending"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| p["state"].as_str().unwrap().to_owned())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    let states: Vec<String> = started.iter().map(|p| p["state"].clone()).collect();
+    assert_eq!(
+        pending(&app).await,
+        states[1..],
+        "the oldest is dropped, the rest kept in order"
+    );
+    // The oldest tab's callback is refused; a middle one's works.
+    let r = app.get(&callback_for(&idp, &started[0])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = app.get(&callback_for(&idp, &started[2])).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    assert_eq!(app.current_user().await["sub"], "user-1");
+    // The others are still pending (used ones are gone) and still work after that sign-in.
+    let left: Vec<String> = [1, 3, 4, 5].iter().map(|&i| states[i].clone()).collect();
+    assert_eq!(pending(&app).await, left);
+    let r = app.get(&callback_for(&idp, &started[5])).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+}
+
+/// A pending sign-in older than its 10 minutes is not accepted, and is dropped.
+#[tokio::test]
+async fn an_expired_pending_sign_in_is_refused() {
+    use tower_sessions::SessionStore;
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    let old = app.start_sign_in("mode=sign_in").await;
+    let fresh = app.start_sign_in("mode=sign_in").await;
+    let id = app
+        .cookie
+        .as_deref()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let mut record = app.store.load(&id).await.unwrap().unwrap();
+    let created = record.data["auth.pending"][0]["created_at"]
+        .as_i64()
+        .unwrap();
+    record.data.get_mut("auth.pending").unwrap()[0]["created_at"] = (created - 601).into();
+    app.store.save(&record).await.unwrap();
+    let r = app.get(&callback_for(&idp, &old)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("data-error-code=\"state_mismatch\""));
+    let r = app.get(&callback_for(&idp, &fresh)).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+}
+
+/// Activity extends the idle timeout by writing the session at most every
+/// min(60 s, idle timeout / 2): with a 60 s timeout, a request 31 s after the last write writes
+/// again, one 20 s after does not.
+#[tokio::test]
+async fn activity_touches_the_session_at_most_every_half_idle_timeout() {
+    use tower_sessions::SessionStore;
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[("SESSION_IDLE_TIMEOUT_MINUTES", "1")])).await;
+    app.sign_in(&idp).await;
+    let id = app
+        .cookie
+        .as_deref()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let store = app.store.clone();
+    let set_last_seen = |ago: i64| {
+        let store = store.clone();
+        async move {
+            let mut record = store.load(&id).await.unwrap().unwrap();
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            record
+                .data
+                .insert("auth.last_seen".into(), (now - ago).into());
+            store.save(&record).await.unwrap();
+        }
+    };
+    set_last_seen(20).await;
+    let r = app.get("/").await;
+    assert!(
+        r.headers.get("set-cookie").is_none(),
+        "written 20 s after the last write"
+    );
+    set_last_seen(31).await;
+    let r = app.get("/").await;
+    assert!(
+        r.headers.get("set-cookie").is_some(),
+        "not written 31 s after the last write"
+    );
+    let record = app.store.load(&id).await.unwrap().unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(now - record.data["auth.last_seen"].as_i64().unwrap() <= 1);
+    assert!(
+        (record.expiry_date.unix_timestamp() - now - 60).abs() <= 1,
+        "expiry pushed out"
+    );
 }
