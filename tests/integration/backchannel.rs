@@ -148,6 +148,12 @@ async fn invalid_logout_tokens_are_refused_and_end_nothing() {
                 c["azp"] = json!("another-app");
             }),
         ),
+        // A single audience that is this app, but issued to another party (openidconnect does
+        // not look at azp; the app does).
+        edited(
+            "azp of another app, sole audience",
+            Box::new(|c| c["azp"] = json!("another-app")),
+        ),
         edited("with a nonce", Box::new(|c| c["nonce"] = json!("n-1"))),
         edited(
             "without events",
@@ -255,6 +261,20 @@ async fn invalid_logout_tokens_are_refused_and_end_nothing() {
     let mut logto = app.browser();
     let r = logto.post_form("/auth/backchannel-logout", "").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Controls that must pass: azp naming this app, and a token near the end of Logto's 120 s
+    // (issued 200 s ago, accepted up to 5 minutes). Each ends alice's session; sign in again.
+    let accepted = [
+        idp.logout_token("alice", None, |c| c["azp"] = json!(CLIENT_ID)),
+        idp.logout_token("alice", None, move |c| {
+            c["iat"] = json!(now - 200);
+            c["exp"] = json!(now + 60);
+        }),
+    ];
+    for token in accepted {
+        assert_eq!(app.backchannel_logout(&token).await.status, StatusCode::OK);
+        assert_eq!(signed_in_sub(&mut app).await, Value::Null);
+        app.sign_in_as(&idp, "alice").await;
+    }
     // The control: an untyped but otherwise valid token works (the spec only recommends `typ`).
     let untyped = idp.logout_token_with(
         "alice",
@@ -395,8 +415,18 @@ async fn sign_out_everywhere_ends_all_sessions_and_revokes_their_refresh_tokens(
     let idp = Idp::start().await;
     let config = config_for(&idp, &[]);
     let (mut alice, mut alice_phone, mut bob) = three_browsers(&idp, &config).await;
-    let revoked_before = idp.revoked_tokens().len();
 
+    // What it ends, counted (the count goes to the log).
+    let mut phone_again = alice.browser();
+    phone_again.sign_in_as(&idp, "alice").await;
+    let ended =
+        logto_leptos::sessions::end_all(&alice.store, alice.tokens.as_ref(), "alice", None, None)
+            .await
+            .unwrap();
+    assert_eq!(ended, 3);
+    alice.sign_in_as(&idp, "alice").await;
+    alice_phone.sign_in_as(&idp, "alice").await;
+    let revoked_before = idp.revoked_tokens().len();
     let r = alice.post_form("/api/sign_out_everywhere", "").await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
     let location = r.location().unwrap();
