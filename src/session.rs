@@ -863,3 +863,17 @@ pub async fn from_leptos() -> Result<AuthSession, SessionError> {
         .map_err(|_| SessionError::Missing)?;
     Ok(AuthSession(session))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_compares_every_byte() {
+        assert!(constant_time_eq(b"state-1", b"state-1"));
+        assert!(!constant_time_eq(b"state-1", b"state-2"));
+        assert!(!constant_time_eq(b"state", b"state-1"));
+        // Two differences that would cancel out if they were combined with XOR.
+        assert!(!constant_time_eq(b"ab", b"ba"));
+    }
+}

@@ -113,7 +113,7 @@ fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn redis_keys(port: u16) -> Vec<String> {
+pub fn redis_keys(port: u16) -> Vec<String> {
     let out = std::process::Command::new("redis-cli")
         .args(["-p", &port.to_string(), "--scan"])
         .output()

@@ -797,3 +797,86 @@ async fn activity_touches_the_session_at_most_every_half_idle_timeout() {
         "expiry pushed out"
     );
 }
+
+/// Store-level rules, per backend: an anonymous record lives at most 10 minutes whatever expiry
+/// it is written with (a signed-in one keeps its own); a used-once key is refused until given
+/// back; the Redis index is a set per user.
+#[tokio::test]
+async fn store_rules_hold_on_every_backend() {
+    use logto_leptos::config::SessionStoreKind;
+    use tower_sessions::{session::Record, SessionStore};
+    let redis = Redis::start({
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("rules-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for kind in [
+        SessionStoreKind::Memory,
+        SessionStoreKind::Sqlite(dir.join("s.db").display().to_string()),
+        SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port)),
+    ] {
+        let name = format!("{kind:?}");
+        let store = logto_leptos::session::open_store(&kind, Duration::from_secs(86_400))
+            .await
+            .unwrap()
+            .sessions;
+        let hour = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let lifetime =
+            |r: &Record| (r.expiry_date - time::OffsetDateTime::now_utc()).whole_seconds();
+
+        let mut anonymous = Record {
+            id: Default::default(),
+            data: [("auth.pending".to_owned(), serde_json::json!([]))].into(),
+            expiry_date: hour,
+        };
+        store.create(&mut anonymous).await.unwrap();
+        let loaded = store.load(&anonymous.id).await.unwrap().unwrap();
+        assert!(
+            (590..=600).contains(&lifetime(&loaded)),
+            "{name}: created {}",
+            lifetime(&loaded)
+        );
+        store.save(&anonymous).await.unwrap();
+        let loaded = store.load(&anonymous.id).await.unwrap().unwrap();
+        assert!(
+            (590..=600).contains(&lifetime(&loaded)),
+            "{name}: saved {}",
+            lifetime(&loaded)
+        );
+
+        let mut signed_in = Record {
+            id: Default::default(),
+            data: [(
+                "auth.user".to_owned(),
+                serde_json::json!({"grant": "g", "signed_in_at": 1, "user": {"sub": "alice"}}),
+            )]
+            .into(),
+            expiry_date: hour,
+        };
+        store.create(&mut signed_in).await.unwrap();
+        let loaded = store.load(&signed_in.id).await.unwrap().unwrap();
+        assert!(
+            lifetime(&loaded) > 3500,
+            "{name}: a signed-in record keeps its expiry"
+        );
+
+        assert!(store.first_use("jti-1").await.unwrap(), "{name}");
+        assert!(
+            !store.first_use("jti-1").await.unwrap(),
+            "{name}: used twice"
+        );
+        store.forget_use("jti-1").await.unwrap();
+        assert!(
+            store.first_use("jti-1").await.unwrap(),
+            "{name}: given back"
+        );
+    }
+    let keys = crate::instances::redis_keys(redis.port);
+    assert!(
+        keys.iter().any(|k| k == "logto-leptos:sessions-of:alice"),
+        "{keys:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
