@@ -297,3 +297,23 @@ async fn anonymous_sessions_stay_short_lived_after_callbacks() {
     let lifetime = (record.expiry_date - time::OffsetDateTime::now_utc()).whole_seconds();
     assert!((0..=600).contains(&lifetime), "{lifetime}");
 }
+
+/// The check is for server functions only: Logto's back-channel POST (server to server) is not a
+/// server function, and is not refused even with a cross-site header.
+#[tokio::test]
+async fn the_origin_check_covers_server_functions_only() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    let token = idp.logout_token("user-1", None, |_| {});
+    let r = post_from(
+        &mut app,
+        "/auth/backchannel-logout",
+        &format!("logout_token={token}"),
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://tenant.logto.app"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
