@@ -151,15 +151,7 @@ async fn sessions_with_only_pending_sign_ins_expire_in_ten_minutes() {
                 .query_pairs()
                 .into_owned()
                 .collect();
-        let code = idp.authorize_as("user-1", &params);
-        format!(
-            "/callback?{}",
-            query(&[
-                ("code", &code),
-                ("state", &params["state"]),
-                ("iss", &idp.issuer)
-            ])
-        )
+        callback_url(&idp, "user-1", &params)
     };
     let r = app.get(&callback).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);

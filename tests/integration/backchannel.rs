@@ -6,15 +6,6 @@ use serde_json::{json, Value};
 
 use crate::{sessions::Redis, support::*};
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-async fn signed_in_sub(app: &mut App) -> Value {
-    app.current_user().await["sub"].clone()
-}
-
 /// Two browsers of alice's and one of bob's, on `config`'s store.
 async fn three_browsers(idp: &Idp, config: &logto_leptos::config::AppConfig) -> (App, App, App) {
     let mut alice = App::new(config).await;
@@ -444,15 +435,7 @@ async fn expired_sessions_leave_the_index(store_url: &str) {
     let idp = Idp::start().await;
     let config = config_for(&idp, &[("SESSION_STORE_URL", store_url)]);
     let (alice, _phone, _bob) = three_browsers(&idp, &config).await;
-    let id = alice
-        .cookie
-        .as_deref()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .parse()
-        .unwrap();
+    let id = alice.session_id();
     let mut record = alice.store.load(&id).await.unwrap().unwrap();
     record.expiry_date = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
     alice.store.save(&record).await.unwrap();
@@ -493,10 +476,7 @@ async fn a_logout_token_with_sid_also_ends_sessions_without_one() {
 async fn backchannel_logout_when_logto_is_unreachable_is_503() {
     let idp = Idp::start().await;
     let token = idp.logout_token("alice", None, |_| {});
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = free_port();
     let config = config_for(
         &idp,
         &[("LOGTO_ENDPOINT", &format!("http://127.0.0.1:{closed}"))],

@@ -7,15 +7,6 @@ use serde_json::Value;
 
 use crate::{sessions::Redis, support::*};
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-async fn signed_in_sub(app: &mut App) -> Value {
-    app.current_user().await["sub"].clone()
-}
-
 /// Two app instances on one Redis: a sign-in started on one finishes on the other; a
 /// back-channel logout received by one is seen by the other on its next request.
 #[tokio::test]

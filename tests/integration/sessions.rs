@@ -454,10 +454,7 @@ async fn refreshed_id_token_for_another_user_is_refused() {
 
 #[tokio::test]
 async fn provider_returning_later_is_picked_up_without_restart() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let down = Idp::start().await;
     let mut config = config_for(&down, &[]);
     config.auth.endpoint = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
@@ -531,10 +528,7 @@ impl Drop for Redis {
 #[tokio::test]
 async fn session_store_outage_gives_503_and_heals() {
     capture_logs();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut redis = Redis::start(port).await;
     let idp = Idp::start().await;
     let url = format!("redis://127.0.0.1:{}", redis.port);
@@ -600,11 +594,7 @@ async fn pages_right_after_sign_in_do_not_write_the_session() {
 #[tokio::test]
 async fn a_save_after_a_delete_does_not_bring_the_session_back() {
     use tower_sessions::{session::Record, SessionStore};
-    let redis = Redis::start({
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    })
-    .await;
+    let redis = Redis::start(free_port()).await;
     let dir = std::env::temp_dir().join(format!("resurrect-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     use logto_leptos::config::SessionStoreKind;
@@ -658,19 +648,6 @@ async fn a_save_after_a_delete_does_not_bring_the_session_back() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Callback URL for a sign-in started in this browser (`params`: its authorization request).
-fn callback_for(idp: &Idp, params: &std::collections::HashMap<String, String>) -> String {
-    let code = idp.authorize(params);
-    format!(
-        "/callback?{}",
-        query(&[
-            ("code", &code),
-            ("state", &params["state"]),
-            ("iss", &idp.issuer)
-        ])
-    )
-}
-
 /// Several tabs may sign in at once: each keeps its pending sign-in, up to five; a sixth drops
 /// the oldest only.
 #[tokio::test]
@@ -705,15 +682,15 @@ async fn pending_sign_ins_of_several_tabs_are_kept_up_to_five() {
         "the oldest is dropped, the rest kept in order"
     );
     // The oldest tab's callback is refused; a middle one's works.
-    let r = app.get(&callback_for(&idp, &started[0])).await;
+    let r = app.get(&callback_url(&idp, "user-1", &started[0])).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    let r = app.get(&callback_for(&idp, &started[2])).await;
+    let r = app.get(&callback_url(&idp, "user-1", &started[2])).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
     assert_eq!(app.current_user().await["sub"], "user-1");
     // The others are still pending (used ones are gone) and still work after that sign-in.
     let left: Vec<String> = [1, 3, 4, 5].iter().map(|&i| states[i].clone()).collect();
     assert_eq!(pending(&app).await, left);
-    let r = app.get(&callback_for(&idp, &started[5])).await;
+    let r = app.get(&callback_url(&idp, "user-1", &started[5])).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
 }
 
@@ -740,10 +717,10 @@ async fn an_expired_pending_sign_in_is_refused() {
         .unwrap();
     record.data.get_mut("auth.pending").unwrap()[0]["created_at"] = (created - 601).into();
     app.store.save(&record).await.unwrap();
-    let r = app.get(&callback_for(&idp, &old)).await;
+    let r = app.get(&callback_url(&idp, "user-1", &old)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(r.body.contains("data-error-code=\"state_mismatch\""));
-    let r = app.get(&callback_for(&idp, &fresh)).await;
+    let r = app.get(&callback_url(&idp, "user-1", &fresh)).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
 }
 
@@ -805,11 +782,7 @@ async fn activity_touches_the_session_at_most_every_half_idle_timeout() {
 async fn store_rules_hold_on_every_backend() {
     use logto_leptos::config::SessionStoreKind;
     use tower_sessions::{session::Record, SessionStore};
-    let redis = Redis::start({
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    })
-    .await;
+    let redis = Redis::start(free_port()).await;
     let dir = std::env::temp_dir().join(format!("rules-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     for kind in [

@@ -929,11 +929,9 @@ impl App {
     /// The token store's key for this browser's signed-in user, read from the session record.
     pub async fn grant_id(&self) -> String {
         use tower_sessions::SessionStore;
-        let cookie = self.cookie.as_deref().expect("a session cookie");
-        let id: tower_sessions::session::Id = cookie.split_once('=').unwrap().1.parse().unwrap();
         let record = self
             .store
-            .load(&id)
+            .load(&self.session_id())
             .await
             .unwrap()
             .expect("a session record");
@@ -1088,15 +1086,13 @@ impl App {
     /// back to, not yet visited.
     pub async fn callback_url_as(&mut self, idp: &Idp, sub: &str) -> String {
         let params = self.start_sign_in("mode=sign_in").await;
-        let code = idp.authorize_as(sub, &params);
-        format!(
-            "/callback?{}",
-            query(&[
-                ("code", &code),
-                ("state", &params["state"]),
-                ("iss", &idp.issuer)
-            ])
-        )
+        callback_url(idp, sub, &params)
+    }
+
+    /// This browser's session id, from its cookie.
+    pub fn session_id(&self) -> tower_sessions::session::Id {
+        let cookie = self.cookie.as_deref().expect("a session cookie");
+        cookie.split_once('=').unwrap().1.parse().unwrap()
     }
 
     /// A full successful sign-in against `idp`.
@@ -1124,6 +1120,31 @@ impl App {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         serde_json::from_str(&r.body).unwrap()
     }
+}
+
+/// Has the provider authorize `sub` for the sign-in whose authorization request was `params`:
+/// the callback URL the browser would be sent back to.
+pub fn callback_url(idp: &Idp, sub: &str, params: &HashMap<String, String>) -> String {
+    let code = idp.authorize_as(sub, params);
+    format!(
+        "/callback?{}",
+        query(&[
+            ("code", &code),
+            ("state", &params["state"]),
+            ("iss", &idp.issuer)
+        ])
+    )
+}
+
+/// A loopback port nothing listens on (yet).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The signed-in user's `sub` as the app reports it (`null` when signed out).
+pub async fn signed_in_sub(app: &mut App) -> serde_json::Value {
+    app.current_user().await["sub"].clone()
 }
 
 fn urlencoding(s: &str) -> String {
