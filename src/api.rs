@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::views::ClaimValue;
+
 /// How the user wants to start: Logto's page, its sign-up screen, or straight to Facebook.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -25,7 +27,7 @@ pub struct UserView {
     pub picture: Option<String>,
     pub identities: Vec<String>,
     pub organizations: Vec<OrganizationView>,
-    pub claims: Vec<(String, String)>,
+    pub claims: Vec<(String, ClaimValue)>,
 }
 
 /// An organization the user belongs to, with their roles in it.
@@ -79,6 +81,9 @@ pub enum AppError {
         "For your safety, this runs only from its button on this site. Please use the button."
     )]
     CrossSite,
+    /// The language switch was sent a language there is no catalogue for.
+    #[error("That language is not available.")]
+    UnknownLanguage,
     #[error("Something went wrong. Please try again.")]
     Internal,
 }
@@ -92,12 +97,13 @@ impl leptos::server_fn::error::FromServerFnError for AppError {
 }
 
 impl UserView {
-    pub fn display_name(&self) -> String {
+    /// Name, else username, else email; `None` when Logto gave none of them (the page then says
+    /// "Signed-in user" in its language).
+    pub fn display_name(&self) -> Option<String> {
         self.name
             .clone()
             .or_else(|| self.username.clone())
             .or_else(|| self.email.clone())
-            .unwrap_or_else(|| "Signed-in user".to_owned())
     }
 }
 
@@ -170,8 +176,9 @@ pub mod ssr {
         app_error(app)
     }
 
-    fn app_error(err: AppError) -> AppError {
+    pub fn app_error(err: AppError) -> AppError {
         set_status(match err {
+            AppError::UnknownLanguage => 400,
             AppError::Unauthenticated => 401,
             AppError::Forbidden | AppError::CrossSite => 403,
             AppError::SessionStore | AppError::ProviderUnavailable => 503,
@@ -263,18 +270,11 @@ pub async fn sign_in(mode: SignInMode, return_to: Option<String>) -> Result<(), 
         return Ok(());
     }
     let session = session().await?;
-    let accept_language = leptos_axum::extract::<axum::http::HeaderMap>()
-        .await
-        .ok()
-        .and_then(|h| {
-            h.get(axum::http::header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(flow::ui_locales_from_accept_language)
-        });
     let options = SignInOptions {
         first_screen: (mode == SignInMode::Register).then(|| "register".to_owned()),
         direct_sign_in: (mode == SignInMode::Facebook).then(|| "social:facebook".to_owned()),
-        ui_locales: accept_language,
+        // Logto's pages in the app's language (Logto's tags are `en` and `th`).
+        ui_locales: Some(crate::lang::tag(crate::lang::of_current_request()).to_owned()),
         ..SignInOptions::default()
     };
     let return_to = sanitize_or_root(return_to.as_deref());
@@ -415,6 +415,7 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
             ctx.provider.config(),
             &metadata,
             tokens.as_ref().map(|t| t.id_token.as_str()),
+            crate::lang::tag(crate::lang::of_current_request()),
         )
         .map(|u| u.to_string()),
         Err(err) => {
@@ -456,7 +457,7 @@ pub async fn current_user() -> Result<Option<UserView>, ServerFnError> {
 
 /// Fresh claims from Logto's userinfo endpoint (signed-in users only).
 #[server(prefix = "/api", endpoint = "user_info")]
-pub async fn user_info() -> Result<Vec<(String, String)>, AppError> {
+pub async fn user_info() -> Result<Vec<(String, ClaimValue)>, AppError> {
     use ssr::*;
 
     let logto = require_user().await?;
@@ -507,9 +508,9 @@ pub async fn facebook_profile() -> Result<crate::views::FacebookView, AppError> 
 pub struct SessionView {
     /// Names the session for `end_session` (not its id: that is a credential).
     pub handle: String,
-    /// `2026-11-28 14:05 UTC`.
-    pub signed_in: String,
-    pub last_seen: String,
+    /// Unix seconds (the page writes them in the reader's language).
+    pub signed_in: i64,
+    pub last_seen: i64,
     /// "Firefox on Linux", when the browser was recognised at sign-in.
     pub browser: Option<String>,
     /// The session of the browser asking.
@@ -534,20 +535,14 @@ pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
         .into_iter()
         .map(|s| SessionView {
             handle: crate::sessions::handle(&s.id),
-            signed_in: utc_minutes(s.user.signed_in_at),
-            last_seen: utc_minutes(s.last_seen),
+            signed_in: s.user.signed_in_at,
+            last_seen: s.last_seen,
             browser: s.user.browser,
             current: Some(s.id) == current,
         })
         .collect())
 }
 
-#[cfg(feature = "ssr")]
-fn utc_minutes(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
-}
 
 /// Ends one of the user's other sessions (its refresh token is revoked too); back to the
 /// sessions page. Ending this browser's own session is signing out (as the Sign out button).
@@ -623,8 +618,13 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
     tracing::info!(%sub, ended, "signed out everywhere");
     let target = match ctx.provider.metadata().await {
         Ok(metadata) => {
-            flow::end_session_url(ctx.provider.config(), &metadata, id_token.as_deref())
-                .map(|u| u.to_string())
+            flow::end_session_url(
+                ctx.provider.config(),
+                &metadata,
+                id_token.as_deref(),
+                crate::lang::tag(crate::lang::of_current_request()),
+            )
+            .map(|u| u.to_string())
         }
         Err(err) => {
             tracing::warn!("cannot end the provider session: {err}");
@@ -633,4 +633,71 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
     };
     leptos_axum::redirect(target.as_deref().unwrap_or("/"));
     Ok(())
+}
+
+/// Remembers the reader's language (the switch in the header: a plain form post, so it works the
+/// same without JavaScript) and goes back to the page it was pressed on. `lang` is `en` or `th`.
+#[server(prefix = "/api", endpoint = "set_language")]
+pub async fn set_language(lang: String, return_to: Option<String>) -> Result<(), AppError> {
+    use crate::auth::return_to::sanitize_or_root;
+    use ssr::*;
+
+    let locale = match lang.as_str() {
+        "en" => crate::lang::Locale::en,
+        "th" => crate::lang::Locale::th,
+        _ => return Err(app_error(AppError::UnknownLanguage)),
+    };
+    let ctx = use_context::<AuthContext>().ok_or_else(|| app_error(AppError::Internal))?;
+    let cookie = crate::lang::choice_cookie(locale, ctx.provider.config().is_https());
+    let response = use_context::<leptos_axum::ResponseOptions>()
+        .ok_or_else(|| app_error(AppError::Internal))?;
+    match axum::http::HeaderValue::from_str(&cookie) {
+        Ok(value) => response.append_header(axum::http::header::SET_COOKIE, value),
+        Err(_) => return Err(app_error(AppError::Internal)),
+    }
+    leptos_axum::redirect(&sanitize_or_root(return_to.as_deref()));
+    Ok(())
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::{ssr::app_error_from, AppError};
+    use crate::{auth::AuthError, logto::LogtoError, session::SessionError};
+
+    #[test]
+    fn what_the_user_is_told_for_each_failure() {
+        let refused = AuthError::TokenRefused {
+            code: "access_denied".into(),
+            description: None,
+        };
+        let cases = [
+            (LogtoError::Unauthenticated, AppError::Unauthenticated),
+            (
+                LogtoError::Session(SessionError::Missing),
+                AppError::SessionStore,
+            ),
+            // Logto unreachable, or failing to answer: "try again", not "signed out".
+            (
+                LogtoError::Auth(AuthError::ProviderUnavailable("timeout".into())),
+                AppError::ProviderUnavailable,
+            ),
+            (
+                LogtoError::Auth(AuthError::TokenExchange("502".into())),
+                AppError::ProviderUnavailable,
+            ),
+            (LogtoError::Auth(refused), AppError::Forbidden),
+            (
+                LogtoError::Auth(AuthError::InvalidIdToken("bad signature".into())),
+                AppError::Internal,
+            ),
+            (
+                LogtoError::NotRequestedAtSignIn("https://api".into()),
+                AppError::Internal,
+            ),
+        ];
+        for (err, expected) in cases {
+            let shown = format!("{err}");
+            assert_eq!(app_error_from(err), expected, "{shown}");
+        }
+    }
 }

@@ -9,10 +9,12 @@ use leptos_router::{
 use crate::{
     api::{
         call_api, current_user, facebook_profile, my_sessions, organization_token, AppError,
-        CallbackOutcome, EndSession, OrganizationView, SessionView, SignIn, SignInMode, SignOut,
-        SignOutEverywhere, UserView,
+        CallbackOutcome, EndSession, OrganizationView, SessionView, SetLanguage, SignIn,
+        SignInMode, SignOut, SignOutEverywhere, UserView,
     },
-    views::{ApiCallView, ApiOutcome, FacebookView, OrgTokenView},
+    i18n::{td, td_string},
+    lang::{format_datetime, use_locale, Locale},
+    views::{ApiCallView, ApiOutcome, ClaimValue, FacebookView, OrgTokenView},
 };
 
 /// The HTML document around the app, rendered once per request on the server.
@@ -23,9 +25,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
     set_content_security_policy();
     let stylesheet = site_assets(&options).stylesheet_href.as_str();
+    let locale = crate::lang::of_current_request();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang=crate::lang::tag(locale)>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -89,18 +92,25 @@ type UserResource = Resource<Result<Option<UserView>, ServerFnError>>;
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    #[cfg(feature = "ssr")]
+    provide_context(crate::lang::of_current_request());
+    let locale = use_locale();
     let user: UserResource = Resource::new_blocking(|| (), |_| current_user());
     provide_context(user);
     view! {
-        <Title text="Sign in with Logto" />
+        <Title text=td_string!(locale, app_title) />
         <Router>
             <div class="page" data-theme="light">
                 <header class="topbar">
-                    <a class="brand" href="/">"Logto × Leptos"</a>
-                    <nav class="nav" aria-label="Main">
-                        <a href="/profile">"Profile"</a>
-                        <a href="/sessions">"Sessions"</a>
-                        <ThemeToggle />
+                    <a class="brand" href="/">{td_string!(locale, brand)}</a>
+                    <nav class="nav" aria-label=td_string!(locale, nav.label)>
+                        <a href="/profile">{td_string!(locale, nav.profile)}</a>
+                        <a href="/sessions">{td_string!(locale, nav.sessions)}</a>
+                        <LanguageSwitch />
+                        <ThemeToggle
+                            dark_label=td_string!(locale, theme.dark).to_owned()
+                            light_label=td_string!(locale, theme.light).to_owned()
+                        />
                     </nav>
                 </header>
                 <main>
@@ -115,19 +125,52 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("auth/error") view=AuthErrorPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
-                <footer class="footer">
-                    "A Rust full-stack reference app for signing in with Logto."
-                </footer>
+                <footer class="footer">{td_string!(locale, footer)}</footer>
             </div>
         </Router>
     }
 }
 
+/// English or Thai: a plain form post (with or without JavaScript) that remembers the choice in a
+/// cookie and comes back to this page. Each name is written in its own language.
+#[component]
+fn LanguageSwitch() -> impl IntoView {
+    let locale = use_locale();
+    let option = move |value: Locale, name: &'static str| {
+        view! {
+            <button
+                type="submit"
+                class="lang-option"
+                name="lang"
+                value=crate::lang::tag(value)
+                lang=crate::lang::tag(value)
+                aria-pressed=(value == locale).to_string()
+            >
+                {name}
+            </button>
+        }
+    };
+    view! {
+        <form
+            method="post"
+            action=SetLanguage::url()
+            class="lang-switch"
+            role="group"
+            aria-label=td_string!(locale, language.label)
+        >
+            <input type="hidden" name="return_to" value=current_path_and_query() />
+            {option(Locale::en, td_string!(locale, language.en))}
+            {option(Locale::th, td_string!(locale, language.th))}
+        </form>
+    }
+}
+
 /// Switches colour theme in the browser. Disabled until the WASM has hydrated it, so without
 /// JavaScript it is visibly inert rather than silently broken. The page around it is static HTML
-/// (not an island), so the theme is written onto `.page` directly.
+/// (not an island), so the theme is written onto `.page` directly. Its words come from the
+/// server as props (see `lang`).
 #[island]
-fn ThemeToggle() -> impl IntoView {
+fn ThemeToggle(dark_label: String, light_label: String) -> impl IntoView {
     let (theme, set_theme) = signal("light");
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
@@ -148,7 +191,7 @@ fn ThemeToggle() -> impl IntoView {
             aria-pressed=move || (theme.get() == "dark").to_string()
             on:click=move |_| set_theme.update(|t| *t = if *t == "dark" { "light" } else { "dark" })
         >
-            {move || if theme.get() == "dark" { "Light theme" } else { "Dark theme" }}
+            {move || if theme.get() == "dark" { light_label.clone() } else { dark_label.clone() }}
         </button>
     }
 }
@@ -157,8 +200,9 @@ fn ThemeToggle() -> impl IntoView {
 #[component]
 fn AuthGate(signed_in: fn(UserView) -> AnyView, signed_out: fn() -> AnyView) -> impl IntoView {
     let user = expect_context::<UserResource>();
+    let locale = use_locale();
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Suspense fallback=move || view! { <p class="muted">{td_string!(locale, loading)}</p> }>
             {move || Suspend::new(async move {
                 match user.await {
                     Ok(Some(u)) => signed_in(u),
@@ -177,43 +221,50 @@ fn HomePage() -> impl IntoView {
     crate::page_cache::allow_caching();
     view! {
         <AuthGate
-            signed_in=|u| view! {
-                <UserCard user=u.clone().into() />
-                <section class="card">
-                    <h2>"Your claims"</h2>
-                    <ClaimsTable claims=u.claims />
-                </section>
-            }.into_any()
-            signed_out=|| view! {
-                <section class="card hero">
-                    <h1>"Sign in with Logto"</h1>
-                    <p>
-                        "A Leptos app that signs you in through Logto, with Facebook as a social connector. "
-                        "Tokens stay on the server; your browser only holds a session cookie."
-                    </p>
-                    <AuthButtons return_to=None />
-                </section>
-            }.into_any()
+            signed_in=|u| {
+                let locale = use_locale();
+                view! {
+                    <UserCard user=UserCardView::new(u.clone(), locale) />
+                    <section class="card">
+                        <h2>{td_string!(locale, home.your_claims)}</h2>
+                        <ClaimsTable claims=u.claims />
+                    </section>
+                }.into_any()
+            }
+            signed_out=|| {
+                let locale = use_locale();
+                view! {
+                    <section class="card hero">
+                        <h1>{td_string!(locale, home.heading)}</h1>
+                        <p>{td_string!(locale, home.intro)}</p>
+                        <AuthButtons return_to=None labels=AuthLabels::new(locale) />
+                    </section>
+                }.into_any()
+            }
         />
     }
 }
 
 #[component]
 fn ProfilePage() -> impl IntoView {
+    let locale = use_locale();
     view! {
-        <Title text="Your profile" />
+        <Title text=td_string!(locale, profile.title) />
         <AuthGate
-            signed_in=|u| view! {
-                <h1>"Your profile"</h1>
-                <UserCard user=u.clone().into() />
-                <ApiCard />
-                <OrganizationsCard organizations=u.organizations.clone() />
-                {u.identities.iter().any(|i| i == "facebook").then(|| view! { <FacebookCard /> })}
-                <section class="card">
-                    <h2>"Claims"</h2>
-                    <ClaimsTable claims=u.claims />
-                </section>
-            }.into_any()
+            signed_in=|u| {
+                let locale = use_locale();
+                view! {
+                    <h1>{td_string!(locale, profile.title)}</h1>
+                    <UserCard user=UserCardView::new(u.clone(), locale) />
+                    <ApiCard />
+                    <OrganizationsCard organizations=u.organizations.clone() />
+                    {u.identities.iter().any(|i| i == "facebook").then(|| view! { <FacebookCard /> })}
+                    <section class="card">
+                        <h2>{td_string!(locale, profile.claims)}</h2>
+                        <ClaimsTable claims=u.claims />
+                    </section>
+                }.into_any()
+            }
             signed_out=|| view! { <SignInFirst /> }.into_any()
         />
     }
@@ -223,8 +274,9 @@ fn ProfilePage() -> impl IntoView {
 /// Plain form posts (no island): they work the same with or without JavaScript.
 #[component]
 fn SessionsPage() -> impl IntoView {
+    let locale = use_locale();
     view! {
-        <Title text="Your sessions" />
+        <Title text=td_string!(locale, sessions.title) />
         <AuthGate
             signed_in=|_| view! { <SessionsList /> }.into_any()
             signed_out=|| view! { <SignInFirst /> }.into_any()
@@ -235,11 +287,12 @@ fn SessionsPage() -> impl IntoView {
 #[component]
 fn SessionsList() -> impl IntoView {
     let sessions = Resource::new_blocking(|| (), |_| my_sessions());
+    let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="sessions-title">
-            <h1 id="sessions-title">"Your sessions"</h1>
-            <p class="muted">"Where you are signed in to this app. Ending a session signs that browser out at its next request."</p>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <h1 id="sessions-title">{td_string!(locale, sessions.title)}</h1>
+            <p class="muted">{td_string!(locale, sessions.intro)}</p>
+            <Suspense fallback=move || view! { <p class="muted">{td_string!(locale, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match sessions.await {
                         Ok(list) => view! {
@@ -252,34 +305,39 @@ fn SessionsList() -> impl IntoView {
                 })}
             </Suspense>
             <form method="post" action=SignOutEverywhere::url()>
-                <button type="submit" class="btn">"Sign out everywhere"</button>
+                <button type="submit" class="btn">{td_string!(locale, sessions.sign_out_everywhere)}</button>
             </form>
-            <p class="muted">"Signs you out of this app in every browser and revokes its refresh tokens there, then ends your Logto session in this browser."</p>
+            <p class="muted">{td_string!(locale, sessions.everywhere_note)}</p>
         </section>
     }
 }
 
 #[component]
 fn SessionItem(session: SessionView) -> impl IntoView {
+    let locale = use_locale();
     let browser = session
         .browser
         .clone()
-        .unwrap_or_else(|| "Unknown browser".to_owned());
-    let label = format!("End the session in {browser}");
+        .unwrap_or_else(|| td_string!(locale, sessions.unknown_browser).to_owned());
+    let label = td_string!(locale, sessions.end_label, browser = browser.clone()).to_string();
+    let times = td_string!(
+        locale,
+        sessions.times,
+        signed_in = format_datetime(locale, session.signed_in, false),
+        last_seen = format_datetime(locale, session.last_seen, false)
+    )
+    .to_string();
     view! {
         <li class="session" data-current=session.current.to_string()>
             <div>
                 <strong class="session-browser">{browser}</strong>
-                {session.current.then(|| view! { " " <span class="badge">"This browser"</span> })}
-                <p class="muted">
-                    "Signed in " {session.signed_in.clone()}
-                    " · last active " {session.last_seen.clone()}
-                </p>
+                {session.current.then(|| view! { " " <span class="badge">{td_string!(locale, sessions.this_browser)}</span> })}
+                <p class="muted">{times}</p>
             </div>
             {(!session.current).then(|| view! {
                 <form method="post" action=EndSession::url()>
                     <input type="hidden" name="handle" value=session.handle.clone() />
-                    <button type="submit" class="btn btn-inline" aria-label=label>"End"</button>
+                    <button type="submit" class="btn btn-inline" aria-label=label>{td_string!(locale, sessions.end)}</button>
                 </form>
             })}
         </li>
@@ -290,16 +348,21 @@ fn SessionItem(session: SessionView) -> impl IntoView {
 /// to sign in, and back to this page, query included, after.
 #[component]
 pub fn SignInFirst() -> impl IntoView {
+    let here = current_path_and_query();
+    view! { <Redirect path=format!("/sign-in?return_to={}", url_encode(&here)) /> }
+}
+
+/// This page's path and query, for coming back to it.
+fn current_path_and_query() -> String {
     let location = use_location();
     let path = location.pathname.get_untracked();
     let search = location.search.get_untracked();
     let search = search.trim_start_matches('?');
-    let here = if search.is_empty() {
+    if search.is_empty() {
         path
     } else {
         format!("{path}?{search}")
-    };
-    view! { <Redirect path=format!("/sign-in?return_to={}", url_encode(&here)) /> }
+    }
 }
 
 fn url_encode(s: &str) -> String {
@@ -364,12 +427,13 @@ where
 
 #[component]
 fn OrgTokenResult(result: OrgTokenView) -> impl IntoView {
+    let locale = use_locale();
     match result {
         OrgTokenView::Issued { organization_id, claims } => {
             let attr_id = organization_id.clone();
             view! {
                 <div class="org-token" role="status" data-org-id=attr_id>
-                    <p class="note">"Organization token for " <code>{organization_id}</code> " (its claims; the token stays on the server):"</p>
+                    <p class="note">{td!(locale, orgs.issued, id = organization_id, <code> = <code />)}</p>
                     <ClaimsTable claims />
                 </div>
             }
@@ -377,13 +441,12 @@ fn OrgTokenResult(result: OrgTokenView) -> impl IntoView {
         }
         OrgTokenView::Refused { organization_id } => view! {
             <p class="note note-error org-token-refused" role="alert">
-                "Logto refused an organization token for " <code>{organization_id}</code>
-                ". You may no longer be a member."
+                {td!(locale, orgs.refused, id = organization_id, <code> = <code />)}
             </p>
         }
         .into_any(),
         OrgTokenView::LogtoUnavailable => view! {
-            <p class="note note-error" role="alert">"Logto could not be reached. Try again in a moment."</p>
+            <p class="note note-error" role="alert">{td_string!(locale, orgs.logto_unavailable)}</p>
         }
         .into_any(),
     }
@@ -391,18 +454,31 @@ fn OrgTokenResult(result: OrgTokenView) -> impl IntoView {
 
 #[component]
 fn AppErrorNote(error: AppError) -> impl IntoView {
-    view! { <p class="note note-error" role="alert" data-app-error=format!("{error:?}")>{error.to_string()}</p> }
+    let text = app_error_text(use_locale(), &error);
+    view! { <p class="note note-error" role="alert" data-app-error=format!("{error:?}")>{text}</p> }
+}
+
+/// What the UI says for an [`AppError`] (its `Display` is the English, for logs and API callers).
+pub fn app_error_text(locale: Locale, error: &AppError) -> &'static str {
+    match error {
+        AppError::Unauthenticated => td_string!(locale, app_errors.unauthenticated),
+        AppError::SessionStore => td_string!(locale, app_errors.session_store),
+        AppError::ProviderUnavailable => td_string!(locale, app_errors.provider_unavailable),
+        AppError::Forbidden => td_string!(locale, app_errors.forbidden),
+        AppError::CrossSite => td_string!(locale, app_errors.cross_site),
+        AppError::UnknownLanguage => td_string!(locale, app_errors.unknown_language),
+        AppError::Internal => td_string!(locale, app_errors.internal),
+    }
 }
 
 #[component]
 fn ApiCard() -> impl IntoView {
     let result = query_action("call", |_| call_api());
+    let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="api-title">
-            <h2 id="api-title">"Your API"</h2>
-            <p class="muted">
-                "Calls an API protected by Logto with an access token for it. The token stays on the server."
-            </p>
+            <h2 id="api-title">{td_string!(locale, api.title)}</h2>
+            <p class="muted">{td_string!(locale, api.intro)}</p>
             <form method="get" action="/profile">
                 <button
                     type="submit"
@@ -410,45 +486,33 @@ fn ApiCard() -> impl IntoView {
                     name="call"
                     value="api"
                 >
-                    "Call the API"
+                    {td_string!(locale, api.call)}
                 </button>
             </form>
-            {action_result(result, "Calling…", |v| view! { <ApiResult result=v /> }.into_any())}
+            {action_result(result, td_string!(locale, api.calling), |v| view! { <ApiResult result=v /> }.into_any())}
         </section>
     }
 }
 
 #[component]
 fn ApiResult(result: ApiCallView) -> impl IntoView {
+    let locale = use_locale();
     let status = result.status.map(|s| format!(" ({s})")).unwrap_or_default();
     let message = match result.outcome {
-        ApiOutcome::Ok => format!("The API answered{status}:"),
-        ApiOutcome::Unauthorized => {
-            format!("The API refused the access token{status}, even after refreshing it.")
-        }
-        ApiOutcome::Forbidden => format!(
-            "The API refused{status}: your access token lacks the permission it needs. \
-             Make sure the app requests the API's permission at sign-in and your role grants it."
-        ),
-        ApiOutcome::Failed => format!("The API answered with an error{status}."),
-        ApiOutcome::Unreachable => {
-            "The API could not be reached. Try again in a moment.".to_owned()
-        }
-        ApiOutcome::TokenRefused => "Logto would not issue an access token for this API. \
-             Check that the API resource exists in Logto and that this app requests it."
-            .to_owned(),
-        ApiOutcome::LogtoUnavailable => {
-            "Logto could not be reached for an access token. Try again in a moment.".to_owned()
-        }
-        ApiOutcome::NotConfigured => {
-            "No API is configured: set DEMO_API_RESOURCE (see .env.example).".to_owned()
-        }
+        ApiOutcome::Ok => td_string!(locale, api.ok, status = status).to_string(),
+        ApiOutcome::Unauthorized => td_string!(locale, api.unauthorized, status = status).to_string(),
+        ApiOutcome::Forbidden => td_string!(locale, api.forbidden, status = status).to_string(),
+        ApiOutcome::Failed => td_string!(locale, api.failed, status = status).to_string(),
+        ApiOutcome::Unreachable => td_string!(locale, api.unreachable).to_owned(),
+        ApiOutcome::TokenRefused => td_string!(locale, api.token_refused).to_owned(),
+        ApiOutcome::LogtoUnavailable => td_string!(locale, api.logto_unavailable).to_owned(),
+        ApiOutcome::NotConfigured => td_string!(locale, api.not_configured).to_owned(),
     };
     let ok = result.outcome == ApiOutcome::Ok;
     view! {
         <div class="api-result" role="status" data-outcome=format!("{:?}", result.outcome)>
             <p class=if ok { "note" } else { "note note-error" }>{message}</p>
-            {result.retried.then(|| view! { <p class="muted">"The first token was refused; Logto issued a fresh one and the call was repeated."</p> })}
+            {result.retried.then(|| view! { <p class="muted">{td_string!(locale, api.retried)}</p> })}
             {result.body.map(|b| view! { <pre class="api-body"><code>{b}</code></pre> })}
         </div>
     }
@@ -457,8 +521,9 @@ fn ApiResult(result: ApiCallView) -> impl IntoView {
 #[component]
 fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
     let token = query_action("organization", organization_token);
+    let locale = use_locale();
     let list = if organizations.is_empty() {
-        view! { <p class="muted">"You are not a member of any organization."</p> }.into_any()
+        view! { <p class="muted">{td_string!(locale, orgs.none)}</p> }.into_any()
     } else {
         view! {
             <ul class="orgs">
@@ -466,7 +531,7 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
                     .into_iter()
                     .map(|o| {
                         let label = o.name.clone().unwrap_or_else(|| o.id.clone());
-                        let roles = if o.roles.is_empty() { "no role".to_owned() } else { o.roles.join(", ") };
+                        let roles = if o.roles.is_empty() { td_string!(locale, orgs.no_role).to_owned() } else { o.roles.join(", ") };
                         let (attr_id, form_id) = (o.id.clone(), o.id);
                         view! {
                             <li class="org" data-org-id=attr_id>
@@ -480,7 +545,7 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
                                         name="organization"
                                         value=form_id
                                     >
-                                        "Get organization token"
+                                        {td_string!(locale, orgs.get_token)}
                                     </button>
                                 </form>
                             </li>
@@ -493,9 +558,9 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
     };
     view! {
         <section class="card" aria-labelledby="orgs-title">
-            <h2 id="orgs-title">"Organizations"</h2>
+            <h2 id="orgs-title">{td_string!(locale, orgs.title)}</h2>
             {list}
-            {action_result(token, "Asking Logto…", |v| view! { <OrgTokenResult result=v /> }.into_any())}
+            {action_result(token, td_string!(locale, orgs.asking), |v| view! { <OrgTokenResult result=v /> }.into_any())}
         </section>
     }
 }
@@ -503,10 +568,11 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
 #[component]
 fn FacebookCard() -> impl IntoView {
     let profile = query_action("facebook", |_| facebook_profile());
+    let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="facebook-title">
-            <h2 id="facebook-title">"From Facebook"</h2>
-            <p class="muted">"Reads your Facebook profile with the Facebook token Logto stored when you signed in."</p>
+            <h2 id="facebook-title">{td_string!(locale, facebook.title)}</h2>
+            <p class="muted">{td_string!(locale, facebook.intro)}</p>
             <form method="get" action="/profile">
                 <button
                     type="submit"
@@ -515,16 +581,17 @@ fn FacebookCard() -> impl IntoView {
                     value="1"
                 >
                     <FacebookLogo />
-                    <span>"Load from Facebook"</span>
+                    <span>{td_string!(locale, facebook.load)}</span>
                 </button>
             </form>
-            {action_result(profile, "Asking Facebook…", |v| view! { <FacebookResult result=v /> }.into_any())}
+            {action_result(profile, td_string!(locale, facebook.asking), |v| view! { <FacebookResult result=v /> }.into_any())}
         </section>
     }
 }
 
 #[component]
 fn FacebookResult(result: FacebookView) -> impl IntoView {
+    let locale = use_locale();
     let kind = match &result {
         FacebookView::Profile { .. } => "profile",
         FacebookView::NotLinked => "not_linked",
@@ -536,13 +603,14 @@ fn FacebookResult(result: FacebookView) -> impl IntoView {
     };
     let body = match result {
         FacebookView::Profile { id, name, picture } => {
-            let name = name.unwrap_or_else(|| "(no name)".to_owned());
+            let name = name.unwrap_or_else(|| td_string!(locale, facebook.no_name).to_owned());
+            let alt = td_string!(locale, facebook.picture_alt, name = name.clone()).to_string();
             view! {
                 <div class="facebook-profile">
-                    {picture.map(|src| view! { <img class="avatar" src=src alt=format!("{name}'s Facebook picture") referrerpolicy="no-referrer" /> })}
+                    {picture.map(|src| view! { <img class="avatar" src=src alt=alt referrerpolicy="no-referrer" /> })}
                     <div>
                         <p class="facebook-name">{name.clone()}</p>
-                        <p class="muted">"Facebook id " <code>{id}</code></p>
+                        <p class="muted">{td!(locale, facebook.id, id = id, <code> = <code />)}</p>
                     </div>
                 </div>
             }
@@ -550,15 +618,12 @@ fn FacebookResult(result: FacebookView) -> impl IntoView {
         }
         other => {
             let text = match other {
-                FacebookView::NotLinked => "You did not sign in with Facebook.",
-                FacebookView::NotStored => "Logto has no Facebook token stored for you. To call Facebook's API later, enable \
-                    “Store tokens for persistent API access” on the Facebook connector in Logto Console, then sign in with Facebook again.",
-                FacebookView::Expired => "The Facebook token Logto stored has expired. Sign in with Facebook again to store a new one.",
-                FacebookView::RejectedByFacebook => "Facebook no longer accepts the stored token (it was revoked, or your Facebook password changed). \
-                    Sign in with Facebook again.",
-                FacebookView::AccountApiDisabled => "Logto's Account API is not enabled for this tenant (Console → Account center), \
-                    so the stored Facebook token cannot be read.",
-                _ => "Facebook or Logto could not be reached. Try again in a moment.",
+                FacebookView::NotLinked => td_string!(locale, facebook.not_linked),
+                FacebookView::NotStored => td_string!(locale, facebook.not_stored),
+                FacebookView::Expired => td_string!(locale, facebook.expired),
+                FacebookView::RejectedByFacebook => td_string!(locale, facebook.rejected),
+                FacebookView::AccountApiDisabled => td_string!(locale, facebook.account_api_disabled),
+                _ => td_string!(locale, facebook.unavailable),
             };
             view! { <p class="note note-error">{text}</p> }.into_any()
         }
@@ -574,20 +639,39 @@ fn SignInPage() -> impl IntoView {
     crate::page_cache::allow_caching();
     let query = use_query_map();
     let return_to = move || query.with(|q| q.get("return_to"));
+    let locale = use_locale();
     view! {
-        <Title text="Sign in" />
+        <Title text=td_string!(locale, sign_in_page.title) />
         <section class="card">
-            <h1>"Sign in to continue"</h1>
-            <p class="muted">"That page is only for signed-in users."</p>
-            {move || view! { <AuthButtons return_to=return_to() /> }}
+            <h1>{td_string!(locale, sign_in_page.heading)}</h1>
+            <p class="muted">{td_string!(locale, sign_in_page.note)}</p>
+            {move || view! { <AuthButtons return_to=return_to() labels=AuthLabels::new(locale) /> }}
         </section>
+    }
+}
+
+/// The sign-in buttons' words, in the page's language (islands get them as props).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct AuthLabels {
+    sign_in: String,
+    create_account: String,
+    facebook: String,
+}
+
+impl AuthLabels {
+    fn new(locale: Locale) -> Self {
+        Self {
+            sign_in: td_string!(locale, buttons.sign_in).to_owned(),
+            create_account: td_string!(locale, buttons.create_account).to_owned(),
+            facebook: td_string!(locale, buttons.facebook).to_owned(),
+        }
     }
 }
 
 /// Sign-in choices (an island: with JavaScript the buttons say they are busy while the server
 /// prepares the redirect to Logto; without, they are plain form posts to the same server function).
 #[island]
-fn AuthButtons(return_to: Option<String>) -> impl IntoView {
+fn AuthButtons(return_to: Option<String>, labels: AuthLabels) -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let pending = action.pending();
     let button = move |mode: SignInMode, class: &'static str, label: AnyView| {
@@ -609,12 +693,12 @@ fn AuthButtons(return_to: Option<String>) -> impl IntoView {
     };
     view! {
         <div class="actions">
-            {button(SignInMode::SignIn, "btn-primary", view! { "Sign in" }.into_any())}
-            {button(SignInMode::Register, "", view! { "Create account" }.into_any())}
+            {button(SignInMode::SignIn, "btn-primary", view! { {labels.sign_in} }.into_any())}
+            {button(SignInMode::Register, "", view! { {labels.create_account} }.into_any())}
             {button(
                 SignInMode::Facebook,
                 "btn-facebook",
-                view! { <FacebookLogo /> <span>"Continue with Facebook"</span> }.into_any(),
+                view! { <FacebookLogo /> <span>{labels.facebook}</span> }.into_any(),
             )}
         </div>
     }
@@ -629,22 +713,35 @@ fn FacebookLogo() -> impl IntoView {
     }
 }
 
-/// What the signed-in card shows: only these go into the page as the island's props.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// What the signed-in card shows, words included: only these go into the page as the island's
+/// props.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UserCardView {
     name: String,
     email: Option<String>,
     picture: Option<String>,
-    identities: Vec<String>,
+    picture_alt: String,
+    /// "via facebook", when signed in through a social connector.
+    via: Option<String>,
+    card_label: String,
+    sign_out: String,
 }
 
-impl From<UserView> for UserCardView {
-    fn from(user: UserView) -> Self {
+impl UserCardView {
+    pub fn new(user: UserView, locale: Locale) -> Self {
+        let name = user
+            .display_name()
+            .unwrap_or_else(|| td_string!(locale, user.fallback_name).to_owned());
         Self {
-            name: user.display_name(),
+            picture_alt: td_string!(locale, user.picture_alt, name = name.clone()).to_string(),
+            via: (!user.identities.is_empty()).then(|| {
+                td_string!(locale, user.via, list = user.identities.join(", ")).to_string()
+            }),
+            card_label: td_string!(locale, user.card_label).to_owned(),
+            sign_out: td_string!(locale, buttons.sign_out).to_owned(),
+            name,
             email: user.email,
             picture: user.picture,
-            identities: user.identities,
         }
     }
 }
@@ -662,15 +759,12 @@ fn UserCard(user: UserCardView) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     let pending = sign_out.pending();
     let avatar = match user.picture.clone() {
-        Some(src) => view! { <img class="avatar" src=src alt=format!("{name}'s picture") referrerpolicy="no-referrer" /> }.into_any(),
+        Some(src) => view! { <img class="avatar" src=src alt=user.picture_alt.clone() referrerpolicy="no-referrer" /> }.into_any(),
         None => view! { <span class="avatar avatar-fallback" aria-hidden="true">{initial}</span> }.into_any(),
     };
-    let via = (!user.identities.is_empty()).then(|| {
-        let list = user.identities.join(", ");
-        view! { <span class="badge">"via " {list}</span> }
-    });
+    let via = user.via.clone().map(|via| view! { <span class="badge">{via}</span> });
     view! {
-        <section class="card user" aria-label="Signed-in user">
+        <section class="card user" aria-label=user.card_label.clone()>
             {avatar}
             <div class="user-info">
                 <h2 class="user-name">{name.clone()}</h2>
@@ -678,20 +772,27 @@ fn UserCard(user: UserCardView) -> impl IntoView {
                 {via}
             </div>
             <ActionForm action=sign_out>
-                <button type="submit" class="btn btn-inline" disabled=move || pending.get()>"Sign out"</button>
+                <button type="submit" class="btn btn-inline" disabled=move || pending.get()>{user.sign_out.clone()}</button>
             </ActionForm>
         </section>
     }
 }
 
 #[component]
-fn ClaimsTable(claims: Vec<(String, String)>) -> impl IntoView {
+fn ClaimsTable(claims: Vec<(String, ClaimValue)>) -> impl IntoView {
+    let locale = use_locale();
     view! {
         <table class="claims">
             <tbody>
                 {claims
                     .into_iter()
-                    .map(|(k, v)| view! { <tr><th scope="row">{k}</th><td><code>{v}</code></td></tr> })
+                    .map(|(k, v)| {
+                        let shown = match v {
+                            ClaimValue::Text(text) => text,
+                            ClaimValue::Time(secs) => format_datetime(locale, secs, true),
+                        };
+                        view! { <tr><th scope="row">{k}</th><td><code>{shown}</code></td></tr> }
+                    })
                     .collect_view()}
             </tbody>
         </table>
@@ -719,14 +820,15 @@ fn CallbackPage() -> impl IntoView {
             crate::api::finish_sign_in(code, state, error, error_description, iss).await
         },
     );
+    let locale = use_locale();
     view! {
-        <Title text="Signing in" />
-        <Suspense fallback=|| view! { <p class="muted">"Signing you in…"</p> }>
+        <Title text=td_string!(locale, callback.title) />
+        <Suspense fallback=move || view! { <p class="muted">{td_string!(locale, callback.signing_in)}</p> }>
             {move || Suspend::new(async move {
                 match outcome.await {
                     Ok(CallbackOutcome::Redirected(to)) => view! {
                         <section class="card">
-                            <p>"You are signed in. " <a href=to>"Continue"</a></p>
+                            <p>{td_string!(locale, callback.done)} " " <a href=to>{td_string!(locale, callback.continue)}</a></p>
                         </section>
                     }.into_any(),
                     Ok(CallbackOutcome::Failed(code)) => view! { <ErrorCard code /> }.into_any(),
@@ -752,69 +854,49 @@ fn AuthErrorPage() -> impl IntoView {
         .with_untracked(|q| q.get("code"))
         .unwrap_or_else(|| "internal".to_owned());
     #[cfg(feature = "ssr")]
-    crate::api::ssr::set_status(auth_error_text(&code).2);
+    crate::api::ssr::set_status(auth_error_text(Locale::en, &code).2);
     view! { <ErrorCard code /> }
 }
 
 #[component]
 fn ErrorCard(code: String) -> impl IntoView {
-    let (title, message, _) = auth_error_text(&code);
+    let locale = use_locale();
+    let (title, message, _) = auth_error_text(locale, &code);
     view! {
         <Title text=title />
         <section class="card error" role="alert" data-error-code=code>
             <h1>{title}</h1>
             <p>{message}</p>
-            <AuthButtons return_to=None />
-            <p><a href="/">"Back to the start page"</a></p>
+            <AuthButtons return_to=None labels=AuthLabels::new(locale) />
+            <p><a href="/">{td_string!(locale, back_to_start)}</a></p>
         </section>
     }
 }
 
-/// User-facing text per error code: (title, message, HTTP status). One table, ready for translation.
-pub fn auth_error_text(code: &str) -> (&'static str, &'static str, u16) {
+/// User-facing text per error code: (title, message, HTTP status).
+pub fn auth_error_text(locale: Locale, code: &str) -> (&'static str, &'static str, u16) {
+    macro_rules! text {
+        ($key:ident, $status:expr) => {
+            (
+                td_string!(locale, errors.$key.title),
+                td_string!(locale, errors.$key.message),
+                $status,
+            )
+        };
+    }
     match code {
-        "provider_unavailable" => (
-            "Sign-in temporarily unavailable",
-            "We could not reach the sign-in service. Please try again in a moment.",
-            503,
-        ),
-        "state_mismatch" => (
-            "This sign-in link has expired",
-            "The sign-in was started in another browser, took too long, or was already completed. Please sign in again.",
-            400,
-        ),
-        "access_denied" => (
-            "Sign-in was cancelled",
-            "You declined to sign in, or access was denied. You can try again or choose another way to sign in.",
-            403,
-        ),
-        "login_required" => (
-            "Please sign in again",
-            "The sign-in service needs you to sign in again.",
-            400,
-        ),
-        "issuer_mismatch" | "invalid_id_token" | "missing_code" | "provider_error" => (
-            "Sign-in failed",
-            "The answer from the sign-in service could not be accepted. Please try again.",
-            400,
-        ),
-        "token_exchange_failed" | "userinfo_failed" => (
-            "Sign-in failed",
-            "The sign-in service did not complete the sign-in. Please try again.",
-            502,
-        ),
-        "session_expired" => ("Your session has ended", "Please sign in again.", 401),
-        "rate_limited" => (
-            "Too many sign-in attempts",
-            "Please wait a minute, then try again.",
-            429,
-        ),
-        "session_store_unavailable" => (
-            "Temporarily unavailable",
-            "We could not load your session. Please try again in a moment.",
-            503,
-        ),
-        _ => ("Something went wrong", "Please try again.", 500),
+        "provider_unavailable" => text!(provider_unavailable, 503),
+        "state_mismatch" => text!(state_mismatch, 400),
+        "access_denied" => text!(access_denied, 403),
+        "login_required" => text!(login_required, 400),
+        "issuer_mismatch" | "invalid_id_token" | "missing_code" | "provider_error" => {
+            text!(rejected_answer, 400)
+        }
+        "token_exchange_failed" | "userinfo_failed" => text!(not_completed, 502),
+        "session_expired" => text!(session_expired, 401),
+        "rate_limited" => text!(rate_limited, 429),
+        "session_store_unavailable" => text!(session_store_unavailable, 503),
+        _ => text!(internal, 500),
     }
 }
 
@@ -822,10 +904,86 @@ pub fn auth_error_text(code: &str) -> (&'static str, &'static str, u16) {
 fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
     crate::api::ssr::set_status(404);
+    let locale = use_locale();
     view! {
+        <Title text=td_string!(locale, not_found) />
         <section class="card">
-            <h1>"Page not found"</h1>
-            <p><a href="/">"Back to the start page"</a></p>
+            <h1>{td_string!(locale, not_found)}</h1>
+            <p><a href="/">{td_string!(locale, back_to_start)}</a></p>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> UserView {
+        UserView {
+            sub: "u1".into(),
+            name: None,
+            username: None,
+            email: None,
+            email_verified: None,
+            picture: None,
+            identities: vec![],
+            organizations: vec![],
+            claims: vec![],
+        }
+    }
+
+    #[test]
+    fn the_user_card_names_the_user_in_the_readers_language() {
+        let mut u = user();
+        assert_eq!(UserCardView::new(u.clone(), Locale::en).name, "Signed-in user");
+        assert_eq!(
+            UserCardView::new(u.clone(), Locale::th).name,
+            "ผู้ใช้ที่เข้าสู่ระบบอยู่"
+        );
+        u.email = Some("a@x.test".into());
+        assert_eq!(UserCardView::new(u.clone(), Locale::en).name, "a@x.test");
+        u.username = Some("alice".into());
+        assert_eq!(UserCardView::new(u.clone(), Locale::en).name, "alice");
+        u.name = Some("Alice".into());
+        let card = UserCardView::new(u.clone(), Locale::th);
+        assert_eq!(card.name, "Alice");
+        assert_eq!(card.picture_alt, "รูปของ Alice");
+        assert_eq!(card.sign_out, "ออกจากระบบ");
+        assert_eq!(card.via, None);
+        u.identities = vec!["facebook".into()];
+        assert_eq!(
+            UserCardView::new(u, Locale::en).via.as_deref(),
+            Some("via facebook")
+        );
+    }
+
+    #[test]
+    fn every_error_code_has_its_own_words_in_both_languages() {
+        let codes = [
+            ("provider_unavailable", 503),
+            ("state_mismatch", 400),
+            ("access_denied", 403),
+            ("login_required", 400),
+            ("invalid_id_token", 400),
+            ("token_exchange_failed", 502),
+            ("session_expired", 401),
+            ("rate_limited", 429),
+            ("session_store_unavailable", 503),
+            ("no_such_code", 500),
+        ];
+        let mut titles = std::collections::BTreeSet::new();
+        for (code, status) in codes {
+            let (en_title, en_message, en_status) = auth_error_text(Locale::en, code);
+            let (th_title, th_message, th_status) = auth_error_text(Locale::th, code);
+            assert_eq!((en_status, th_status), (status, status), "{code}");
+            assert_ne!(en_title, th_title, "{code}");
+            assert_ne!(en_message, th_message, "{code}");
+            titles.insert(en_message);
+        }
+        assert_eq!(titles.len(), codes.len(), "each code its own message");
+        for error in [AppError::Unauthenticated, AppError::UnknownLanguage, AppError::Internal] {
+            assert_eq!(app_error_text(Locale::en, &error), error.to_string());
+            assert_ne!(app_error_text(Locale::th, &error), error.to_string());
+        }
     }
 }

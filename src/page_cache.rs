@@ -4,8 +4,9 @@
 //! views, routing, `Suspense`), and most renders repeat the last one: every signed-out visitor
 //! gets the same start page, and a signed-in user reloading it gets the same page as before.
 //! A page that calls [`allow_caching`] declares that its HTML is a function of the URL and of the
-//! signed-in user (the [`UserView`] every auth-aware component renders) and of nothing else, so
-//! that pair is the key, compared exactly (no hash stands in for the user). Each answer still
+//! signed-in user (the [`UserView`] every auth-aware component renders) and of the language
+//! (`lang`, from the request's cookie and `Accept-Language`) and of nothing else, so those are
+//! the key, compared exactly (no hash stands in for the user). Each answer still
 //! carries its own CSP nonce: the cached HTML is kept split where the nonce was and joined with a
 //! fresh one. Answers from the cache say `x-page-cache: hit`.
 //!
@@ -42,8 +43,8 @@ const CACHE_IDLE: Duration = Duration::from_secs(120);
 /// Set by [`allow_caching`] on a rendered page, answered `hit` from the cache.
 const MARKER: header::HeaderName = header::HeaderName::from_static("x-page-cache");
 
-/// Call from a page component whose HTML depends on nothing but the URL (path and query) and
-/// the signed-in user: not the time, not an API's answer, not other session data, not request
+/// Call from a page component whose HTML depends on nothing but the URL (path and query), the
+/// signed-in user and the language: not the time, not an API's answer, not other session data, not request
 /// headers. Such a page is then rendered once per URL and user and answered from memory after.
 pub fn allow_caching() {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
@@ -77,6 +78,7 @@ pub struct PageCache {
 struct PageKey {
     path_and_query: String,
     viewer: Option<UserView>,
+    locale: crate::lang::Locale,
 }
 
 struct CachedPage {
@@ -130,6 +132,7 @@ impl PageCache {
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
             viewer,
+            locale: crate::lang::of_request(req.headers()),
         };
         if let Some(page) = cache.pages.get(&key) {
             return page.respond(&leptos::nonce::Nonce::new().to_string());
@@ -225,6 +228,7 @@ mod tests {
         PageKey {
             path_and_query: "/".to_owned(),
             viewer,
+            locale: crate::lang::Locale::en,
         }
     }
 

@@ -183,7 +183,7 @@ async fn same_origin_posts(
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("text/html"));
-            return cross_site_refusal(wants_html);
+            return cross_site_refusal(wants_html, crate::lang::of_request(headers));
         }
     }
     next.run(req).await
@@ -191,7 +191,9 @@ async fn same_origin_posts(
 
 /// 403: a page for a person who followed another site's form, or the server functions' own
 /// error (`AppError::CrossSite`) for a script calling one.
-fn cross_site_refusal(wants_html: bool) -> axum::response::Response {
+fn cross_site_refusal(wants_html: bool, locale: crate::lang::Locale) -> axum::response::Response {
+    use crate::i18n::td_string;
+
     if !wants_html {
         let body = serde_json::to_string(&crate::api::AppError::CrossSite).unwrap_or_default();
         return (
@@ -204,12 +206,17 @@ fn cross_site_refusal(wants_html: bool) -> axum::response::Response {
         )
             .into_response();
     }
-    let page = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-        <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-        <title>Not allowed from another site</title></head><body>\
-        <h1>Not allowed from another site</h1>\
-        <p>For your safety, this runs only from its button on this site. Nothing was changed.</p>\
-        <p><a href=\"/\">Go to the start page</a></p></body></html>";
+    // Catalogue text (ours, no markup in it) in a fixed frame.
+    let title = td_string!(locale, cross_site_page.title);
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title></head><body><main>\
+         <h1>{title}</h1><p>{message}</p><p><a href=\"/\">{start}</a></p></main></body></html>",
+        lang = crate::lang::tag(locale),
+        message = td_string!(locale, cross_site_page.message),
+        start = td_string!(locale, cross_site_page.start),
+    );
     (
         StatusCode::FORBIDDEN,
         [

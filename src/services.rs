@@ -8,11 +8,10 @@ use crate::{
     auth::{
         access_token::{self, organization_audience, AccessTokenError},
         account::{self, AccountApiError},
-        tokens::readable_time,
         AuthError, TokenTarget,
     },
     logto::{Logto, LogtoError},
-    views::{ApiCallView, ApiOutcome, FacebookView, OrgTokenView},
+    views::{ApiCallView, ApiOutcome, ClaimValue, FacebookView, OrgTokenView},
 };
 
 /// The API's answer is shown on the page; more than this is cut.
@@ -122,16 +121,16 @@ pub async fn organization_token(
         }
     };
     let claims = vec![
-        ("aud".to_owned(), verified.audience),
-        ("iss".to_owned(), verified.issuer),
-        ("sub".to_owned(), verified.sub),
-        ("scope".to_owned(), verified.scopes.join(" ")),
+        ("aud".to_owned(), ClaimValue::Text(verified.audience)),
+        ("iss".to_owned(), ClaimValue::Text(verified.issuer)),
+        ("sub".to_owned(), ClaimValue::Text(verified.sub)),
+        ("scope".to_owned(), ClaimValue::Text(verified.scopes.join(" "))),
         (
             "client_id".to_owned(),
-            verified.client_id.unwrap_or_default(),
+            ClaimValue::Text(verified.client_id.unwrap_or_default()),
         ),
-        ("iat".to_owned(), readable_time(verified.issued_at)),
-        ("exp".to_owned(), readable_time(verified.expires_at)),
+        ("iat".to_owned(), ClaimValue::Time(verified.issued_at)),
+        ("exp".to_owned(), ClaimValue::Time(verified.expires_at)),
     ];
     Ok(OrgTokenView::Issued {
         organization_id,

@@ -3,6 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A claim's value as the claims tables show it: times stay numbers here and are written out in
+/// the reader's language by the page (`lang::format_datetime`). Untagged, so session records
+/// written before times were numbers (every claim a string) still read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClaimValue {
+    Text(String),
+    /// Unix seconds.
+    Time(i64),
+}
+
 /// How "Call the API" went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApiOutcome {
@@ -39,7 +50,7 @@ pub enum OrgTokenView {
     /// The organization token's non-secret claims.
     Issued {
         organization_id: String,
-        claims: Vec<(String, String)>,
+        claims: Vec<(String, ClaimValue)>,
     },
     /// Logto refused (e.g. the user is no longer a member).
     Refused {

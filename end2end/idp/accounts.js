@@ -75,10 +75,10 @@ export class Accounts {
   register({ username, password, name, email }) {
     username = String(username || '').trim();
     if (!/^[A-Za-z_][A-Za-z0-9_]{2,31}$/.test(username)) {
-      return { error: 'Username must be 3–32 letters, digits or underscores, not starting with a digit.' };
+      return { error: 'username_invalid' };
     }
-    if (this.byUsername.has(username.toLowerCase())) return { error: 'That username is already taken.' };
-    if (String(password || '').length < 8) return { error: 'Password must be at least 8 characters.' };
+    if (this.byUsername.has(username.toLowerCase())) return { error: 'username_taken' };
+    if (String(password || '').length < 8) return { error: 'password_short' };
     const account = this.add({ username, password, name: String(name || '').trim() || username, email: String(email || '').trim() || undefined });
     return { account };
   }

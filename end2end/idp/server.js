@@ -122,8 +122,12 @@ const provider = new Provider(`${publicUrl}/oidc`, {
     rpInitiatedLogout: {
       enabled: true,
       // Logto's sign-out confirmation submits itself; the button covers browsers without JavaScript.
-      logoutSource: async (ctx, form) => { ctx.body = views.logoutPage(form); },
-      postLogoutSuccessSource: async (ctx) => { ctx.body = views.loggedOutPage(); },
+      // Logto ignores `ui_locales` here (its sign-out page is an invisible, self-submitting form);
+      // the dev IdP's has a button without JavaScript, so it speaks the app's language.
+      logoutSource: async (ctx, form) => {
+        ctx.body = views.logoutPage(form, views.pickLanguage(ctx.oidc.params?.ui_locales, ctx.get('accept-language')));
+      },
+      postLogoutSuccessSource: async (ctx) => { ctx.body = views.loggedOutPage(views.pickLanguage('', ctx.get('accept-language'))); },
     },
   },
   pkce: { required: () => false }, // Logto does not force PKCE on confidential clients; the app sends it anyway.
@@ -149,7 +153,7 @@ const provider = new Provider(`${publicUrl}/oidc`, {
   },
   renderError: async (ctx, out) => {
     ctx.type = 'html';
-    ctx.body = views.errorPage(out);
+    ctx.body = views.errorPage(out, views.pickLanguage(ctx.oidc?.params?.ui_locales, ctx.get('accept-language')));
   },
 });
 provider.proxy = false;
@@ -236,6 +240,7 @@ async function interaction(req, res, url) {
   }
   if (details.uid !== uid) return send(res, 400, views.errorPage({ error: 'invalid_request', error_description: 'Interaction mismatch' }));
   const { prompt, params } = details;
+  const lang = views.pickLanguage(params.ui_locales, req.headers['accept-language']);
 
   if (req.method === 'GET' && !action) {
     if (prompt.name === 'consent') return autoConsent(req, res, details);
@@ -245,13 +250,13 @@ async function interaction(req, res, url) {
     }
     const screen = url.searchParams.get('screen')
       || (params.first_screen === 'register' || params.interaction_mode === 'signUp' ? 'register' : 'sign_in');
-    return send(res, 200, views.signInPage({ uid, screen, error, locales: params.ui_locales }));
+    return send(res, 200, views.signInPage({ uid, screen, error, locales: params.ui_locales, lang }));
   }
   if (req.method === 'POST' && action === 'login') {
     const form = await readForm(req);
     const account = accounts.verifyPassword(form.username, form.password);
     if (!account) {
-      return send(res, 401, views.signInPage({ uid, screen: 'sign_in', error: 'Wrong username or password.', username: form.username }));
+      return send(res, 401, views.signInPage({ uid, screen: 'sign_in', error: 'wrong_password', username: form.username, lang }));
     }
     return finishLogin(req, res, account.id);
   }
@@ -259,7 +264,7 @@ async function interaction(req, res, url) {
     const form = await readForm(req);
     const result = accounts.register(form);
     if (result.error) {
-      return send(res, 422, views.signInPage({ uid, screen: 'register', error: result.error, username: form.username }));
+      return send(res, 422, views.signInPage({ uid, screen: 'register', error: result.error, username: form.username, lang }));
     }
     return finishLogin(req, res, result.account.id);
   }
@@ -268,8 +273,7 @@ async function interaction(req, res, url) {
     const form = await readForm(req);
     if (form.decision !== 'approve') {
       // Like Logto: back on the sign-in page with an error; the app gets no callback.
-      const msg = 'Facebook sign-in was cancelled. Choose another way to sign in or try again.';
-      return redirect(res, `/interaction/${encodeURIComponent(uid)}?page=1&error=${encodeURIComponent(msg)}`);
+      return redirect(res, `/interaction/${encodeURIComponent(uid)}?page=1&error=facebook_cancelled`);
     }
     const account = accounts.facebookUser(form.profile || 'default');
     // The connector exchanges Facebook's token for a long-lived one and stores it, if configured.
@@ -277,7 +281,7 @@ async function interaction(req, res, url) {
     else accounts.dropStoredToken(account.id, 'facebook');
     return finishLogin(req, res, account.id);
   }
-  return send(res, 404, views.errorPage({ error: 'not_found' }));
+  return send(res, 404, views.errorPage({ error: 'not_found' }, lang));
 }
 
 function sendJson(res, status, body) {
@@ -315,10 +319,15 @@ async function consoleSettings(req, res) {
   return sendJson(res, 200, { facebook: facebookConnector });
 }
 
-/** The stand-in for Facebook's OAuth dialog that Logto's Facebook connector sends users to. */
-function facebookDialog(req, res, url) {
+/** The stand-in for Facebook's OAuth dialog that Logto's Facebook connector sends users to. Real
+ * Facebook speaks its user's language; the stand-in speaks the sign-in's (`ui_locales`), else the
+ * browser's. */
+async function facebookDialog(req, res, url) {
   if (req.method === 'GET' && url.pathname === '/facebook/dialog') {
-    return send(res, 200, views.facebookDialog({ uid: url.searchParams.get('uid') || '' }));
+    const uid = url.searchParams.get('uid') || '';
+    const pending = uid ? await provider.Interaction.find(uid).catch(() => undefined) : undefined;
+    const lang = views.pickLanguage(pending?.params?.ui_locales, req.headers['accept-language']);
+    return send(res, 200, views.facebookDialog({ uid, lang }));
   }
   return send(res, 404, views.errorPage({ error: 'not_found' }));
 }
@@ -333,7 +342,7 @@ const server = http.createServer(async (req, res) => {
       return oidc(req, res);
     }
     if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);
-    if (url.pathname.startsWith('/facebook/')) return facebookDialog(req, res, url);
+    if (url.pathname.startsWith('/facebook/')) return await facebookDialog(req, res, url);
     if (url.pathname.startsWith('/api/my-account/')) return await accountApi(req, res, url);
     if (url.pathname === '/console/connectors/facebook') return await consoleSettings(req, res);
     if (url.pathname.startsWith('/avatars/')) {

@@ -3,7 +3,7 @@
 
 use openidconnect::{
     core::{CoreAuthenticationFlow, CoreGenderClaim, CoreIdToken, CoreJwsSigningAlgorithm},
-    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, CsrfToken, Nonce,
+    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, CsrfToken, LanguageTag, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, Scope,
     TokenResponse, UserInfoClaims,
 };
@@ -58,35 +58,6 @@ pub struct CallbackParams {
     pub error: Option<String>,
     pub error_description: Option<String>,
     pub iss: Option<String>,
-}
-
-/// Logto's `ui_locales` from the browser's `Accept-Language`, so its sign-in page speaks the
-/// user's language: up to three tags in preference order, anything malformed dropped.
-pub fn ui_locales_from_accept_language(header: &str) -> Option<String> {
-    let mut tags: Vec<(f32, usize, &str)> = header
-        .split(',')
-        .enumerate()
-        .filter_map(|(i, part)| {
-            let mut pieces = part.trim().split(';');
-            let tag = pieces.next()?.trim();
-            let valid = !tag.is_empty()
-                && tag != "*"
-                && tag.len() <= 35
-                && tag.split('-').all(|s| {
-                    (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric())
-                });
-            if !valid {
-                return None;
-            }
-            let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .map_or(Some(1.0), |q| q.parse::<f32>().ok())?;
-            (q > 0.0).then_some((q, i, tag))
-        })
-        .collect();
-    tags.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let out: Vec<&str> = tags.iter().take(3).map(|t| t.2).collect();
-    (!out.is_empty()).then(|| out.join(" "))
 }
 
 /// Builds the authorization URL and the pending state to remember. No network access.
@@ -407,11 +378,13 @@ pub(crate) fn to_object(value: &impl Serialize) -> serde_json::Map<String, serde
     }
 }
 
-/// Logto's end-session URL, or `None` when the provider has none.
+/// Logto's end-session URL, or `None` when the provider has none. `ui_locale` is the app's
+/// language (RP-Initiated Logout's `ui_locales`; Logto's own sign-out page shows nothing to read).
 pub fn end_session_url(
     config: &AuthConfig,
     metadata: &Metadata,
     id_token: Option<&str>,
+    ui_locale: &str,
 ) -> Option<Url> {
     let endpoint = metadata
         .additional_metadata()
@@ -424,6 +397,9 @@ pub fn end_session_url(
     }
     if let Some(token) = id_token.and_then(|t| t.parse::<CoreIdToken>().ok()) {
         request = request.set_id_token_hint(&token);
+    }
+    if !ui_locale.is_empty() {
+        request = request.add_ui_locale(LanguageTag::new(ui_locale.to_owned()));
     }
     Some(request.http_get_url())
 }
@@ -626,31 +602,16 @@ mod tests {
     #[test]
     fn end_session_url_has_client_id_and_post_logout_redirect() {
         let cfg = config("", "");
-        let url = end_session_url(&cfg, &metadata(Some(true)), None).unwrap();
+        let url = end_session_url(&cfg, &metadata(Some(true)), None, "th").unwrap();
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
         assert!(url
             .as_str()
             .starts_with("https://tenant.logto.app/oidc/session/end?"));
         assert_eq!(q["client_id"], "app");
         assert_eq!(q["post_logout_redirect_uri"], "https://app.example.com/");
-    }
-
-    #[test]
-    fn ui_locales_follow_accept_language() {
-        assert_eq!(
-            ui_locales_from_accept_language("th-TH,th;q=0.9,en;q=0.8,fr;q=0.1").as_deref(),
-            Some("th-TH th en")
-        );
-        assert_eq!(
-            ui_locales_from_accept_language("en;q=0.5, de").as_deref(),
-            Some("de en")
-        );
-        assert_eq!(ui_locales_from_accept_language("*, x;q=0").as_deref(), None);
-        assert_eq!(
-            ui_locales_from_accept_language("en\"&x=1, <script>, zh-Hant-TW").as_deref(),
-            Some("zh-Hant-TW")
-        );
-        assert_eq!(ui_locales_from_accept_language(""), None);
+        assert_eq!(q["ui_locales"], "th");
+        let url = end_session_url(&cfg, &metadata(Some(true)), None, "").unwrap();
+        assert!(!url.query_pairs().any(|(k, _)| k == "ui_locales"));
     }
 
     #[test]

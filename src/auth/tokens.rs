@@ -4,6 +4,8 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::views::ClaimValue;
+
 /// The result of a completed sign-in: the tokens (kept in the token store) and who signed in
 /// (kept in the session record).
 #[derive(Clone, Serialize, Deserialize)]
@@ -167,8 +169,8 @@ pub struct UserProfile {
     /// Organizations (claims `organizations`, `organization_roles`, `organization_data`).
     #[serde(default)]
     pub organizations: Vec<Organization>,
-    /// Every claim as (name, display value), sorted by name, for the claims view.
-    pub claims: Vec<(String, String)>,
+    /// Every claim as (name, value), sorted by name, for the claims view.
+    pub claims: Vec<(String, ClaimValue)>,
 }
 
 impl UserProfile {
@@ -186,16 +188,16 @@ impl UserProfile {
             .and_then(|v| v.as_object())
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
-        let mut display: Vec<(String, String)> = claims
+        let mut display: Vec<(String, ClaimValue)> = claims
             .iter()
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| {
                 let shown = match v {
-                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::String(s) => ClaimValue::Text(s.clone()),
                     serde_json::Value::Number(n) if is_time_claim(k) => {
-                        readable_time(n.as_i64().unwrap_or_default())
+                        ClaimValue::Time(unix_seconds(n.as_i64().unwrap_or_default()))
                     }
-                    other => other.to_string(),
+                    other => ClaimValue::Text(other.to_string()),
                 };
                 (k.clone(), shown)
             })
@@ -268,16 +270,13 @@ fn is_time_claim(name: &str) -> bool {
     )
 }
 
-/// `1795580344` → `2026-11-25 04:19:04 UTC`; Logto's `created_at`/`updated_at` are milliseconds.
-pub fn readable_time(value: i64) -> String {
-    let secs = if value > 100_000_000_000 {
+/// Unix seconds from a time claim: Logto's `created_at`/`updated_at` are milliseconds.
+pub fn unix_seconds(value: i64) -> i64 {
+    if value > 100_000_000_000 {
         value / 1000
     } else {
         value
-    };
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| value.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -303,17 +302,41 @@ mod tests {
             Some("created_at"),
             "sorted by name"
         );
-        assert!(p
-            .claims
-            .iter()
-            .any(|(k, v)| k == "iat" && v == "1970-01-01 00:00:05 UTC"));
-        assert!(!p.claims.iter().any(|(k, _)| k == "username"));
-        assert!(p
-            .claims
-            .iter()
-            .any(|(k, v)| k == "created_at" && v == "2026-11-25 04:19:04 UTC"));
-        assert!(p.claims.iter().any(|(k, v)| k == "custom" && v == "7"));
+        let claim = |name: &str| p.claims.iter().find(|(k, _)| k == name).map(|c| &c.1);
+        assert_eq!(claim("iat"), Some(&ClaimValue::Time(5)));
+        assert_eq!(claim("username"), None, "null claims are left out");
+        assert_eq!(
+            claim("created_at"),
+            Some(&ClaimValue::Time(1_795_580_344)),
+            "milliseconds become seconds"
+        );
+        assert_eq!(claim("custom"), Some(&ClaimValue::Text("7".into())));
+        assert_eq!(claim("sub"), Some(&ClaimValue::Text("u1".into())));
         assert!(p.organizations.is_empty());
+    }
+
+    #[test]
+    fn profiles_stored_with_text_times_still_read() {
+        // A session record from before times were kept as numbers.
+        let old = serde_json::json!({
+            "sub": "u1", "name": null, "username": null, "email": null, "email_verified": null,
+            "picture": null, "identities": [], "organizations": [],
+            "claims": [["iat", "2026-11-25 04:19:04 UTC"], ["sub", "u1"]]
+        });
+        let p: UserProfile = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            p.claims[0].1,
+            ClaimValue::Text("2026-11-25 04:19:04 UTC".into())
+        );
+        // And a new one goes through the session store's encoding unchanged.
+        let mut new = p.clone();
+        new.claims = vec![
+            ("iat".into(), ClaimValue::Time(5)),
+            ("custom".into(), ClaimValue::Text("5".into())),
+        ];
+        let bytes = rmp_serde::to_vec_named(&new).unwrap();
+        let back: UserProfile = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back.claims, new.claims);
     }
 
     #[test]

@@ -380,6 +380,20 @@ async fn the_sessions_page_lists_and_ends_sessions() {
     );
     assert_eq!(sessions_in(&alice.get("/sessions").await.body), 1);
 
+    // Ending this browser's own session (a crafted form: the page has no button for it) is
+    // signing out, Logto's session included, not just deleting the record.
+    let own = logto_leptos::sessions::handle(&alice.session_id());
+    let mut alice_again = alice.tab();
+    let r = alice_again
+        .post_form("/api/end_session", &format!("handle={own}"))
+        .await;
+    let location = r.location().unwrap_or_default();
+    assert!(
+        location.starts_with(&format!("{}/session/end", idp.issuer)),
+        "{location}"
+    );
+    assert_eq!(signed_in_sub(&mut alice_again).await, Value::Null);
+
     // Anonymous callers get 401; signed-out visitors of the page are sent to sign in.
     let mut anonymous = alice.browser();
     assert_eq!(

@@ -18,7 +18,8 @@ fn assert_error_page(r: &Reply, status: StatusCode, code: &str) {
         r.body
     );
     // The page says what happened and what to do, in the words the UI has for that code.
-    let (title, message, _) = logto_leptos::app::auth_error_text(code);
+    let (title, message, _) =
+        logto_leptos::app::auth_error_text(logto_leptos::lang::Locale::en, code);
     assert!(r.body.contains(title), "title {title:?} in {}", r.body);
     assert!(
         r.body.contains(message),
@@ -406,7 +407,7 @@ async fn other_loopback_host_is_sent_to_the_configured_one() {
 }
 
 #[tokio::test]
-async fn browser_language_is_passed_as_ui_locales() {
+async fn the_app_language_is_passed_as_ui_locales() {
     let (_idp, mut app) = setup().await;
     let r = app
         .send(
@@ -420,7 +421,22 @@ async fn browser_language_is_passed_as_ui_locales() {
         .await;
     let url = url::Url::parse(&r.location().unwrap()).unwrap();
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    assert_eq!(q["ui_locales"], "th-TH th en");
+    assert_eq!(q["ui_locales"], "th", "the app's language, as Logto tags it");
+    // An explicit choice in the app wins over the browser's language.
+    let r = app
+        .send(
+            axum::http::Request::post("/api/sign_in")
+                .header("accept", "text/html")
+                .header("accept-language", "th-TH,th;q=0.9")
+                .header("cookie", "lang=en")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from("mode=sign_in"))
+                .unwrap(),
+        )
+        .await;
+    let url = url::Url::parse(&r.location().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["ui_locales"], "en");
 }
 
 /// The provider double checks client credentials and PKCE like Logto: the happy-path tests pass

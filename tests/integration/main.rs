@@ -8,6 +8,7 @@ mod backchannel;
 mod callback;
 mod hostile;
 mod instances;
+mod language;
 mod pages;
 mod sessions;
 mod token_store;

@@ -873,7 +873,10 @@ pub struct App {
     pub router: Router,
     pub store: AnyStore,
     pub tokens: Arc<dyn TokenStore>,
+    /// The session cookie (`name=value`).
     pub cookie: Option<String>,
+    /// The language choice (`lang=…`), sent beside the session cookie like a browser would.
+    pub lang_cookie: Option<String>,
 }
 
 pub struct Reply {
@@ -923,6 +926,7 @@ impl App {
             store: stores.sessions,
             tokens: stores.tokens,
             cookie: None,
+            lang_cookie: None,
         }
     }
 
@@ -970,6 +974,7 @@ impl App {
     pub fn browser(&self) -> App {
         App {
             cookie: None,
+            lang_cookie: None,
             ..self.tab()
         }
     }
@@ -997,6 +1002,7 @@ impl App {
             store: self.store.clone(),
             tokens: self.tokens.clone(),
             cookie: self.cookie.clone(),
+            lang_cookie: self.lang_cookie.clone(),
         }
     }
 
@@ -1016,8 +1022,9 @@ impl App {
 
     pub async fn send(&mut self, req: Request<Body>) -> Reply {
         let mut req = req;
-        if let Some(c) = &self.cookie {
-            req.headers_mut().insert(header::COOKIE, c.parse().unwrap());
+        // Appended: a test may send cookies of its own too.
+        for c in [&self.cookie, &self.lang_cookie].into_iter().flatten() {
+            req.headers_mut().append(header::COOKIE, c.parse().unwrap());
         }
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
@@ -1025,6 +1032,10 @@ impl App {
         for sc in headers.get_all(header::SET_COOKIE) {
             let sc = sc.to_str().unwrap();
             let pair = sc.split(';').next().unwrap().to_owned();
+            if pair.starts_with("lang=") {
+                self.lang_cookie = Some(pair);
+                continue;
+            }
             let expired = sc.contains("Max-Age=0") || pair.ends_with('=');
             self.cookie = if expired { None } else { Some(pair) };
         }
