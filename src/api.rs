@@ -543,7 +543,6 @@ pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
         .collect())
 }
 
-
 /// Ends one of the user's other sessions (its refresh token is revoked too); back to the
 /// sessions page. Ending this browser's own session is signing out (as the Sign out button).
 #[server(prefix = "/api", endpoint = "end_session")]
@@ -617,15 +616,13 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
         .map_err(|e| app_error_from(e.into()))?;
     tracing::info!(%sub, ended, "signed out everywhere");
     let target = match ctx.provider.metadata().await {
-        Ok(metadata) => {
-            flow::end_session_url(
-                ctx.provider.config(),
-                &metadata,
-                id_token.as_deref(),
-                crate::lang::tag(crate::lang::of_current_request()),
-            )
-            .map(|u| u.to_string())
-        }
+        Ok(metadata) => flow::end_session_url(
+            ctx.provider.config(),
+            &metadata,
+            id_token.as_deref(),
+            crate::lang::tag(crate::lang::of_current_request()),
+        )
+        .map(|u| u.to_string()),
         Err(err) => {
             tracing::warn!("cannot end the provider session: {err}");
             None

@@ -429,7 +429,10 @@ where
 fn OrgTokenResult(result: OrgTokenView) -> impl IntoView {
     let locale = use_locale();
     match result {
-        OrgTokenView::Issued { organization_id, claims } => {
+        OrgTokenView::Issued {
+            organization_id,
+            claims,
+        } => {
             let attr_id = organization_id.clone();
             view! {
                 <div class="org-token" role="status" data-org-id=attr_id>
@@ -500,7 +503,9 @@ fn ApiResult(result: ApiCallView) -> impl IntoView {
     let status = result.status.map(|s| format!(" ({s})")).unwrap_or_default();
     let message = match result.outcome {
         ApiOutcome::Ok => td_string!(locale, api.ok, status = status).to_string(),
-        ApiOutcome::Unauthorized => td_string!(locale, api.unauthorized, status = status).to_string(),
+        ApiOutcome::Unauthorized => {
+            td_string!(locale, api.unauthorized, status = status).to_string()
+        }
         ApiOutcome::Forbidden => td_string!(locale, api.forbidden, status = status).to_string(),
         ApiOutcome::Failed => td_string!(locale, api.failed, status = status).to_string(),
         ApiOutcome::Unreachable => td_string!(locale, api.unreachable).to_owned(),
@@ -622,7 +627,9 @@ fn FacebookResult(result: FacebookView) -> impl IntoView {
                 FacebookView::NotStored => td_string!(locale, facebook.not_stored),
                 FacebookView::Expired => td_string!(locale, facebook.expired),
                 FacebookView::RejectedByFacebook => td_string!(locale, facebook.rejected),
-                FacebookView::AccountApiDisabled => td_string!(locale, facebook.account_api_disabled),
+                FacebookView::AccountApiDisabled => {
+                    td_string!(locale, facebook.account_api_disabled)
+                }
                 _ => td_string!(locale, facebook.unavailable),
             };
             view! { <p class="note note-error">{text}</p> }.into_any()
@@ -762,7 +769,10 @@ fn UserCard(user: UserCardView) -> impl IntoView {
         Some(src) => view! { <img class="avatar" src=src alt=user.picture_alt.clone() referrerpolicy="no-referrer" /> }.into_any(),
         None => view! { <span class="avatar avatar-fallback" aria-hidden="true">{initial}</span> }.into_any(),
     };
-    let via = user.via.clone().map(|via| view! { <span class="badge">{via}</span> });
+    let via = user
+        .via
+        .clone()
+        .map(|via| view! { <span class="badge">{via}</span> });
     view! {
         <section class="card user" aria-label=user.card_label.clone()>
             {avatar}
@@ -828,7 +838,7 @@ fn CallbackPage() -> impl IntoView {
                 match outcome.await {
                     Ok(CallbackOutcome::Redirected(to)) => view! {
                         <section class="card">
-                            <p>{td_string!(locale, callback.done)} " " <a href=to>{td_string!(locale, callback.continue)}</a></p>
+                            <p>{td_string!(locale, callback.done)} " " <a href=to>{td_string!(locale, callback.continue_link)}</a></p>
                         </section>
                     }.into_any(),
                     Ok(CallbackOutcome::Failed(code)) => view! { <ErrorCard code /> }.into_any(),
@@ -935,7 +945,10 @@ mod tests {
     #[test]
     fn the_user_card_names_the_user_in_the_readers_language() {
         let mut u = user();
-        assert_eq!(UserCardView::new(u.clone(), Locale::en).name, "Signed-in user");
+        assert_eq!(
+            UserCardView::new(u.clone(), Locale::en).name,
+            "Signed-in user"
+        );
         assert_eq!(
             UserCardView::new(u.clone(), Locale::th).name,
             "ผู้ใช้ที่เข้าสู่ระบบอยู่"
@@ -981,7 +994,11 @@ mod tests {
             titles.insert(en_message);
         }
         assert_eq!(titles.len(), codes.len(), "each code its own message");
-        for error in [AppError::Unauthenticated, AppError::UnknownLanguage, AppError::Internal] {
+        for error in [
+            AppError::Unauthenticated,
+            AppError::UnknownLanguage,
+            AppError::Internal,
+        ] {
             assert_eq!(app_error_text(Locale::en, &error), error.to_string());
             assert_ne!(app_error_text(Locale::th, &error), error.to_string());
         }

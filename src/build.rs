@@ -24,7 +24,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let errors: Vec<String> = parsed.diag.errors().iter().map(|e| e.to_string()).collect();
     // A key missing from one catalogue would silently show English on a Thai page.
-    let warnings: Vec<String> = parsed.diag.warnings().iter().map(|w| w.to_string()).collect();
+    let warnings: Vec<String> = parsed
+        .diag
+        .warnings()
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
     if !errors.is_empty() || !warnings.is_empty() {
         for problem in errors.iter().chain(&warnings) {
             println!("cargo::error=src/locales: {problem}");

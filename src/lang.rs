@@ -4,8 +4,8 @@
 //! asked for the same with `ui_locales`. Islands get their words as props, so the WASM carries
 //! no catalogue and cannot disagree with the server.
 
-pub use crate::i18n::Locale;
 use crate::i18n::td_string;
+pub use crate::i18n::Locale;
 
 /// The cookie that remembers an explicit choice. Not set from `Accept-Language`: a browser whose
 /// language changes is followed until the user picks one.
@@ -176,10 +176,18 @@ mod tests {
     fn accept_language_is_ranked_by_q_then_order() {
         assert_eq!(preferred("th-TH,th;q=0.9,en;q=0.8"), Some(Locale::th));
         assert_eq!(preferred("en;q=0.5, th"), Some(Locale::th));
-        assert_eq!(preferred("th;q=0.5, en;q=0.5"), Some(Locale::th), "ties keep order");
+        assert_eq!(
+            preferred("th;q=0.5, en;q=0.5"),
+            Some(Locale::th),
+            "ties keep order"
+        );
         assert_eq!(preferred("fr, de;q=0.9, th;q=0.1"), Some(Locale::th));
         assert_eq!(preferred("fr, en-US;q=0.8, th;q=0.7"), Some(Locale::en));
-        assert_eq!(preferred("th;q=0, en;q=0.1"), Some(Locale::en), "q=0 refuses");
+        assert_eq!(
+            preferred("th;q=0, en;q=0.1"),
+            Some(Locale::en),
+            "q=0 refuses"
+        );
         assert_eq!(preferred("th;q=x"), None, "a malformed q is not 1");
         assert_eq!(preferred("fr, *"), None);
         assert_eq!(preferred(""), None);
@@ -214,7 +222,10 @@ mod tests {
             format_datetime(Locale::en, t, false),
             "25 November 2026, 04:19 UTC"
         );
-        assert_eq!(format_datetime(Locale::en, i64::MAX, true), i64::MAX.to_string());
+        assert_eq!(
+            format_datetime(Locale::en, i64::MAX, true),
+            i64::MAX.to_string()
+        );
     }
 
     /// The build already fails when a key is missing from one catalogue; this also checks that
@@ -256,13 +267,13 @@ mod tests {
         };
         let en = catalogue(include_str!("locales/en.json"));
         let th = catalogue(include_str!("locales/th.json"));
-        assert_eq!(
-            en.keys().collect::<Vec<_>>(),
-            th.keys().collect::<Vec<_>>()
-        );
+        assert_eq!(en.keys().collect::<Vec<_>>(), th.keys().collect::<Vec<_>>());
         for (key, english) in &en {
             let thai = &th[key];
-            assert!(!thai.trim().is_empty() && !english.trim().is_empty(), "{key}");
+            assert!(
+                !thai.trim().is_empty() && !english.trim().is_empty(),
+                "{key}"
+            );
             assert_eq!(markers(english), markers(thai), "{key}");
         }
         assert!(en.len() > 100, "both catalogues read: {}", en.len());

@@ -124,7 +124,10 @@ pub async fn organization_token(
         ("aud".to_owned(), ClaimValue::Text(verified.audience)),
         ("iss".to_owned(), ClaimValue::Text(verified.issuer)),
         ("sub".to_owned(), ClaimValue::Text(verified.sub)),
-        ("scope".to_owned(), ClaimValue::Text(verified.scopes.join(" "))),
+        (
+            "scope".to_owned(),
+            ClaimValue::Text(verified.scopes.join(" ")),
+        ),
         (
             "client_id".to_owned(),
             ClaimValue::Text(verified.client_id.unwrap_or_default()),

@@ -18,15 +18,16 @@ pub fn sanitize(raw: &str) -> Option<String> {
     if matches!(second, Some('/')) {
         return None;
     }
-    // Encoded slashes/backslashes/controls could be decoded by some hop into the forms above.
-    let lower = raw.to_ascii_lowercase();
+    // Encoded slashes/backslashes/controls in the path could be decoded by some hop into the
+    // forms above. In the query they are only data (the sign-in page's own `return_to=%2F…`).
+    let path = raw.split(['?', '#']).next().unwrap_or(raw);
+    let lower = path.to_ascii_lowercase();
     for bad in ["%2f", "%5c", "%09", "%0a", "%0d", "%00", "%25"] {
         if lower.contains(bad) {
             return None;
         }
     }
     // Never bounce back into the auth flow itself.
-    let path = raw.split(['?', '#']).next().unwrap_or(raw);
     if path == "/callback" || path.starts_with("/api/") {
         return None;
     }
@@ -44,7 +45,14 @@ mod tests {
 
     #[test]
     fn keeps_local_paths() {
-        for ok in ["/", "/profile", "/profile?tab=claims#top", "/a/b-c_d.e~f"] {
+        for ok in [
+            "/",
+            "/profile",
+            "/profile?tab=claims#top",
+            "/a/b-c_d.e~f",
+            "/sign-in?return_to=%2Fprofile%3Fx%3D1",
+            "/profile?q=%252F#%2F",
+        ] {
             assert_eq!(sanitize(ok).as_deref(), Some(ok));
         }
     }
@@ -70,6 +78,8 @@ mod tests {
             "/%252fevil.com",
             "/%09/evil.com",
             "/%00",
+            "/%2F%2Fevil.com?x=1",
+            "/a%2fb?return_to=%2F",
             "/ /evil.com",
             "/callback?code=x",
             "/api/sign_in",

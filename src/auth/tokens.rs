@@ -202,7 +202,7 @@ impl UserProfile {
                 (k.clone(), shown)
             })
             .collect();
-        display.sort();
+        display.sort_by(|a, b| a.0.cmp(&b.0));
         Self {
             organizations: organizations_from_claims(claims),
             sub: text("sub").unwrap_or_default(),

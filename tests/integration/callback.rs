@@ -421,7 +421,10 @@ async fn the_app_language_is_passed_as_ui_locales() {
         .await;
     let url = url::Url::parse(&r.location().unwrap()).unwrap();
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    assert_eq!(q["ui_locales"], "th", "the app's language, as Logto tags it");
+    assert_eq!(
+        q["ui_locales"], "th",
+        "the app's language, as Logto tags it"
+    );
     // An explicit choice in the app wins over the browser's language.
     let r = app
         .send(

@@ -35,7 +35,10 @@ async fn the_switch_remembers_the_choice_and_goes_back_where_it_was_pressed() {
     );
 
     let r = app
-        .post_form("/api/set_language", "lang=th&return_to=%2Fsign-in%3Freturn_to%3D%252Fprofile")
+        .post_form(
+            "/api/set_language",
+            "lang=th&return_to=%2Fsign-in%3Freturn_to%3D%252Fprofile",
+        )
         .await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
     assert_eq!(
@@ -44,8 +47,7 @@ async fn the_switch_remembers_the_choice_and_goes_back_where_it_was_pressed() {
     );
     let cookie = r.headers[header::SET_COOKIE].to_str().unwrap();
     assert_eq!(
-        cookie,
-        "lang=th; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
+        cookie, "lang=th; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
         "plain http here: no Secure"
     );
     assert!(app.cookie.is_none(), "choosing a language makes no session");
@@ -59,7 +61,10 @@ async fn the_switch_remembers_the_choice_and_goes_back_where_it_was_pressed() {
 
     // Back to English; somewhere else on the site; a foreign address is not followed.
     let r = app
-        .post_form("/api/set_language", "lang=en&return_to=https%3A%2F%2Fevil.example%2F")
+        .post_form(
+            "/api/set_language",
+            "lang=en&return_to=https%3A%2F%2Fevil.example%2F",
+        )
         .await;
     assert_eq!(r.location().as_deref(), Some("/"));
     assert!(app.get("/").await.body.contains(ENGLISH_HEADING));
@@ -69,7 +74,8 @@ async fn the_switch_remembers_the_choice_and_goes_back_where_it_was_pressed() {
 async fn an_unknown_language_is_refused_and_changes_nothing() {
     let idp = Idp::start().await;
     let mut app = App::new(&config_for(&idp, &[])).await;
-    app.post_form("/api/set_language", "lang=th&return_to=%2F").await;
+    app.post_form("/api/set_language", "lang=th&return_to=%2F")
+        .await;
     for bad in ["fr", "TH", "th%3B%20Path%3D%2Fadmin", ""] {
         let (status, body) = app.call("set_language", &format!("lang={bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
@@ -125,13 +131,18 @@ async fn signed_in_pages_and_dates_are_in_the_chosen_language() {
     let idp = Idp::start().await;
     let mut app = App::new(&config_for(&idp, &[])).await;
     app.sign_in(&idp).await;
-    app.post_form("/api/set_language", "lang=th&return_to=%2F").await;
+    app.post_form("/api/set_language", "lang=th&return_to=%2F")
+        .await;
     let page = app.get("/profile").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("<html lang=\"th\""));
     assert!(page.body.contains("โปรไฟล์ของคุณ"), "{}", page.body);
     assert!(page.body.contains("ออกจากระบบ"), "the island's words too");
-    assert!(page.body.contains(" พ.ศ. 25"), "Buddhist-era dates: {}", page.body);
+    assert!(
+        page.body.contains(" พ.ศ. 25"),
+        "Buddhist-era dates: {}",
+        page.body
+    );
     assert!(!page.body.contains(" UTC</code>"), "no English dates left");
     let page = app.get("/sessions").await;
     assert!(page.body.contains("เบราว์เซอร์นี้"), "{}", page.body);
@@ -141,7 +152,10 @@ async fn signed_in_pages_and_dates_are_in_the_chosen_language() {
     let r = app.post_form("/api/sign_out", "").await;
     let location = url::Url::parse(&r.location().unwrap()).unwrap();
     assert_eq!(
-        location.query_pairs().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.into_owned()),
+        location
+            .query_pairs()
+            .find(|(k, _)| k == "ui_locales")
+            .map(|(_, v)| v.into_owned()),
         Some("th".to_owned())
     );
 }
