@@ -151,16 +151,12 @@ fn LanguageSwitch() -> impl IntoView {
         }
     };
     view! {
-        <form
-            method="post"
-            action=SetLanguage::url()
-            class="lang-switch"
-            role="group"
-            aria-label=td_string!(locale, language.label)
-        >
+        <form method="post" action=SetLanguage::url() class="lang-switch">
             <input type="hidden" name="return_to" value=current_path_and_query() />
-            {option(Locale::en, td_string!(locale, language.en))}
-            {option(Locale::th, td_string!(locale, language.th))}
+            <div class="lang-options" role="group" aria-label=td_string!(locale, language.label)>
+                {option(Locale::en, td_string!(locale, language.en))}
+                {option(Locale::th, td_string!(locale, language.th))}
+            </div>
         </form>
     }
 }
@@ -224,6 +220,7 @@ fn HomePage() -> impl IntoView {
             signed_in=|u| {
                 let locale = use_locale();
                 view! {
+                    <h1 class="sr-only">{td_string!(locale, home.signed_in_heading)}</h1>
                     <UserCard user=UserCardView::new(u.clone(), locale) />
                     <section class="card">
                         <h2>{td_string!(locale, home.your_claims)}</h2>

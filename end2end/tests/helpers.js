@@ -32,13 +32,7 @@ export async function signInWithPassword(page, user = ALICE) {
 /** Signs out in the app and passes Logto's sign-out page (auto-submitting with JS, a button without). */
 export async function signOut(page) {
   await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.waitForURL((url) => url.href.startsWith(IDP_URL) || url.pathname === '/');
-  if (page.url().startsWith(IDP_URL)) {
-    const cont = page.getByRole('button', { name: 'Continue' });
-    if (await cont.isVisible().catch(() => false)) await cont.click().catch(() => {});
-  }
-  await page.waitForURL((url) => !url.href.startsWith(IDP_URL));
-  await expect(page.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
+  await passIdpSignOut(page);
 }
 
 /** Creates a new account through Logto's sign-up first screen; returns its credentials. */
@@ -55,4 +49,22 @@ export async function registerNewUser(page) {
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page.locator('.user-name')).toHaveText(user.name);
   return user;
+}
+
+/** After Sign out was pressed: passes the dev IdP's sign-out page (it submits itself with
+ * JavaScript; without, it shows a Continue button, pressed here by mouse or keyboard) and waits
+ * for the app's signed-out page. `names` are the buttons' names in the page's language. */
+export async function passIdpSignOut(page, { cont = 'Continue', signIn = 'Sign in', keyboard = false } = {}) {
+  const continueButton = page.getByRole('button', { name: cont, exact: true });
+  const signInButton = page.getByRole('button', { name: signIn, exact: true });
+  await expect(continueButton.or(signInButton).first()).toBeVisible();
+  if (page.url().startsWith(IDP_URL) && (await continueButton.isVisible().catch(() => false))) {
+    if (keyboard) {
+      await expect(continueButton).toBeFocused(); // autofocus
+      await page.keyboard.press('Enter');
+    } else {
+      await continueButton.click().catch(() => {}); // may already be submitting itself
+    }
+  }
+  await expect(signInButton).toBeVisible();
 }

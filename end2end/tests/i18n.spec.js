@@ -2,7 +2,7 @@
 // browser's Accept-Language, and the language reaching Logto (the dev IdP) as ui_locales.
 import { test, expect } from '@playwright/test';
 import { APP_URL, IDP_URL } from '../processes.js';
-import { ALICE, open } from './helpers.js';
+import { ALICE, open, passIdpSignOut } from './helpers.js';
 
 const TH = {
   heading: 'เข้าสู่ระบบด้วย Logto',
@@ -10,17 +10,6 @@ const TH = {
   facebook: 'ดำเนินการต่อด้วย Facebook',
   signOut: 'ออกจากระบบ',
 };
-
-/** Passes the dev IdP's sign-out page (it submits itself with JavaScript; a button without). */
-async function passIdpSignOut(page, continueLabel) {
-  await page.waitForURL((url) => url.href.startsWith(IDP_URL) || url.href.startsWith(APP_URL));
-  if (page.url().startsWith(IDP_URL)) {
-    await expect(page.locator('html')).toHaveAttribute('lang', 'th');
-    const cont = page.getByRole('button', { name: continueLabel });
-    if (await cont.isVisible().catch(() => false)) await cont.click().catch(() => {});
-  }
-  await page.waitForURL((url) => url.href.startsWith(APP_URL));
-}
 
 test('switch to Thai and stay in it across a full sign-in and sign-out, then back to English', async ({ page }) => {
   await open(page, '/');
@@ -59,8 +48,10 @@ test('switch to Thai and stay in it across a full sign-in and sign-out, then bac
 
   // Sign-out goes through Logto in Thai and lands on the Thai start page.
   await open(page, '/');
+  const signOutPage = page.waitForResponse((r) => r.url().startsWith(`${IDP_URL}/oidc/session/end?`));
   await page.getByRole('button', { name: TH.signOut }).click();
-  await passIdpSignOut(page, 'ดำเนินการต่อ');
+  expect(new URL((await signOutPage).url()).searchParams.get('ui_locales')).toBe('th');
+  await passIdpSignOut(page, { cont: 'ดำเนินการต่อ', signIn: TH.signIn });
   await expect(page.getByRole('heading', { name: TH.heading })).toBeVisible();
 
   // And back: English, remembered too.

@@ -2,7 +2,7 @@
 // Runs hydrated and with JavaScript disabled, like every flow.
 import { test, expect } from '@playwright/test';
 import { APP_URL, IDP_URL } from '../processes.js';
-import { open, registerNewUser, signInWithPassword } from './helpers.js';
+import { open, passIdpSignOut, registerNewUser, signInWithPassword } from './helpers.js';
 
 /** A second browser (its own cookies) with the project's JavaScript setting. */
 async function otherBrowser(browser) {
@@ -53,13 +53,7 @@ test('the sessions page ends another browser, then every session', async ({ page
   await open(page, '/sessions');
   await expect(page.locator('.session')).toHaveCount(2);
   await page.getByRole('button', { name: 'Sign out everywhere' }).click();
-  await page.waitForURL((url) => url.href.startsWith(IDP_URL) || url.pathname === '/');
-  if (page.url().startsWith(IDP_URL)) {
-    const cont = page.getByRole('button', { name: 'Continue' });
-    if (await cont.isVisible().catch(() => false)) await cont.click().catch(() => {});
-  }
-  await page.waitForURL((url) => !url.href.startsWith(IDP_URL));
-  await expect(page.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
+  await passIdpSignOut(page);
   await open(phone, '/');
   await expect(phone.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
   await phone.context().close();
