@@ -511,7 +511,8 @@ pub struct SessionView {
     /// Unix seconds (the page writes them in the reader's language).
     pub signed_in: i64,
     pub last_seen: i64,
-    /// "Firefox on Linux", when the browser was recognised at sign-in.
+    /// "Firefox on Linux" (as stored at sign-in; the page words the "on"), when the browser was
+    /// recognised.
     pub browser: Option<String>,
     /// The session of the browser asking.
     pub current: bool,

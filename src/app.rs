@@ -107,10 +107,7 @@ pub fn App() -> impl IntoView {
                         <a href="/profile">{td_string!(locale, nav.profile)}</a>
                         <a href="/sessions">{td_string!(locale, nav.sessions)}</a>
                         <LanguageSwitch />
-                        <ThemeToggle
-                            dark_label=td_string!(locale, theme.dark).to_owned()
-                            light_label=td_string!(locale, theme.light).to_owned()
-                        />
+                        <ThemeToggle label=td_string!(locale, theme.dark).to_owned() />
                     </nav>
                 </header>
                 <main>
@@ -152,7 +149,7 @@ fn LanguageSwitch() -> impl IntoView {
     };
     view! {
         <form method="post" action=SetLanguage::url() class="lang-switch">
-            <input type="hidden" name="return_to" value=current_path_and_query() />
+            <input type="hidden" name="return_to" value=here_without_actions() />
             <div class="lang-options" role="group" aria-label=td_string!(locale, language.label)>
                 {option(Locale::en, td_string!(locale, language.en))}
                 {option(Locale::th, td_string!(locale, language.th))}
@@ -163,10 +160,11 @@ fn LanguageSwitch() -> impl IntoView {
 
 /// Switches colour theme in the browser. Disabled until the WASM has hydrated it, so without
 /// JavaScript it is visibly inert rather than silently broken. The page around it is static HTML
-/// (not an island), so the theme is written onto `.page` directly. Its words come from the
-/// server as props (see `lang`).
+/// (not an island), so the theme is written onto `.page` directly. One label ("Dark theme"), its
+/// state in `aria-pressed`: a label that flipped too would be read as "Light theme, pressed". Its
+/// words come from the server as a prop (see `lang`).
 #[island]
-fn ThemeToggle(dark_label: String, light_label: String) -> impl IntoView {
+fn ThemeToggle(label: String) -> impl IntoView {
     let (theme, set_theme) = signal("light");
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
@@ -187,7 +185,7 @@ fn ThemeToggle(dark_label: String, light_label: String) -> impl IntoView {
             aria-pressed=move || (theme.get() == "dark").to_string()
             on:click=move |_| set_theme.update(|t| *t = if *t == "dark" { "light" } else { "dark" })
         >
-            {move || if theme.get() == "dark" { light_label.clone() } else { dark_label.clone() }}
+            {label}
         </button>
     }
 }
@@ -312,10 +310,13 @@ fn SessionsList() -> impl IntoView {
 #[component]
 fn SessionItem(session: SessionView) -> impl IntoView {
     let locale = use_locale();
-    let browser = session
-        .browser
-        .clone()
-        .unwrap_or_else(|| td_string!(locale, sessions.unknown_browser).to_owned());
+    let browser = match session.browser.as_deref().map(|b| b.split_once(" on ")) {
+        Some(Some((browser, os))) => {
+            td_string!(locale, sessions.browser_on, browser = browser, os = os).to_string()
+        }
+        Some(None) => session.browser.clone().unwrap_or_default(),
+        None => td_string!(locale, sessions.unknown_browser).to_owned(),
+    };
     let label = td_string!(locale, sessions.end_label, browser = browser.clone()).to_string();
     let times = td_string!(
         locale,
@@ -348,6 +349,30 @@ pub fn SignInFirst() -> impl IntoView {
     let here = current_path_and_query();
     view! { <Redirect path=format!("/sign-in?return_to={}", url_encode(&here)) /> }
 }
+
+/// This page without the profile page's actions in its query (`call`, `organization`,
+/// `facebook`): switching language must not call the API or Logto again.
+fn here_without_actions() -> String {
+    let location = use_location();
+    let path = location.pathname.get_untracked();
+    let search = location.search.get_untracked();
+    let kept: Vec<&str> = search
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            !pair.is_empty() && !QUERY_ACTIONS.contains(&name)
+        })
+        .collect();
+    if kept.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+/// The query names that run an action when a page renders (see `query_action`).
+const QUERY_ACTIONS: [&str; 3] = ["call", "organization", "facebook"];
 
 /// This page's path and query, for coming back to it.
 fn current_path_and_query() -> String {
@@ -739,7 +764,8 @@ impl UserCardView {
         Self {
             picture_alt: td_string!(locale, user.picture_alt, name = name.clone()).to_string(),
             via: (!user.identities.is_empty()).then(|| {
-                td_string!(locale, user.via, list = user.identities.join(", ")).to_string()
+                let names: Vec<&str> = user.identities.iter().map(|i| connector_name(i)).collect();
+                td_string!(locale, user.via, list = names.join(", ")).to_string()
             }),
             card_label: td_string!(locale, user.card_label).to_owned(),
             sign_out: td_string!(locale, buttons.sign_out).to_owned(),
@@ -747,6 +773,22 @@ impl UserCardView {
             email: user.email,
             picture: user.picture,
         }
+    }
+}
+
+/// A social connector's brand name for its Logto target id (`facebook` → `Facebook`); ids we do
+/// not know are shown as they are.
+fn connector_name(target: &str) -> &str {
+    match target {
+        "facebook" => "Facebook",
+        "google" => "Google",
+        "github" => "GitHub",
+        "apple" => "Apple",
+        "microsoft" | "azuread" => "Microsoft",
+        "line" => "LINE",
+        "discord" => "Discord",
+        "x" | "twitter" => "X",
+        other => other,
     }
 }
 
@@ -963,7 +1005,7 @@ mod tests {
         u.identities = vec!["facebook".into()];
         assert_eq!(
             UserCardView::new(u, Locale::en).via.as_deref(),
-            Some("via facebook")
+            Some("via Facebook")
         );
     }
 
@@ -981,16 +1023,16 @@ mod tests {
             ("session_store_unavailable", 503),
             ("no_such_code", 500),
         ];
-        let mut titles = std::collections::BTreeSet::new();
+        let mut messages = std::collections::BTreeSet::new();
         for (code, status) in codes {
             let (en_title, en_message, en_status) = auth_error_text(Locale::en, code);
             let (th_title, th_message, th_status) = auth_error_text(Locale::th, code);
             assert_eq!((en_status, th_status), (status, status), "{code}");
             assert_ne!(en_title, th_title, "{code}");
             assert_ne!(en_message, th_message, "{code}");
-            titles.insert(en_message);
+            messages.insert(en_message);
         }
-        assert_eq!(titles.len(), codes.len(), "each code its own message");
+        assert_eq!(messages.len(), codes.len(), "each code its own message");
         for error in [
             AppError::Unauthenticated,
             AppError::UnknownLanguage,

@@ -36,7 +36,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         return Err("the catalogues in src/locales disagree (see the errors above)".into());
     }
-    let code = leptos_i18n_codegen::gen_code(&parsed, None, false, None, false)?;
+    // As leptos_i18n_build 0.6.2's `generate_i18n_module` calls it: the crate at its default
+    // path (`leptos_i18n`), diagnostics already handled above, no extra attributes, no docs.
+    // Pinned with the parser (=0.6.2): an upgrade of leptos_i18n should re-check this call.
+    let code = leptos_i18n_codegen::gen_code(
+        &parsed, /* crate_path */ None, /* emit_diagnostics */ false,
+        /* top_level_attributes */ None, /* gen_docs */ false,
+    )?;
     let dir = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?).join("i18n");
     fs::create_dir_all(&dir)?;
     fs::write(dir.join("mod.rs"), code.to_string())?;

@@ -82,23 +82,36 @@ pub fn negotiate<'a>(
 /// The language of the page being rendered (provided by `App` from the request); English where
 /// there is no request (the browser's islands get their words as props).
 pub fn use_locale() -> Locale {
-    leptos::prelude::use_context::<Locale>().unwrap_or(Locale::en)
+    let locale = leptos::prelude::use_context::<Locale>();
+    #[cfg(feature = "ssr")]
+    if locale.is_none() {
+        tracing::warn!("no language in context (rendered outside App?): English");
+    }
+    locale.unwrap_or(Locale::en)
 }
 
-/// `2026-11-25 04:19:04 UTC` in the page's language. Thai dates count years in the Buddhist era
-/// (B.E. = A.D. + 543), as Thai readers expect: `25 พฤศจิกายน พ.ศ. 2569 เวลา 04:19:04 น. (UTC)`.
-/// The server does not know the reader's time zone, so times are UTC and say so.
+/// `2026-11-25 04:19:04 UTC` in the page's language. The server does not know the reader's time
+/// zone: English pages show UTC and say so; Thai pages show Thailand's time (UTC+7 all year, one
+/// zone for the whole country) and say so, with Thai month names and the year in the Buddhist
+/// era (B.E. = A.D. + 543), as Thai readers expect: `25 พฤศจิกายน พ.ศ. 2569 เวลา 11:19:04 น.
+/// (เวลาประเทศไทย)`.
 pub fn format_datetime(locale: Locale, unix_secs: i64, with_seconds: bool) -> String {
-    let Some(t) = chrono::DateTime::from_timestamp(unix_secs, 0) else {
+    let Some(utc) = chrono::DateTime::from_timestamp(unix_secs, 0) else {
         return unix_secs.to_string();
     };
-    let (names, year) = match locale {
-        Locale::en => (chrono::Locale::en_US, t.format("%Y").to_string()),
-        Locale::th => (
-            chrono::Locale::th_TH,
-            (chrono::Datelike::year(&t) + 543).to_string(),
-        ),
+    let (offset_secs, names) = match locale {
+        Locale::en => (0, chrono::Locale::en_US),
+        Locale::th => (7 * 3600, chrono::Locale::th_TH),
     };
+    let Some(offset) = chrono::FixedOffset::east_opt(offset_secs) else {
+        return unix_secs.to_string();
+    };
+    let t = utc.with_timezone(&offset);
+    let year = match locale {
+        Locale::en => chrono::Datelike::year(&t),
+        Locale::th => chrono::Datelike::year(&t) + 543,
+    }
+    .to_string();
     let day = t.format("%-d").to_string();
     let month = t.format_localized("%B", names).to_string();
     let time = t
@@ -216,7 +229,17 @@ mod tests {
         );
         assert_eq!(
             format_datetime(Locale::th, t, true),
-            "25 พฤศจิกายน พ.ศ. 2569 เวลา 04:19:04 น. (UTC)"
+            "25 พฤศจิกายน พ.ศ. 2569 เวลา 11:19:04 น. (เวลาประเทศไทย)"
+        );
+        // Thailand's evening of the 31st of December is already the next (Buddhist) year.
+        let new_year_utc = 1_798_736_400; // 2026-12-31 17:00:00 UTC
+        assert_eq!(
+            format_datetime(Locale::th, new_year_utc, false),
+            "1 มกราคม พ.ศ. 2570 เวลา 00:00 น. (เวลาประเทศไทย)"
+        );
+        assert_eq!(
+            format_datetime(Locale::en, new_year_utc, false),
+            "31 December 2026, 17:00 UTC"
         );
         assert_eq!(
             format_datetime(Locale::en, t, false),
@@ -277,6 +300,14 @@ mod tests {
             assert_eq!(markers(english), markers(thai), "{key}");
         }
         assert!(en.len() > 100, "both catalogues read: {}", en.len());
+        // A Thai value the same as the English one is an untranslated string, unless it is a
+        // name that is the same in both.
+        let same_in_both = ["brand", "language.en", "language.th"];
+        for (key, english) in &en {
+            if !same_in_both.contains(&key.as_str()) {
+                assert_ne!(english, &th[key], "{key} is not translated");
+            }
+        }
     }
 
     #[cfg(feature = "ssr")]

@@ -236,9 +236,12 @@ async function interaction(req, res, url) {
   try {
     details = await provider.interactionDetails(req, res);
   } catch (err) {
-    return send(res, 400, views.errorPage({ error: 'session_not_found', error_description: 'This sign-in has expired. Go back to the app and start again.' }));
+    const lang = views.pickLanguage('', req.headers['accept-language']);
+    return send(res, 400, views.errorPage({ error: 'session_not_found', error_description: 'This sign-in has expired. Go back to the app and start again.' }, lang));
   }
-  if (details.uid !== uid) return send(res, 400, views.errorPage({ error: 'invalid_request', error_description: 'Interaction mismatch' }));
+  if (details.uid !== uid) {
+    return send(res, 400, views.errorPage({ error: 'invalid_request', error_description: 'Interaction mismatch' }, views.pickLanguage(details.params.ui_locales, req.headers['accept-language'])));
+  }
   const { prompt, params } = details;
   const lang = views.pickLanguage(params.ui_locales, req.headers['accept-language']);
 
@@ -329,7 +332,7 @@ async function facebookDialog(req, res, url) {
     const lang = views.pickLanguage(pending?.params?.ui_locales, req.headers['accept-language']);
     return send(res, 200, views.facebookDialog({ uid, lang }));
   }
-  return send(res, 404, views.errorPage({ error: 'not_found' }));
+  return send(res, 404, views.errorPage({ error: 'not_found' }, views.pickLanguage('', req.headers['accept-language'])));
 }
 
 const oidc = provider.callback();

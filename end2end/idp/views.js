@@ -39,7 +39,7 @@ const TEXT = {
     errors: {
       wrong_password: 'ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง',
       facebook_cancelled: 'การเข้าสู่ระบบด้วย Facebook ถูกยกเลิก เลือกวิธีเข้าสู่ระบบอื่นหรือลองอีกครั้ง',
-      username_invalid: 'ชื่อผู้ใช้ต้องยาว 3–32 ตัว ประกอบด้วยตัวอักษร ตัวเลข หรือขีดล่าง และไม่ขึ้นต้นด้วยตัวเลข',
+      username_invalid: 'ชื่อผู้ใช้ต้องยาว 3–32 ตัว ประกอบด้วยตัวอักษรภาษาอังกฤษ ตัวเลข หรือขีดล่าง และไม่ขึ้นต้นด้วยตัวเลข',
       username_taken: 'ชื่อผู้ใช้นี้ถูกใช้แล้ว',
       password_short: 'รหัสผ่านต้องมีอย่างน้อย 8 ตัวอักษร',
       unknown: 'เกิดข้อผิดพลาด โปรดลองอีกครั้ง',
@@ -66,9 +66,9 @@ export function pickLanguage(uiLocales, acceptLanguage) {
   const candidates = [...String(uiLocales || '').split(/\s+/), ...fromHeader].filter(Boolean);
   for (const tag of candidates) {
     const lower = tag.toLowerCase().replace('_', '-');
-    if (TEXT[lower]) return lower;
+    if (Object.hasOwn(TEXT, lower)) return lower;
     const base = lower.split('-')[0];
-    if (TEXT[base]) return base;
+    if (Object.hasOwn(TEXT, base)) return base;
   }
   return 'en';
 }
@@ -92,9 +92,10 @@ const layout = (lang, title, body, extraHead = '') => `<!DOCTYPE html>
 
 /** `error` is a code (`wrong_password`, `facebook_cancelled`, …): the page words it. */
 export function signInPage({ uid, screen, error, username, locales, lang = 'en' }) {
-  const t = TEXT[lang] || TEXT.en;
+  const t = Object.hasOwn(TEXT, lang) ? TEXT[lang] : TEXT.en;
   const base = `/interaction/${encodeURIComponent(uid)}`;
-  const err = error ? `<div class="error" role="alert">${esc(t.errors[error] || t.errors.unknown)}</div>` : '';
+  const message = Object.hasOwn(t.errors, error) ? t.errors[error] : t.errors.unknown;
+  const err = error ? `<div class="error" role="alert">${esc(message)}</div>` : '';
   const badge = locales ? ` <span class="badge">ui_locales: ${esc(locales)}</span>` : '';
   const facebook = `<p class="divider">${t.or}</p>
     <a class="btn fb" href="/facebook/dialog?uid=${encodeURIComponent(uid)}">${t.continueFacebook}</a>`;
@@ -121,7 +122,7 @@ export function signInPage({ uid, screen, error, username, locales, lang = 'en' 
 }
 
 export function facebookDialog({ uid, lang = 'en' }) {
-  const t = TEXT[lang] || TEXT.en;
+  const t = Object.hasOwn(TEXT, lang) ? TEXT[lang] : TEXT.en;
   const action = `/interaction/${encodeURIComponent(uid)}/facebook`;
   return layout(lang, t.fbTitle, `
     <h1 style="color:#1877f2">facebook</h1>
@@ -135,7 +136,7 @@ export function facebookDialog({ uid, lang = 'en' }) {
 }
 
 export function logoutPage(form, lang = 'en') {
-  const t = TEXT[lang] || TEXT.en;
+  const t = Object.hasOwn(TEXT, lang) ? TEXT[lang] : TEXT.en;
   return layout(lang, t.signingOutTitle, `
     <h1>${t.signingOut}</h1><p class="sub">${t.sub}</p>
     ${form}
@@ -144,13 +145,13 @@ export function logoutPage(form, lang = 'en') {
 }
 
 export function loggedOutPage(lang = 'en') {
-  const t = TEXT[lang] || TEXT.en;
+  const t = Object.hasOwn(TEXT, lang) ? TEXT[lang] : TEXT.en;
   return layout(lang, t.signedOutTitle, `<h1>${t.signedOut}</h1>`);
 }
 
 /** oidc-provider's and the dev IdP's own errors (codes and descriptions stay as sent). */
 export function errorPage(out, lang = 'en') {
-  const t = TEXT[lang] || TEXT.en;
+  const t = Object.hasOwn(TEXT, lang) ? TEXT[lang] : TEXT.en;
   const rows = Object.entries(out).map(([k, v]) => `<p><strong>${esc(k)}</strong>: ${esc(v)}</p>`).join('');
   return layout(lang, t.errorTitle, `<h1>${t.somethingWrong}</h1>${rows}`);
 }

@@ -6,8 +6,15 @@ import AxeBuilder from '@axe-core/playwright';
 import { APP_URL, IDP_URL } from '../processes.js';
 import { ALICE, open, passIdpSignOut, signInWithPassword } from './helpers.js';
 
-const SIGNED_OUT = ['/', '/sign-in?return_to=%2Fprofile', '/auth/error?code=state_mismatch', '/no-such-page'];
-const SIGNED_IN = ['/', '/profile', '/profile?call=api', '/sessions', '/auth/error?code=rate_limited', '/no-such-page'];
+const SIGNED_OUT = [
+  '/', '/sign-in?return_to=%2Fprofile', '/auth/error?code=state_mismatch', '/callback?state=x&code=y', '/no-such-page',
+];
+const SIGNED_IN = [
+  '/', '/profile', '/profile?call=api', '/profile?organization=org-acme', '/sessions',
+  '/auth/error?code=rate_limited', '/no-such-page',
+];
+// A Facebook user's profile has the Facebook card; its answer is part of the page.
+const SIGNED_IN_WITH_FACEBOOK = ['/profile', '/profile?facebook=1'];
 
 async function setLanguage(page, lang) {
   await page.context().addCookies([{ name: 'lang', value: lang, url: APP_URL }]);
@@ -63,7 +70,17 @@ test('axe: every page signed in, both languages and themes', async ({ page }, in
   await auditPages(page, SIGNED_IN, 'signed-in', info);
 });
 
-test("axe: the dev IdP's sign-in and Facebook pages in both languages", async ({ page }, info) => {
+test("axe: a Facebook user's profile and its Facebook answer, both languages and themes", async ({ page }, info) => {
+  needsJavaScript(info);
+  test.setTimeout(120_000);
+  await open(page, '/');
+  await page.locator('.actions .btn-facebook').click();
+  await page.locator('button.fb').click();
+  await expect(page.locator('.user-name')).toHaveText('Jamie Rivera');
+  await auditPages(page, SIGNED_IN_WITH_FACEBOOK, 'facebook', info);
+});
+
+test("axe: the dev IdP's sign-in, sign-up and Facebook pages in both languages", async ({ page }, info) => {
   needsJavaScript(info);
   for (const lang of ['en', 'th']) {
     await setLanguage(page, lang);
@@ -72,6 +89,9 @@ test("axe: the dev IdP's sign-in and Facebook pages in both languages", async ({
     await expect(page).toHaveURL(new RegExp(`^${IDP_URL}/interaction/`));
     await expect(page.locator('html')).toHaveAttribute('lang', lang);
     expect(await audit(page, `[${info.project.name}] idp ${lang} sign-in`)).toEqual([]);
+    await page.locator('.switch a').click();
+    await expect(page.locator('#name')).toBeVisible();
+    expect(await audit(page, `[${info.project.name}] idp ${lang} sign-up`)).toEqual([]);
     await page.locator('a.fb').click();
     await expect(page).toHaveURL(new RegExp(`^${IDP_URL}/facebook/dialog`));
     expect(await audit(page, `[${info.project.name}] idp ${lang} facebook`)).toEqual([]);

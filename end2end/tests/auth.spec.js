@@ -44,7 +44,7 @@ test('Continue with Facebook goes straight to Facebook and back', async ({ page 
   await page.getByRole('button', { name: 'Continue as Jamie Rivera' }).click();
   await expect(page.locator('.user-name')).toHaveText('Jamie Rivera');
   await expect(page.locator('img.avatar')).toHaveAttribute('src', /\/avatars\/facebook-/);
-  await expect(page.locator('.user .badge')).toContainText('facebook');
+  await expect(page.locator('.user .badge')).toHaveText('via Facebook');
   await expect(page.locator('.claims')).toContainText('identities');
 });
 

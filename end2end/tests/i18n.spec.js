@@ -41,7 +41,7 @@ test('switch to Thai and stay in it across a full sign-in and sign-out, then bac
   await expect(page.locator('html')).toHaveAttribute('lang', 'th');
   await expect(page.getByRole('heading', { name: 'ข้อมูล claims ของคุณ' })).toBeVisible();
   const iat = page.locator('.claims tr').filter({ has: page.locator('th', { hasText: /^iat$/ }) }).locator('td');
-  await expect(iat).toContainText(/^\d{1,2} \S+ พ\.ศ\. 25\d\d เวลา \d\d:\d\d:\d\d น\. \(UTC\)$/);
+  await expect(iat).toContainText(/^\d{1,2} \S+ พ\.ศ\. 25\d\d เวลา \d\d:\d\d:\d\d น\. \(เวลาประเทศไทย\)$/);
   await open(page, '/sessions');
   await expect(page.getByRole('heading', { name: 'เซสชันของคุณ' })).toBeVisible();
   await expect(page.locator('.session').first()).toContainText('พ.ศ.');
@@ -81,7 +81,7 @@ test('Facebook, straight from the app, in Thai', async ({ page }) => {
   await page.getByRole('link', { name: TH.facebook }).click();
   await page.getByRole('button', { name: 'ดำเนินการต่อในชื่อ Jamie Rivera' }).click();
   await expect(page.locator('.user-name')).toHaveText('Jamie Rivera');
-  await expect(page.locator('.user .badge')).toHaveText('ผ่าน facebook');
+  await expect(page.locator('.user .badge')).toHaveText('ผ่าน Facebook');
 });
 
 test.describe('a Thai browser', () => {

@@ -8,8 +8,9 @@ use axum::{
     http::{header, Request, StatusCode},
 };
 
-const THAI_HEADING: &str = "เข้าสู่ระบบด้วย Logto";
-const ENGLISH_HEADING: &str = "Sign in with Logto";
+// The start page's heading (its `<title>` has the same words).
+const THAI_HEADING: &str = "<h1>เข้าสู่ระบบด้วย Logto</h1>";
+const ENGLISH_HEADING: &str = "<h1>Sign in with Logto</h1>";
 
 async fn get_with(app: &mut App, uri: &str, accept_language: &str) -> Reply {
     app.send(
@@ -137,26 +138,53 @@ async fn signed_in_pages_and_dates_are_in_the_chosen_language() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("<html lang=\"th\""));
     assert!(page.body.contains("โปรไฟล์ของคุณ"), "{}", page.body);
-    assert!(page.body.contains("ออกจากระบบ"), "the island's words too");
+    assert!(
+        page.body.contains("ออกจากระบบ</button>"),
+        "the island's words too"
+    );
     assert!(
         page.body.contains(" พ.ศ. 25"),
         "Buddhist-era dates: {}",
         page.body
+    );
+    assert!(
+        page.body.contains("(เวลาประเทศไทย)</code>"),
+        "Thailand's time"
     );
     assert!(!page.body.contains(" UTC</code>"), "no English dates left");
     let page = app.get("/sessions").await;
     assert!(page.body.contains("เบราว์เซอร์นี้"), "{}", page.body);
     assert!(page.body.contains("พ.ศ."));
 
-    // Signing out asks Logto for the same language.
-    let r = app.post_form("/api/sign_out", "").await;
-    let location = url::Url::parse(&r.location().unwrap()).unwrap();
-    assert_eq!(
+    // Signing out (here, or everywhere) asks Logto for the same language.
+    let ui_locales = |r: &Reply| {
+        let location = url::Url::parse(&r.location().unwrap()).unwrap();
         location
             .query_pairs()
             .find(|(k, _)| k == "ui_locales")
-            .map(|(_, v)| v.into_owned()),
-        Some("th".to_owned())
+            .map(|(_, v)| v.into_owned())
+    };
+    let mut phone = app.browser();
+    phone.lang_cookie = app.lang_cookie.clone();
+    phone.sign_in(&idp).await;
+    let r = app.post_form("/api/sign_out", "").await;
+    assert_eq!(ui_locales(&r).as_deref(), Some("th"));
+    let r = phone.post_form("/api/sign_out_everywhere", "").await;
+    assert_eq!(ui_locales(&r).as_deref(), Some("th"));
+}
+
+#[tokio::test]
+async fn on_https_the_choice_is_a_secure_cookie() {
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[("APP_BASE_URL", "https://app.example.com")]);
+    let mut app = App::new(&config).await;
+    let r = app
+        .post_form("/api/set_language", "lang=th&return_to=%2F")
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    assert_eq!(
+        r.headers[header::SET_COOKIE].to_str().unwrap(),
+        "lang=th; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax; Secure"
     );
 }
 
