@@ -503,6 +503,9 @@ pub async fn facebook_profile() -> Result<crate::views::FacebookView, AppError> 
         .map_err(app_error_from)
 }
 
+/// How the browser and its system are joined in a stored session's `browser` (`Chrome on Linux`).
+pub const BROWSER_ON_OS: &str = " on ";
+
 /// One of the signed-in user's app sessions, as the sessions page shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionView {
@@ -511,8 +514,8 @@ pub struct SessionView {
     /// Unix seconds (the page writes them in the reader's language).
     pub signed_in: i64,
     pub last_seen: i64,
-    /// "Firefox on Linux" (as stored at sign-in; the page words the "on"), when the browser was
-    /// recognised.
+    /// "Firefox on Linux" (as stored at sign-in, joined by [`BROWSER_ON_OS`]; the page words the
+    /// "on" in its language), when the browser was recognised.
     pub browser: Option<String>,
     /// The session of the browser asking.
     pub current: bool,

@@ -133,6 +133,11 @@ pub fn App() -> impl IntoView {
 #[component]
 fn LanguageSwitch() -> impl IntoView {
     let locale = use_locale();
+    let location = use_location();
+    let back_to = here_without_actions(
+        &location.pathname.get_untracked(),
+        &location.search.get_untracked(),
+    );
     let option = move |value: Locale, name: &'static str| {
         view! {
             <button
@@ -149,7 +154,7 @@ fn LanguageSwitch() -> impl IntoView {
     };
     view! {
         <form method="post" action=SetLanguage::url() class="lang-switch">
-            <input type="hidden" name="return_to" value=here_without_actions() />
+            <input type="hidden" name="return_to" value=back_to />
             <div class="lang-options" role="group" aria-label=td_string!(locale, language.label)>
                 {option(Locale::en, td_string!(locale, language.en))}
                 {option(Locale::th, td_string!(locale, language.th))}
@@ -310,7 +315,11 @@ fn SessionsList() -> impl IntoView {
 #[component]
 fn SessionItem(session: SessionView) -> impl IntoView {
     let locale = use_locale();
-    let browser = match session.browser.as_deref().map(|b| b.split_once(" on ")) {
+    let browser = match session
+        .browser
+        .as_deref()
+        .map(|b| b.split_once(crate::api::BROWSER_ON_OS))
+    {
         Some(Some((browser, os))) => {
             td_string!(locale, sessions.browser_on, browser = browser, os = os).to_string()
         }
@@ -350,25 +359,50 @@ pub fn SignInFirst() -> impl IntoView {
     view! { <Redirect path=format!("/sign-in?return_to={}", url_encode(&here)) /> }
 }
 
-/// This page without the profile page's actions in its query (`call`, `organization`,
-/// `facebook`): switching language must not call the API or Logto again.
-fn here_without_actions() -> String {
-    let location = use_location();
-    let path = location.pathname.get_untracked();
-    let search = location.search.get_untracked();
+/// Where the language switch comes back to: this page without the actions its query runs when it
+/// renders (the profile page's `call`, `organization`, `facebook`; the callback's code and state,
+/// which are used up), so switching language never calls the API or Logto again.
+fn here_without_actions(path: &str, search: &str) -> String {
+    if path == "/callback" {
+        return "/".to_owned();
+    }
     let kept: Vec<&str> = search
         .trim_start_matches('?')
         .split('&')
         .filter(|pair| {
-            let name = pair.split('=').next().unwrap_or_default();
-            !pair.is_empty() && !QUERY_ACTIONS.contains(&name)
+            // Names as the page reads them (decoded): `c%61ll=api` is `call=api`.
+            let name = percent_decode(pair.split('=').next().unwrap_or_default());
+            !pair.is_empty() && !QUERY_ACTIONS.contains(&name.as_str())
         })
         .collect();
     if kept.is_empty() {
-        path
+        path.to_owned()
     } else {
         format!("{path}?{}", kept.join("&"))
     }
+}
+
+/// `application/x-www-form-urlencoded` decoding of one name (`+` is a space, `%XX` a byte).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The query names that run an action when a page renders (see `query_action`).
@@ -1007,6 +1041,32 @@ mod tests {
             UserCardView::new(u, Locale::en).via.as_deref(),
             Some("via Facebook")
         );
+    }
+
+    #[test]
+    fn the_language_switch_comes_back_without_the_pages_actions() {
+        let back = |path: &str, search: &str| here_without_actions(path, search);
+        assert_eq!(back("/", ""), "/");
+        assert_eq!(back("/profile", "?call=api"), "/profile");
+        assert_eq!(
+            back("/profile", "?x=1&organization=org-acme&facebook=1&y=%2F"),
+            "/profile?x=1&y=%2F"
+        );
+        // The names the page acts on, however they are written.
+        assert_eq!(back("/profile", "c%61ll=api&keep"), "/profile?keep");
+        assert_eq!(back("/profile", "call&facebook="), "/profile");
+        assert_eq!(
+            back("/profile", "callback=1&%=2&a%2"),
+            "/profile?callback=1&%=2&a%2"
+        );
+        assert_eq!(
+            back("/sign-in", "?return_to=%2Fprofile%3Fcall%3Dapi"),
+            "/sign-in?return_to=%2Fprofile%3Fcall%3Dapi",
+            "only this page's own actions"
+        );
+        // The callback uses up its state: never back there.
+        assert_eq!(back("/callback", "?code=c&state=s"), "/");
+        assert_eq!(percent_decode("a+b%20c%zz%4"), "a b c%zz%4");
     }
 
     #[test]

@@ -231,7 +231,8 @@ mod tests {
             format_datetime(Locale::th, t, true),
             "25 พฤศจิกายน พ.ศ. 2569 เวลา 11:19:04 น. (เวลาประเทศไทย)"
         );
-        // Thailand's evening of the 31st of December is already the next (Buddhist) year.
+        // 17:00 UTC on the 31st of December is already midnight of the next (Buddhist) year in
+        // Thailand.
         let new_year_utc = 1_798_736_400; // 2026-12-31 17:00:00 UTC
         assert_eq!(
             format_datetime(Locale::th, new_year_utc, false),

@@ -237,10 +237,10 @@ async function interaction(req, res, url) {
     details = await provider.interactionDetails(req, res);
   } catch (err) {
     const lang = views.pickLanguage('', req.headers['accept-language']);
-    return send(res, 400, views.errorPage({ error: 'session_not_found', error_description: 'This sign-in has expired. Go back to the app and start again.' }, lang));
+    return send(res, 400, views.errorPage({ error: 'session_not_found' }, lang));
   }
   if (details.uid !== uid) {
-    return send(res, 400, views.errorPage({ error: 'invalid_request', error_description: 'Interaction mismatch' }, views.pickLanguage(details.params.ui_locales, req.headers['accept-language'])));
+    return send(res, 400, views.errorPage({ error: 'interaction_mismatch' }, views.pickLanguage(details.params.ui_locales, req.headers['accept-language'])));
   }
   const { prompt, params } = details;
   const lang = views.pickLanguage(params.ui_locales, req.headers['accept-language']);
@@ -354,10 +354,10 @@ const server = http.createServer(async (req, res) => {
       return res.end(svg);
     }
     if (url.pathname === '/' || url.pathname === '/healthz') return send(res, 200, views.homePage({ publicUrl, clientId }));
-    return send(res, 404, views.errorPage({ error: 'not_found' }));
+    return send(res, 404, views.errorPage({ error: 'not_found' }, views.pickLanguage('', req.headers['accept-language'])));
   } catch (err) {
     console.error(err);
-    if (!res.headersSent) send(res, 500, views.errorPage({ error: 'server_error' }));
+    if (!res.headersSent) send(res, 500, views.errorPage({ error: 'server_error' }, views.pickLanguage('', req.headers['accept-language'])));
   }
 });
 server.listen(port, host, () => {

@@ -22,6 +22,8 @@ const TEXT = {
       username_taken: 'That username is already taken.',
       password_short: 'Password must be at least 8 characters.',
       unknown: 'Something went wrong. Please try again.',
+      session_not_found: 'This sign-in has expired. Go back to the app and start again.',
+      interaction_mismatch: 'This page belongs to another sign-in. Go back to the app and start again.',
     },
   },
   th: {
@@ -43,6 +45,8 @@ const TEXT = {
       username_taken: 'ชื่อผู้ใช้นี้ถูกใช้แล้ว',
       password_short: 'รหัสผ่านต้องมีอย่างน้อย 8 ตัวอักษร',
       unknown: 'เกิดข้อผิดพลาด โปรดลองอีกครั้ง',
+      session_not_found: 'การเข้าสู่ระบบนี้หมดอายุแล้ว กลับไปที่แอปแล้วเริ่มใหม่อีกครั้ง',
+      interaction_mismatch: 'หน้านี้เป็นของการเข้าสู่ระบบอื่น กลับไปที่แอปแล้วเริ่มใหม่อีกครั้ง',
     },
   },
 };
@@ -149,9 +153,11 @@ export function loggedOutPage(lang = 'en') {
   return layout(lang, t.signedOutTitle, `<h1>${t.signedOut}</h1>`);
 }
 
-/** oidc-provider's and the dev IdP's own errors (codes and descriptions stay as sent). */
+/** oidc-provider's errors (codes and descriptions stay as sent) and the dev IdP's own (`error` a
+ * code of `TEXT.*.errors`: its description is worded in the page's language). */
 export function errorPage(out, lang = 'en') {
   const t = Object.hasOwn(TEXT, lang) ? TEXT[lang] : TEXT.en;
+  if (Object.hasOwn(t.errors, out.error) && !out.error_description) out = { ...out, error_description: t.errors[out.error] };
   const rows = Object.entries(out).map(([k, v]) => `<p><strong>${esc(k)}</strong>: ${esc(v)}</p>`).join('');
   return layout(lang, t.errorTitle, `<h1>${t.somethingWrong}</h1>${rows}`);
 }

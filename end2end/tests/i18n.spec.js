@@ -45,6 +45,7 @@ test('switch to Thai and stay in it across a full sign-in and sign-out, then bac
   await open(page, '/sessions');
   await expect(page.getByRole('heading', { name: 'เซสชันของคุณ' })).toBeVisible();
   await expect(page.locator('.session').first()).toContainText('พ.ศ.');
+  await expect(page.locator('.session-browser').first()).toHaveText('Chrome บน Linux');
 
   // Sign-out goes through Logto in Thai and lands on the Thai start page.
   await open(page, '/');
