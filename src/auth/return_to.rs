@@ -87,6 +87,10 @@ mod tests {
             assert_eq!(sanitize(bad), None, "{bad:?} must be rejected");
         }
         assert_eq!(sanitize_or_root(Some("//evil.com")), "/");
+        // Long enough to be a mistake or an attack, not a page of ours.
+        let longest = format!("/{}", "a".repeat(2047));
+        assert_eq!(sanitize(&longest).as_deref(), Some(longest.as_str()));
+        assert_eq!(sanitize(&format!("{longest}a")), None);
         assert_eq!(sanitize_or_root(None), "/");
     }
 }
