@@ -625,5 +625,8 @@ mod tests {
         };
         assert!(!p.is_expired(1_000 + PENDING_TTL_SECS));
         assert!(p.is_expired(1_001 + PENDING_TTL_SECS));
+        // A clock that went back a little is tolerated; more than a minute, and it is expired.
+        assert!(!p.is_expired(1_000 - 60));
+        assert!(p.is_expired(1_000 - 61));
     }
 }

@@ -315,6 +315,59 @@ mod tests {
         assert!(p.organizations.is_empty());
     }
 
+    fn token_set() -> TokenSet {
+        let mut targeted = BTreeMap::new();
+        targeted.insert(
+            TokenTarget::Resource("https://api".into()).key(),
+            CachedToken {
+                token: "api-token".into(),
+                expires_at: None,
+                scope: None,
+            },
+        );
+        TokenSet {
+            sub: "u1".into(),
+            id_token: "id-token".into(),
+            id_token_claims: Default::default(),
+            access_token: "logto-token".into(),
+            access_token_expires_at: None,
+            refresh_token: Some("refresh-token".into()),
+            targeted,
+            ended: None,
+        }
+    }
+
+    #[test]
+    fn each_target_has_its_own_token() {
+        let set = token_set();
+        assert_eq!(set.token_for(&TokenTarget::Logto), Some("logto-token"));
+        assert_eq!(
+            set.token_for(&TokenTarget::Resource("https://api".into())),
+            Some("api-token")
+        );
+        assert_eq!(set.token_for(&TokenTarget::Organization("o".into())), None);
+    }
+
+    /// Debug output (logs, panics) names the grant but shows no token.
+    #[test]
+    fn debug_output_has_no_tokens() {
+        let shown = format!("{:?}", token_set());
+        assert!(shown.starts_with("TokenSet"), "{shown}");
+        assert!(shown.contains("\"u1\"") && shown.contains("has_refresh_token: true"));
+        for secret in ["logto-token", "api-token", "refresh-token", "id-token"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+
+    #[test]
+    fn web_pictures_are_kept() {
+        for url in ["https://x.test/p.png", "http://x.test/p.png"] {
+            let claims = serde_json::json!({"sub": "u1", "picture": url});
+            let p = UserProfile::from_claims(claims.as_object().unwrap());
+            assert_eq!(p.picture.as_deref(), Some(url));
+        }
+    }
+
     #[test]
     fn profiles_stored_with_text_times_still_read() {
         // A session record from before times were kept as numbers.
