@@ -42,7 +42,10 @@ test('switch to Thai and stay in it across a full sign-in and sign-out, then bac
   await expect(page.getByRole('heading', { name: 'ข้อมูล claims ของคุณ' })).toBeVisible();
   const iat = page.locator('.claims tr').filter({ has: page.locator('th', { hasText: /^iat$/ }) }).locator('td');
   await expect(iat).toContainText(/^\d{1,2} \S+ พ\.ศ\. 25\d\d เวลา \d\d:\d\d:\d\d น\. \(เวลาประเทศไทย\)$/);
-  await open(page, '/sessions');
+  // The way a reader goes there: the Thai nav link (after this page has finished loading).
+  await page.waitForLoadState('load');
+  await page.getByRole('link', { name: 'เซสชัน' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/sessions`);
   await expect(page.getByRole('heading', { name: 'เซสชันของคุณ' })).toBeVisible();
   await expect(page.locator('.session').first()).toContainText('พ.ศ.');
   await expect(page.locator('.session-browser').first()).toHaveText('Chrome บน Linux');
