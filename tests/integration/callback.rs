@@ -406,40 +406,40 @@ async fn other_loopback_host_is_sent_to_the_configured_one() {
     }
 }
 
+/// The `ui_locales` a sign-in started with these headers sends to Logto.
+async fn ui_locales_sent(app: &mut App, accept_language: &str, cookie: Option<&str>) -> String {
+    let mut request = axum::http::Request::post("/api/sign_in")
+        .header("accept", "text/html")
+        .header("accept-language", accept_language)
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let r = app
+        .send(
+            request
+                .body(axum::body::Body::from("mode=sign_in"))
+                .unwrap(),
+        )
+        .await;
+    let url = url::Url::parse(&r.location().unwrap()).unwrap();
+    let mut q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    q.remove("ui_locales").unwrap_or_default()
+}
+
 #[tokio::test]
 async fn the_app_language_is_passed_as_ui_locales() {
     let (_idp, mut app) = setup().await;
-    let r = app
-        .send(
-            axum::http::Request::post("/api/sign_in")
-                .header("accept", "text/html")
-                .header("accept-language", "th-TH,th;q=0.9,en;q=0.8")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(axum::body::Body::from("mode=sign_in"))
-                .unwrap(),
-        )
-        .await;
-    let url = url::Url::parse(&r.location().unwrap()).unwrap();
-    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(
-        q["ui_locales"], "th",
+        ui_locales_sent(&mut app, "th-TH,th;q=0.9,en;q=0.8", None).await,
+        "th",
         "the app's language, as Logto tags it"
     );
     // An explicit choice in the app wins over the browser's language.
-    let r = app
-        .send(
-            axum::http::Request::post("/api/sign_in")
-                .header("accept", "text/html")
-                .header("accept-language", "th-TH,th;q=0.9")
-                .header("cookie", "lang=en")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(axum::body::Body::from("mode=sign_in"))
-                .unwrap(),
-        )
-        .await;
-    let url = url::Url::parse(&r.location().unwrap()).unwrap();
-    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    assert_eq!(q["ui_locales"], "en");
+    assert_eq!(
+        ui_locales_sent(&mut app, "th-TH,th;q=0.9", Some("lang=en")).await,
+        "en"
+    );
 }
 
 /// The provider double checks client credentials and PKCE like Logto: the happy-path tests pass
