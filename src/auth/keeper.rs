@@ -121,10 +121,11 @@ impl TokenKeeper {
         result
     }
 
-    /// The shared lock's lifetime: longer than a refresh can take (it is bounded by the HTTP
-    /// timeout), so it only runs out if its holder died.
+    /// The shared lock's lifetime: longer than a refresh can take, so it only runs out if its
+    /// holder died. A refresh makes at most three requests (discovery, when not cached; the
+    /// token request; the signing keys, when not cached), each bounded by the HTTP timeout.
     fn shared_lock_ttl(&self) -> Duration {
-        self.provider.config().http_timeout * 2 + Duration::from_secs(5)
+        self.provider.config().http_timeout * 3 + Duration::from_secs(5)
     }
 
     /// Waits for the store's refresh lock of `grant`: another instance holding it is refreshing
@@ -224,6 +225,10 @@ mod tests {
     use crate::auth::{AuthConfig, MemoryTokenStore};
 
     fn keeper() -> TokenKeeper {
+        keeper_on(Arc::new(MemoryTokenStore::default()))
+    }
+
+    fn keeper_on(store: Arc<dyn TokenStore>) -> TokenKeeper {
         let vars = [
             ("LOGTO_ENDPOINT", "https://tenant.logto.app"),
             ("LOGTO_APP_ID", "app"),
@@ -236,10 +241,69 @@ mod tests {
                 .map(|(_, v)| v.to_string())
         })
         .unwrap();
-        TokenKeeper::new(
-            Arc::new(Provider::new(config).unwrap()),
-            Arc::new(MemoryTokenStore::default()),
-        )
+        TokenKeeper::new(Arc::new(Provider::new(config).unwrap()), store)
+    }
+
+    /// A store on which another instance holds every refresh lock (and never gives it back).
+    #[derive(Default)]
+    struct LockedElsewhere {
+        tokens: MemoryTokenStore,
+        asked_ttl: std::sync::Mutex<Option<Duration>>,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenStore for LockedElsewhere {
+        async fn load(&self, grant: &str) -> Result<Option<TokenSet>, TokenStoreError> {
+            self.tokens.load(grant).await
+        }
+        async fn insert(
+            &self,
+            grant: &str,
+            tokens: &TokenSet,
+            ttl: Duration,
+        ) -> Result<(), TokenStoreError> {
+            self.tokens.insert(grant, tokens, ttl).await
+        }
+        async fn replace_if(
+            &self,
+            grant: &str,
+            spent: Option<&str>,
+            tokens: &TokenSet,
+        ) -> Result<bool, TokenStoreError> {
+            self.tokens.replace_if(grant, spent, tokens).await
+        }
+        async fn delete(&self, grant: &str) -> Result<(), TokenStoreError> {
+            self.tokens.delete(grant).await
+        }
+        async fn try_lock_refresh(
+            &self,
+            _grant: &str,
+            _owner: &str,
+            ttl: Duration,
+        ) -> Result<bool, TokenStoreError> {
+            *self.asked_ttl.lock().unwrap() = Some(ttl);
+            Ok(false)
+        }
+    }
+
+    /// The lock outlives the slowest refresh, and an instance waits for a lock held elsewhere
+    /// until a little past its expiry (its holder died), then gives up with an error.
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_held_elsewhere_is_waited_for_until_just_past_its_expiry() {
+        let store = Arc::new(LockedElsewhere::default());
+        let keeper = keeper_on(store.clone());
+        let slowest_refresh = keeper.provider.config().http_timeout * 3;
+        let start = tokio::time::Instant::now();
+        let result = keeper.lock_across_instances("g", "me").await;
+        let waited = start.elapsed();
+        assert!(matches!(result, Err(TokenError::Store(_))), "{result:?}");
+        let ttl = store.asked_ttl.lock().unwrap().unwrap();
+        assert!(ttl > slowest_refresh, "{ttl:?}");
+        let past_expiry = ttl + Duration::from_secs(2);
+        assert!(
+            waited >= past_expiry && waited < past_expiry + Duration::from_millis(100),
+            "waited {waited:?} for a lock of {ttl:?}"
+        );
     }
 
     #[test]
