@@ -102,7 +102,7 @@ impl AuthSession {
             return Ok(None);
         };
         let now = now_unix();
-        if now - signed_in.signed_in_at > max_lifetime.as_secs() as i64 {
+        if outlived(signed_in.signed_in_at, now, max_lifetime) {
             tracing::info!("session reached its maximum lifetime; signing out");
             self.sign_out(tokens).await?;
             return Ok(None);
@@ -130,9 +130,8 @@ impl AuthSession {
         let mut all: Vec<PendingSignIn> = self.0.get(Self::PENDING).await?.unwrap_or_default();
         all.retain(|p| !p.is_expired(now));
         all.push(pending);
-        if all.len() > MAX_PENDING {
-            all.drain(..all.len() - MAX_PENDING);
-        }
+        let excess = all.len().saturating_sub(MAX_PENDING);
+        all.drain(..excess);
         self.0.insert(Self::PENDING, all).await?;
         Ok(())
     }
@@ -243,6 +242,12 @@ impl StoredSession {
     }
 }
 
+/// Past the absolute lifetime: signed in longer ago than `max_lifetime` (exactly that long ago is
+/// still within it).
+fn outlived(signed_in_at: i64, now: i64, max_lifetime: Duration) -> bool {
+    now - signed_in_at > max_lifetime.as_secs() as i64
+}
+
 /// The signed-in user's `sub` in a record, for the index (cheaper than decoding `SessionUser`).
 fn signed_in_sub(record: &Record) -> Option<&str> {
     record
@@ -341,21 +346,29 @@ impl AnyStore {
         Self {
             backend: Backend::Sqlite(SqliteStore::new(pool.clone()), pool),
             used_once: Self::used_once_cache(),
-            cache: Some(
-                moka::sync::Cache::builder()
-                    .max_capacity(Self::CACHE_BYTES)
-                    .weigher(|_, record: &Option<Arc<Record>>| {
-                        record.as_ref().map_or(256, |r| {
-                            let json = serde_json::to_vec(&r.data).map_or(4096, |v| v.len());
-                            u32::try_from(4 * json + 256).unwrap_or(u32::MAX)
-                        })
-                    })
-                    // LRU admits every new entry: TinyLFU could refuse a fresh tombstone.
-                    .eviction_policy(moka::policy::EvictionPolicy::lru())
-                    .time_to_live(Self::CACHE_TTL)
-                    .build(),
-            ),
+            cache: Some(Self::record_cache()),
         }
+    }
+
+    fn record_cache() -> RecordCache {
+        moka::sync::Cache::builder()
+            .max_capacity(Self::CACHE_BYTES)
+            .weigher(|_, record| Self::record_weight(record))
+            // LRU admits every new entry: TinyLFU could refuse a fresh tombstone.
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .time_to_live(Self::CACHE_TTL)
+            .build()
+    }
+
+    /// Estimated bytes of memory a cache entry holds: the entry itself, plus 4x the record's
+    /// JSON size for its maps and strings.
+    fn record_weight(record: &Option<Arc<Record>>) -> u32 {
+        const ENTRY_BYTES: usize = 256;
+        let bytes = record.as_ref().map_or(ENTRY_BYTES, |r| {
+            let json = serde_json::to_vec(&r.data).map_or(4096, |v| v.len());
+            4 * json + ENTRY_BYTES
+        });
+        u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 
     pub fn redis(pool: Pool, index_ttl: Duration) -> Self {
@@ -692,7 +705,7 @@ impl SessionStore for AnyStore {
         };
         match cache.get(id) {
             Some(None) => return Ok(None),
-            Some(Some(record)) if record.expiry_date > time::OffsetDateTime::now_utc() => {
+            Some(Some(record)) if unexpired(&record, time::OffsetDateTime::now_utc()) => {
                 return Ok(Some(Record::clone(&record)));
             }
             _ => {}
@@ -727,6 +740,11 @@ impl SessionStore for AnyStore {
             }
         }
     }
+}
+
+/// As the stores decide it: a record expiring this very instant is gone.
+fn unexpired(record: &Record, now: time::OffsetDateTime) -> bool {
+    record.expiry_date > now
 }
 
 /// Adds a session to its user's set and lets the set live at least `ARGV[2]` seconds (never
@@ -866,7 +884,7 @@ pub async fn from_leptos() -> Result<AuthSession, SessionError> {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::*;
 
     #[test]
     fn constant_time_eq_compares_every_byte() {
@@ -875,5 +893,94 @@ mod tests {
         assert!(!constant_time_eq(b"state", b"state-1"));
         // Two differences that would cancel out if they were combined with XOR.
         assert!(!constant_time_eq(b"ab", b"ba"));
+    }
+
+    fn record(data: &[(&str, serde_json::Value)], expiry_date: time::OffsetDateTime) -> Record {
+        Record {
+            id: Id::default(),
+            data: data
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            expiry_date,
+        }
+    }
+
+    #[test]
+    fn the_absolute_lifetime_ends_after_its_last_second() {
+        let hour = Duration::from_secs(3600);
+        assert!(!outlived(1_000, 1_000, hour));
+        assert!(!outlived(1_000, 4_600, hour), "exactly the lifetime");
+        assert!(outlived(1_000, 4_601, hour));
+        assert!(!outlived(1_000, 900, hour), "a clock gone back");
+    }
+
+    #[test]
+    fn a_record_expiring_now_is_expired() {
+        let now = time::OffsetDateTime::now_utc();
+        let at = |expiry| record(&[], expiry);
+        assert!(!unexpired(&at(now), now));
+        assert!(unexpired(&at(now + time::Duration::milliseconds(1)), now));
+        assert!(!unexpired(&at(now - time::Duration::seconds(1)), now));
+    }
+
+    #[test]
+    fn cache_entries_weigh_four_times_their_json() {
+        assert_eq!(AnyStore::record_weight(&None), 256, "a tombstone");
+        let value = "x".repeat(1000);
+        let r = record(
+            &[("k", serde_json::json!(value))],
+            time::OffsetDateTime::now_utc(),
+        );
+        let json = serde_json::to_vec(&r.data).unwrap().len();
+        assert_eq!(json, 1008);
+        assert_eq!(AnyStore::record_weight(&Some(Arc::new(r))), 4 * 1008 + 256);
+    }
+
+    /// The memory budget the doc comment promises: ~650 signed-in records (~1.5 KB of JSON),
+    /// however many are put in.
+    #[test]
+    fn the_record_cache_stays_within_its_budget() {
+        let cache = AnyStore::record_cache();
+        let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let value = "x".repeat(1_500 - 8);
+        for _ in 0..2_000 {
+            let r = record(&[("k", serde_json::json!(value))], expiry);
+            cache.insert(r.id, Some(Arc::new(r)));
+        }
+        cache.run_pending_tasks();
+        assert!(cache.weighted_size() <= AnyStore::CACHE_BYTES);
+        let kept = cache.entry_count();
+        assert!((600..=700).contains(&kept), "{kept} records kept");
+    }
+
+    #[test]
+    fn a_deleted_session_is_not_cached_again() {
+        let cache = AnyStore::record_cache();
+        let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let deleted = record(&[], expiry);
+        cache.insert(deleted.id, None);
+        AnyStore::remember(&cache, &deleted);
+        assert!(
+            matches!(cache.get(&deleted.id), Some(None)),
+            "tombstone kept"
+        );
+
+        let fresh = record(&[], expiry);
+        AnyStore::remember(&cache, &fresh);
+        assert!(matches!(cache.get(&fresh.id), Some(Some(_))));
+    }
+
+    /// A used logout-token id must be remembered for as long as that token would be accepted
+    /// (its `iat` window), or it could be replayed.
+    #[test]
+    fn used_token_ids_outlive_the_tokens() {
+        let accepted_for =
+            crate::auth::logout_token::MAX_AGE_SECS + crate::auth::flow::MAX_CLOCK_SKEW_SECS;
+        let ttl = AnyStore::used_once_cache().policy().time_to_live();
+        assert!(
+            ttl.is_some_and(|ttl| ttl.as_secs() as i64 >= accepted_for),
+            "{ttl:?}"
+        );
     }
 }

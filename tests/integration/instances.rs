@@ -104,17 +104,6 @@ fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-pub fn redis_keys(port: u16) -> Vec<String> {
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "--scan"])
-        .output()
-        .expect("redis-cli (scripts/setup installs it)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Soak: complete sign-ins, `SOAK_CONCURRENCY` at a time (default 200), alternating between two
 /// instances on one Redis: sign in on one, check the user on the other, sign out on the other,
 /// check it on the first. No session may show another user, no answer may be a 5xx, and no
@@ -181,7 +170,7 @@ async fn soak_sign_ins_across_two_instances() {
     );
     // Nothing left: session records (bare ids), tokens, index sets. (Logout-token ids and the
     // refresh lock are the only other keys the app writes, and neither happens here.)
-    let left = redis_keys(redis.port);
+    let left = redis.keys();
     assert!(
         left.is_empty(),
         "{} keys left, e.g. {:?}",

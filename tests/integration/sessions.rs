@@ -517,6 +517,20 @@ impl Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+    /// One `redis-cli` command against this server; its output, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (scripts/setup installs it)");
+        assert!(out.status.success(), "redis-cli {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+    /// Every key in this server.
+    pub fn keys(&self) -> Vec<String> {
+        self.cli(&["--scan"]).lines().map(str::to_owned).collect()
+    }
 }
 
 impl Drop for Redis {
@@ -846,10 +860,104 @@ async fn store_rules_hold_on_every_backend() {
             "{name}: given back"
         );
     }
-    let keys = crate::instances::redis_keys(redis.port);
+    let keys = redis.keys();
     assert!(
         keys.iter().any(|k| k == "logto-leptos:sessions-of:alice"),
         "{keys:?}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The user index only points at records: a session is listed for a user only when its record
+/// says that user signed in there ("end all of Mallory's sessions" must not end Alice's, even
+/// over a wrong entry), and entries whose record is gone are dropped when read.
+#[tokio::test]
+async fn the_session_index_is_checked_against_the_records() {
+    use logto_leptos::config::SessionStoreKind;
+    use tower_sessions::{session::Record, SessionStore};
+    let redis = Redis::start(free_port()).await;
+    let db = std::env::temp_dir().join(format!("index-{}.db", rand::random::<u64>()));
+    for kind in [
+        SessionStoreKind::Sqlite(db.display().to_string()),
+        SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port)),
+    ] {
+        let name = format!("{kind:?}");
+        let store = logto_leptos::session::open_store(&kind, Duration::from_secs(86_400))
+            .await
+            .unwrap()
+            .sessions;
+        let mut alice = Record {
+            id: Default::default(),
+            data: [(
+                "auth.user".to_owned(),
+                serde_json::to_value(logto_leptos::session::SessionUser {
+                    grant: "g".into(),
+                    signed_in_at: 1,
+                    user: logto_leptos::auth::UserProfile {
+                        sub: "alice".into(),
+                        ..Default::default()
+                    },
+                    sid: None,
+                    browser: None,
+                })
+                .unwrap(),
+            )]
+            .into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        store.create(&mut alice).await.unwrap();
+        let id = alice.id.to_string();
+        assert_eq!(store.sessions_of("alice").await.unwrap().len(), 1, "{name}");
+
+        // A wrong entry: Mallory's index names Alice's session.
+        let mallory_entries = || async {
+            match &kind {
+                SessionStoreKind::Sqlite(_) => {
+                    tower_sessions_sqlx_store::sqlx::query_scalar::<_, i64>(
+                        "SELECT COUNT(*) FROM logto_session_index WHERE sub = 'mallory'",
+                    )
+                    .fetch_one(&sqlite_pool(&db).await)
+                    .await
+                    .unwrap()
+                }
+                _ => redis
+                    .cli(&["SCARD", "logto-leptos:sessions-of:mallory"])
+                    .parse()
+                    .unwrap(),
+            }
+        };
+        match &kind {
+            SessionStoreKind::Sqlite(_) => {
+                sqlite_exec(
+                    &db,
+                    "INSERT OR REPLACE INTO logto_session_index (session_id, sub) \
+                     VALUES (?, 'mallory')",
+                    &id,
+                )
+                .await
+            }
+            _ => {
+                redis.cli(&["SADD", "logto-leptos:sessions-of:mallory", &id]);
+            }
+        }
+        assert_eq!(mallory_entries().await, 1, "{name}");
+        assert!(
+            store.sessions_of("mallory").await.unwrap().is_empty(),
+            "{name}: Alice's session listed as Mallory's"
+        );
+        assert_eq!(mallory_entries().await, 0, "{name}: wrong entry kept");
+
+        if let SessionStoreKind::Redis(_) = kind {
+            // Gone behind this process's back (another instance's delete, Redis eviction).
+            assert_eq!(store.sessions_of("alice").await.unwrap().len(), 1);
+            redis.cli(&["DEL", &id]);
+            assert!(store.sessions_of("alice").await.unwrap().is_empty());
+            assert_eq!(
+                redis.cli(&["EXISTS", "logto-leptos:sessions-of:alice"]),
+                "0",
+                "the entry of a session that is gone was kept"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&db);
 }
