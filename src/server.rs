@@ -397,6 +397,8 @@ pub async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The bound address: with port 0 in LEPTOS_SITE_ADDR the system picks one.
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!("listening on http://{addr}");
     // Leptos streams SSR in several writes; without TCP_NODELAY each response waits ~40 ms on Nagle.
     use axum::serve::ListenerExt;
@@ -467,5 +469,27 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
         _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_up_to_the_limit_are_served_whole() {
+        let at_limit = axum::body::Body::from(vec![b'x'; MAX_PAGE_BYTES]);
+        assert_eq!(
+            page_bytes(at_limit).await.map(|b| b.len()).ok(),
+            Some(MAX_PAGE_BYTES)
+        );
+        let over = axum::body::Body::from(vec![b'x'; MAX_PAGE_BYTES + 1]);
+        let refused = page_bytes(over).await.err().map(|r| r.status());
+        assert_eq!(refused, Some(StatusCode::INTERNAL_SERVER_ERROR));
+        // Pages are a few KB; the guard is at 4 MiB, far above any page, below a runaway render.
+        let big = axum::body::Body::from(vec![b'x'; 3 << 20]);
+        assert!(page_bytes(big).await.is_ok());
+        let runaway = axum::body::Body::from(vec![b'x'; 5 << 20]);
+        assert!(page_bytes(runaway).await.is_err());
     }
 }

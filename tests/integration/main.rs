@@ -5,6 +5,7 @@ mod support;
 
 mod abuse;
 mod backchannel;
+mod binary;
 mod callback;
 mod hostile;
 mod instances;
