@@ -78,13 +78,85 @@ pub async fn federated_token(
         .ok()
         .and_then(|b| b.code)
         .unwrap_or_default();
+    Err(error_for(status, &code))
+}
+
+/// What a failed answer means, from its status and Logto's error `code`.
+fn error_for(status: u16, code: &str) -> AccountApiError {
     let why = format!("HTTP {status} {code}");
-    Err(match status {
+    match status {
         404 => AccountApiError::NotStored(why),
         401 if code.ends_with("access_token_expired") => AccountApiError::Expired(why),
         401 => AccountApiError::Unauthorized(why),
         403 => AccountApiError::NotEnabled(why),
         400 if code == "account_center.not_enabled" => AccountApiError::NotEnabled(why),
         _ => AccountApiError::Unavailable(why),
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logto_errors_are_told_apart() {
+        use AccountApiError::*;
+        let cases = [
+            (
+                404,
+                "entity.not_found",
+                NotStored("HTTP 404 entity.not_found".into()),
+            ),
+            (
+                401,
+                "secrets.third_party_token_set.access_token_expired",
+                Expired("HTTP 401 secrets.third_party_token_set.access_token_expired".into()),
+            ),
+            (
+                401,
+                "auth.unauthorized",
+                Unauthorized("HTTP 401 auth.unauthorized".into()),
+            ),
+            (
+                403,
+                "auth.forbidden",
+                NotEnabled("HTTP 403 auth.forbidden".into()),
+            ),
+            (
+                400,
+                "account_center.not_enabled",
+                NotEnabled("HTTP 400 account_center.not_enabled".into()),
+            ),
+            (
+                400,
+                "guard.invalid_input",
+                Unavailable("HTTP 400 guard.invalid_input".into()),
+            ),
+            (
+                400,
+                "account_center.not_enabled_x",
+                Unavailable("HTTP 400 account_center.not_enabled_x".into()),
+            ),
+            (500, "", Unavailable("HTTP 500 ".into())),
+        ];
+        for (status, code, want) in cases {
+            assert_eq!(error_for(status, code), want, "{status} {code}");
+        }
+    }
+
+    #[test]
+    fn debug_output_has_no_token() {
+        let token = FederatedToken {
+            access_token: "EAAG-secret-facebook-token".into(),
+            scope: Some("public_profile".into()),
+            token_type: Some("Bearer".into()),
+            expires_in: Some(3600),
+        };
+        let printed = format!("{token:?}");
+        assert!(!printed.contains("EAAG"), "{printed}");
+        assert!(
+            printed.contains("public_profile") && printed.contains("3600"),
+            "{printed}"
+        );
+    }
 }

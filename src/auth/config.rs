@@ -426,8 +426,27 @@ mod tests {
     }
 
     #[test]
+    fn apis_are_added_once_each() {
+        let mut c = AuthConfig::from_lookup(env(GOOD)).unwrap();
+        let (resources, scopes) = (c.resources.len(), c.scopes.len());
+        c.add_api("https://a.example.com", "read:a");
+        c.add_api("https://b.example.com", "read:b");
+        c.add_api("https://a.example.com", "read:a");
+        assert_eq!(
+            c.resources[resources..],
+            ["https://a.example.com", "https://b.example.com"]
+        );
+        assert_eq!(c.scopes[scopes..], ["read:a", "read:b"]);
+    }
+
+    #[test]
     fn secret_never_prints() {
         let c = AuthConfig::from_lookup(env(GOOD)).unwrap();
-        assert!(!format!("{c:?}").contains("s3cret"));
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(
+            printed.contains("app_secret: Secret(***)"),
+            "set, but hidden: {printed}"
+        );
     }
 }

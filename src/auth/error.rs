@@ -92,3 +92,59 @@ impl AuthError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AuthError::{self, *};
+
+    /// What the browser is told: 5xx only for Logto's own trouble, 4xx for what was refused.
+    #[test]
+    fn each_failure_has_its_status() {
+        let refused = |code: &str| ProviderError {
+            code: code.into(),
+            description: None,
+        };
+        let cases: [(AuthError, u16); 13] = [
+            (ProviderUnavailable("down".into()), 503),
+            (TokenExchange("502".into()), 502),
+            (UserInfo("timeout".into()), 502),
+            (refused("access_denied"), 403),
+            (refused("invalid_request"), 400),
+            (RefreshRejected("invalid_grant".into()), 401),
+            (
+                TokenRefused {
+                    code: "invalid_target".into(),
+                    description: None,
+                },
+                403,
+            ),
+            (RateLimited, 429),
+            (MissingState, 400),
+            (UnknownState, 400),
+            (MissingCode, 400),
+            (InvalidIdToken("bad signature".into()), 400),
+            (UserInfoMismatch("sub".into()), 400),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status(), status, "{err}");
+        }
+    }
+
+    /// Logto's "the user must sign in again" answers read the same; other provider errors are
+    /// told as such, never with the provider's own text.
+    #[test]
+    fn provider_errors_have_stable_codes() {
+        let code = |c: &str| {
+            ProviderError {
+                code: c.into(),
+                description: Some("text from the provider".into()),
+            }
+            .code()
+        };
+        for c in ["login_required", "consent_required", "interaction_required"] {
+            assert_eq!(code(c), "login_required", "{c}");
+        }
+        assert_eq!(code("access_denied"), "access_denied");
+        assert_eq!(code("server_error"), "provider_error");
+    }
+}

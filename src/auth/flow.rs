@@ -17,7 +17,7 @@ use super::{
 };
 
 /// Tolerated difference between our clock and the provider's.
-const MAX_CLOCK_SKEW_SECS: i64 = 120;
+pub(crate) const MAX_CLOCK_SKEW_SECS: i64 = 120;
 
 /// How long a started sign-in may take before its state is no longer accepted.
 pub const PENDING_TTL_SECS: i64 = 10 * 60;
@@ -326,7 +326,15 @@ pub(crate) fn asymmetric_algs(
 
 /// `iat` may be at most `MAX_CLOCK_SKEW_SECS` ahead of our clock.
 pub(crate) fn iat_not_in_future(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
-    if iat > chrono::Utc::now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
+    iat_not_in_future_at(iat, chrono::Utc::now())
+}
+
+/// The clock as an argument, so the boundary itself can be tested.
+pub(crate) fn iat_not_in_future_at(
+    iat: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    if iat > now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
         Err(format!("iat {iat} is in the future"))
     } else {
         Ok(())

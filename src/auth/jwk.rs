@@ -220,6 +220,29 @@ mod tests {
         assert!(ours.p384_point.is_none());
     }
 
+    /// Key selection (openidconnect's, by `kid`, `use`, `kty` and `alg`) sees what it would see
+    /// on its own key: an encryption key is never picked to verify a signature.
+    #[test]
+    fn describes_itself_as_openidconnects_key() {
+        let key = signing_key(7);
+        for extra in [
+            serde_json::json!({}),
+            serde_json::json!({ "use": "enc" }),
+            serde_json::json!({ "alg": "ES384", "kid": "k2" }),
+        ] {
+            let jwk = jwk(&key, extra);
+            let ours: ProviderKey = serde_json::from_value(jwk.clone()).unwrap();
+            let core: CoreJsonWebKey = serde_json::from_value(jwk).unwrap();
+            assert_eq!(ours.key_id(), core.key_id());
+            assert_eq!(ours.key_type(), core.key_type());
+            assert_eq!(ours.key_use(), core.key_use());
+            assert_eq!(
+                format!("{:?}", ours.signing_alg()),
+                format!("{:?}", core.signing_alg())
+            );
+        }
+    }
+
     #[test]
     fn serialises_as_the_jwk_it_was_read_from() {
         let jwk = jwk(&signing_key(7), serde_json::json!({}));

@@ -13,7 +13,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    flow::{asymmetric_algs, iat_not_in_future},
+    flow::{asymmetric_algs, iat_not_in_future_at},
     provider::error_chain,
     AuthError, Provider,
 };
@@ -119,8 +119,15 @@ pub async fn verify(provider: &Provider, token: &str) -> Result<LogoutRequest, L
 
 /// `iat` neither in the future nor older than `MAX_AGE_SECS`.
 fn recent(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
-    iat_not_in_future(iat)?;
-    if iat < chrono::Utc::now() - chrono::Duration::seconds(MAX_AGE_SECS) {
+    recent_at(iat, chrono::Utc::now())
+}
+
+fn recent_at(
+    iat: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    iat_not_in_future_at(iat, now)?;
+    if iat < now - chrono::Duration::seconds(MAX_AGE_SECS) {
         return Err(format!("iat {iat} is too old for a logout token"));
     }
     Ok(())
@@ -137,5 +144,23 @@ mod tests {
         assert!(recent(now - chrono::Duration::seconds(MAX_AGE_SECS - 5)).is_ok());
         assert!(recent(now - chrono::Duration::seconds(MAX_AGE_SECS + 5)).is_err());
         assert!(recent(now + chrono::Duration::seconds(3600)).is_err());
+    }
+
+    #[test]
+    fn iat_window_edges_are_inclusive() {
+        let now = chrono::Utc::now();
+        let age = chrono::Duration::seconds(MAX_AGE_SECS);
+        let skew = chrono::Duration::seconds(crate::auth::flow::MAX_CLOCK_SKEW_SECS);
+        let tick = chrono::Duration::milliseconds(1);
+        assert!(
+            recent_at(now - age, now).is_ok(),
+            "exactly the oldest allowed"
+        );
+        assert!(recent_at(now - age - tick, now).is_err());
+        assert!(
+            recent_at(now + skew, now).is_ok(),
+            "exactly the skew allowed"
+        );
+        assert!(recent_at(now + skew + tick, now).is_err());
     }
 }

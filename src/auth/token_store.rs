@@ -118,3 +118,44 @@ impl TokenStore for MemoryTokenStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(sub: &str) -> TokenSet {
+        TokenSet {
+            sub: sub.into(),
+            id_token: String::new(),
+            id_token_claims: Default::default(),
+            access_token: "at".into(),
+            access_token_expires_at: None,
+            refresh_token: Some("rt".into()),
+            targeted: Default::default(),
+            ended: None,
+        }
+    }
+
+    /// An entry is gone from the second it expires (a zero lifetime: at once), and expired
+    /// entries are dropped from memory on the next insert.
+    #[tokio::test]
+    async fn memory_entries_are_gone_at_their_expiry() {
+        let store = MemoryTokenStore::default();
+        store
+            .insert("short", &tokens("a"), Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(store.load("short").await.unwrap().is_none());
+        let replaced = store.replace_if("short", Some("rt"), &tokens("a")).await;
+        assert!(!replaced.unwrap(), "an expired entry replaced");
+        store
+            .insert("long", &tokens("b"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.load("long").await.unwrap().map(|t| t.sub),
+            Some("b".into())
+        );
+        assert!(!store.lock().contains_key("short"), "an expired entry kept");
+    }
+}

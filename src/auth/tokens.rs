@@ -270,7 +270,8 @@ fn is_time_claim(name: &str) -> bool {
     )
 }
 
-/// Unix seconds from a time claim: Logto's `created_at`/`updated_at` are milliseconds.
+/// Unix seconds from a time claim: Logto's `created_at`/`updated_at` are milliseconds. Values over
+/// 10^11 are read as milliseconds (as seconds they would be after the year 5000).
 pub fn unix_seconds(value: i64) -> i64 {
     if value > 100_000_000_000 {
         value / 1000
@@ -357,6 +358,18 @@ mod tests {
         for secret in ["logto-token", "api-token", "refresh-token", "id-token"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
+    }
+
+    #[test]
+    fn milliseconds_are_told_from_seconds() {
+        assert_eq!(unix_seconds(1_764_000_000), 1_764_000_000);
+        assert_eq!(unix_seconds(1_764_000_000_123), 1_764_000_000);
+        assert_eq!(
+            unix_seconds(100_000_000_000),
+            100_000_000_000,
+            "the cut-off itself"
+        );
+        assert_eq!(unix_seconds(100_000_000_001), 100_000_000);
     }
 
     #[test]

@@ -130,6 +130,7 @@ fn assert_no_token_in(idp: &Idp, body: &str) {
 
 #[tokio::test]
 async fn protected_server_functions_answer_401_when_signed_out() {
+    capture_logs();
     let idp = Idp::start().await;
     let api = start_api(&idp, ApiMode::Real).await;
     let mut app = app_with(&idp, &api, Script::default()).await;
@@ -143,6 +144,10 @@ async fn protected_server_functions_answer_401_when_signed_out() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{endpoint}: {body}");
         assert_eq!(body, json!("Unauthenticated"), "{endpoint}");
     }
+    // A visitor who is not signed in is not a fault: no ERROR line for operators to chase.
+    assert!(logged(&[" INFO ", "refused"]), "{}", log_text());
+    let log = log_text();
+    assert!(!log.lines().any(|l| l.contains(" ERROR ")), "{log}");
     // The axum extractor guards plain handlers the same way.
     let r = app.get("/auth/me").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
