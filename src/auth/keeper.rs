@@ -107,6 +107,9 @@ impl TokenKeeper {
         seen: Option<String>,
         rejected: Option<String>,
     ) -> Result<AccessToken, TokenError> {
+        // Discovery (two requests when not cached) before the locks, so that the shared lock
+        // covers only the refresh itself (see `shared_lock_ttl`).
+        self.provider.metadata().await?;
         let lock = self.lock_for(grant);
         let _one_at_a_time = lock.lock().await;
         let owner = openidconnect::CsrfToken::new_random().secret().clone();
@@ -122,8 +125,9 @@ impl TokenKeeper {
     }
 
     /// The shared lock's lifetime: longer than a refresh can take, so it only runs out if its
-    /// holder died. A refresh makes at most three requests (discovery, when not cached; the
-    /// token request; the signing keys, when not cached), each bounded by the HTTP timeout.
+    /// holder died. Under the lock a refresh makes at most two requests to Logto (the token
+    /// request; the signing keys again if the ID token names a new key), each bounded by the
+    /// HTTP timeout, and a few store commands (a couple of seconds each at worst): 3x + 5 s.
     fn shared_lock_ttl(&self) -> Duration {
         self.provider.config().http_timeout * 3 + Duration::from_secs(5)
     }
@@ -292,7 +296,8 @@ mod tests {
     async fn a_lock_held_elsewhere_is_waited_for_until_just_past_its_expiry() {
         let store = Arc::new(LockedElsewhere::default());
         let keeper = keeper_on(store.clone());
-        let slowest_refresh = keeper.provider.config().http_timeout * 3;
+        let store_commands = Duration::from_secs(2) * 3;
+        let slowest_refresh = keeper.provider.config().http_timeout * 2 + store_commands;
         let start = tokio::time::Instant::now();
         let result = keeper.lock_across_instances("g", "me").await;
         let waited = start.elapsed();
