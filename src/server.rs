@@ -344,6 +344,9 @@ async fn healthz() -> impl IntoResponse {
 /// Entry point of the server binary.
 pub async fn main() -> ExitCode {
     init_tracing();
+    // Listening for signals from the start: one that comes before the server runs still stops
+    // it cleanly (and is not the default action's abrupt exit).
+    let shutdown = shutdown_signal();
     let conf = match get_configuration(None) {
         Ok(conf) => conf,
         Err(err) => {
@@ -415,7 +418,7 @@ pub async fn main() -> ExitCode {
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .into_future(),
     );
     match serve.await {
@@ -445,30 +448,45 @@ fn init_tracing() {
 }
 
 /// Resolves on SIGTERM (orchestrators) or Ctrl-C (developers); in-flight requests then finish.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for Ctrl-C: {err}");
-            std::future::pending::<()>().await;
+/// The handlers are installed when this is called, not when the future is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &'static str| {
+        let installed = signal(kind);
+        async move {
+            match installed {
+                Ok(mut sig) => {
+                    sig.recv().await;
+                    tracing::info!("{name} received, shutting down");
+                }
+                Err(err) => {
+                    tracing::warn!("cannot listen for {name}: {err}");
+                    std::future::pending::<()>().await;
+                }
+            }
         }
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
+    let terminate = listen(SignalKind::terminate(), "SIGTERM");
+    let interrupt = listen(SignalKind::interrupt(), "Ctrl-C");
+    async move {
+        tokio::select! {
+            _ = terminate => {}
+            _ = interrupt => {}
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("Ctrl-C received, shutting down"),
             Err(err) => {
-                tracing::warn!("cannot listen for SIGTERM: {err}");
+                tracing::warn!("cannot listen for Ctrl-C: {err}");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
-        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }
 
