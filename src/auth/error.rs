@@ -56,7 +56,15 @@ impl AuthError {
             AuthError::RefreshRejected(_) => 401,
             AuthError::TokenRefused { .. } => 403,
             AuthError::RateLimited => 429,
-            _ => 400,
+            // Every variant named: a new one must be given its status, not fall into 400.
+            AuthError::ProviderError { .. }
+            | AuthError::MissingState
+            | AuthError::UnknownState
+            | AuthError::IssuerMismatch { .. }
+            | AuthError::MissingCode
+            | AuthError::MissingIdToken
+            | AuthError::InvalidIdToken(_)
+            | AuthError::UserInfoMismatch(_) => 400,
         }
     }
 
@@ -104,7 +112,7 @@ mod tests {
             code: code.into(),
             description: None,
         };
-        let cases: [(AuthError, u16); 13] = [
+        let cases: [(AuthError, u16); 15] = [
             (ProviderUnavailable("down".into()), 503),
             (TokenExchange("502".into()), 502),
             (UserInfo("timeout".into()), 502),
@@ -124,6 +132,14 @@ mod tests {
             (MissingCode, 400),
             (InvalidIdToken("bad signature".into()), 400),
             (UserInfoMismatch("sub".into()), 400),
+            (MissingIdToken, 400),
+            (
+                IssuerMismatch {
+                    expected: "https://a/oidc".into(),
+                    got: None,
+                },
+                400,
+            ),
         ];
         for (err, status) in cases {
             assert_eq!(err.status(), status, "{err}");

@@ -74,7 +74,7 @@ impl TokenStore for MemoryTokenStore {
         Ok(self
             .lock()
             .get(grant)
-            .filter(|(_, exp)| *exp > now)
+            .filter(|(_, exp)| unexpired(*exp, now))
             .map(|(t, _)| t.clone()))
     }
 
@@ -86,7 +86,7 @@ impl TokenStore for MemoryTokenStore {
     ) -> Result<(), TokenStoreError> {
         let now = now_unix();
         let mut sets = self.lock();
-        sets.retain(|_, (_, exp)| *exp > now);
+        sets.retain(|_, (_, exp)| unexpired(*exp, now));
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         sets.insert(grant.to_owned(), (tokens.clone(), now.saturating_add(ttl)));
         Ok(())
@@ -102,7 +102,7 @@ impl TokenStore for MemoryTokenStore {
         let mut sets = self.lock();
         match sets.get_mut(grant) {
             Some((current, exp))
-                if *exp > now
+                if unexpired(*exp, now)
                     && current.refresh_token.as_deref() == spent
                     && current.sub == tokens.sub =>
             {
@@ -119,9 +119,21 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
+/// An entry is gone from the second it expires, as in SQLite and Redis.
+fn unexpired(expires_at: i64, now: i64) -> bool {
+    expires_at > now
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gone_from_the_second_it_expires() {
+        assert!(unexpired(101, 100));
+        assert!(!unexpired(100, 100));
+        assert!(!unexpired(99, 100));
+    }
 
     fn tokens(sub: &str) -> TokenSet {
         TokenSet {

@@ -959,5 +959,7 @@ async fn the_session_index_is_checked_against_the_records() {
             );
         }
     }
-    let _ = std::fs::remove_file(&db);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
 }
