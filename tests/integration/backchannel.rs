@@ -65,7 +65,7 @@ async fn backchannel_logout_ends_every_session_of_the_user_sqlite() {
 
 #[tokio::test]
 async fn backchannel_logout_ends_every_session_of_the_user_redis() {
-    let redis = Redis::start(free_port()).await;
+    let redis = Redis::start_any().await;
     ends_every_session_of_the_user(&format!("redis://127.0.0.1:{}", redis.port)).await;
 }
 
@@ -461,7 +461,7 @@ async fn expired_sessions_leave_the_index(store_url: &str) {
 #[tokio::test]
 async fn expired_sessions_leave_the_index_memory_and_redis() {
     expired_sessions_leave_the_index("memory").await;
-    let redis = Redis::start(free_port()).await;
+    let redis = Redis::start_any().await;
     expired_sessions_leave_the_index(&format!("redis://127.0.0.1:{}", redis.port)).await;
 }
 

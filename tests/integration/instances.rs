@@ -11,7 +11,7 @@ use crate::{sessions::Redis, support::*};
 /// back-channel logout received by one is seen by the other on its next request.
 #[tokio::test]
 async fn two_instances_on_one_redis_behave_as_one() {
-    let redis = Redis::start(free_port()).await;
+    let redis = Redis::start_any().await;
     let idp = Idp::start().await;
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let config = config_for(&idp, &[("SESSION_STORE_URL", &url)]);
@@ -48,7 +48,7 @@ async fn two_instances_on_one_redis_behave_as_one() {
 /// grant on the second use).
 #[tokio::test]
 async fn parallel_requests_over_two_instances_refresh_exactly_once() {
-    let redis = Redis::start(free_port()).await;
+    let redis = Redis::start_any().await;
     let idp = Idp::start().await;
     idp.script(Script {
         expires_in: Some(1),
@@ -113,7 +113,7 @@ fn env_count(name: &str, default: usize) -> usize {
 async fn soak_sign_ins_across_two_instances() {
     let total = env_count("SOAK_SIGN_INS", 1_000);
     let concurrency = env_count("SOAK_CONCURRENCY", 200);
-    let redis = Redis::start(free_port()).await;
+    let redis = Redis::start_any().await;
     let idp = Idp::start().await;
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let config = config_for(&idp, &[("SESSION_STORE_URL", &url)]);

@@ -487,7 +487,25 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// On a free port. Another test's outgoing connection can take the port between
+    /// `free_port` and the server's bind (redis-server then exits): a new port is tried then.
+    pub async fn start_any() -> Redis {
+        for _ in 0..5 {
+            if let Some(redis) = Redis::try_start(free_port()).await {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start on any of five free ports");
+    }
+
     pub async fn start(port: u16) -> Redis {
+        Redis::try_start(port)
+            .await
+            .unwrap_or_else(|| panic!("redis-server did not start on port {port}"))
+    }
+
+    /// The server once it accepts connections; `None` if it exited or did not listen in 20 s.
+    async fn try_start(port: u16) -> Option<Redis> {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -502,16 +520,21 @@ impl Redis {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server (scripts/setup installs it)");
-        for _ in 0..100 {
+        let mut redis = Redis { port, child };
+        for _ in 0..400 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                break;
+                return Some(redis);
+            }
+            if redis.child.try_wait().ok().flatten().is_some() {
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Redis { port, child }
+        redis.stop();
+        None
     }
     fn stop(&mut self) {
         let _ = self.child.kill();
@@ -608,7 +631,7 @@ async fn pages_right_after_sign_in_do_not_write_the_session() {
 #[tokio::test]
 async fn a_save_after_a_delete_does_not_bring_the_session_back() {
     use tower_sessions::{session::Record, SessionStore};
-    let redis = Redis::start(free_port()).await;
+    let redis = Redis::start_any().await;
     let dir = std::env::temp_dir().join(format!("resurrect-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     use logto_leptos::config::SessionStoreKind;
@@ -796,7 +819,7 @@ async fn activity_touches_the_session_at_most_every_half_idle_timeout() {
 async fn store_rules_hold_on_every_backend() {
     use logto_leptos::config::SessionStoreKind;
     use tower_sessions::{session::Record, SessionStore};
-    let redis = Redis::start(free_port()).await;
+    let redis = Redis::start_any().await;
     let dir = std::env::temp_dir().join(format!("rules-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     for kind in [
@@ -875,7 +898,7 @@ async fn store_rules_hold_on_every_backend() {
 async fn the_session_index_is_checked_against_the_records() {
     use logto_leptos::config::SessionStoreKind;
     use tower_sessions::{session::Record, SessionStore};
-    let redis = Redis::start(free_port()).await;
+    let redis = Redis::start_any().await;
     let db = std::env::temp_dir().join(format!("index-{}.db", rand::random::<u64>()));
     for kind in [
         SessionStoreKind::Sqlite(db.display().to_string()),
