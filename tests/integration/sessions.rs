@@ -202,15 +202,21 @@ async fn sqlite_exec(db: &std::path::Path, sql: &str, id: &str) {
         .unwrap();
 }
 
+/// The app's session store of `kind` (user index entries kept for a day), as the app opens it.
+async fn session_store(
+    kind: &logto_leptos::config::SessionStoreKind,
+) -> logto_leptos::session::AnyStore {
+    logto_leptos::session::open_store(kind, Duration::from_secs(86_400))
+        .await
+        .unwrap()
+        .sessions
+}
+
 /// The app's SQLite session store on a new file in the temp directory, and that file.
 async fn temp_sqlite_store(prefix: &str) -> (std::path::PathBuf, logto_leptos::session::AnyStore) {
     let db = std::env::temp_dir().join(format!("{prefix}-{}.db", rand::random::<u64>()));
     let kind = logto_leptos::config::SessionStoreKind::Sqlite(db.display().to_string());
-    let store = logto_leptos::session::open_store(&kind, std::time::Duration::from_secs(86_400))
-        .await
-        .unwrap()
-        .sessions;
-    (db, store)
+    (db, session_store(&kind).await)
 }
 
 /// The session file opened directly, without the app's store or its cache.
@@ -640,15 +646,8 @@ async fn a_save_after_a_delete_does_not_bring_the_session_back() {
         SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port)),
     ] {
         let url = format!("{kind:?}");
-        let day = Duration::from_secs(86_400);
-        let writer = logto_leptos::session::open_store(&kind, day)
-            .await
-            .unwrap()
-            .sessions;
-        let signer_out = logto_leptos::session::open_store(&kind, day)
-            .await
-            .unwrap()
-            .sessions;
+        let writer = session_store(&kind).await;
+        let signer_out = session_store(&kind).await;
         let mut record = Record {
             id: Default::default(),
             data: [("auth.last_seen".to_owned(), serde_json::json!(1))].into(),
@@ -828,10 +827,7 @@ async fn store_rules_hold_on_every_backend() {
         SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port)),
     ] {
         let name = format!("{kind:?}");
-        let store = logto_leptos::session::open_store(&kind, Duration::from_secs(86_400))
-            .await
-            .unwrap()
-            .sessions;
+        let store = session_store(&kind).await;
         let hour = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
         let lifetime =
             |r: &Record| (r.expiry_date - time::OffsetDateTime::now_utc()).whole_seconds();
@@ -905,10 +901,7 @@ async fn the_session_index_is_checked_against_the_records() {
         SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port)),
     ] {
         let name = format!("{kind:?}");
-        let store = logto_leptos::session::open_store(&kind, Duration::from_secs(86_400))
-            .await
-            .unwrap()
-            .sessions;
+        let store = session_store(&kind).await;
         let mut alice = Record {
             id: Default::default(),
             data: [(
