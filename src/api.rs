@@ -188,24 +188,28 @@ pub mod ssr {
     }
 
     /// For actions a plain link can start (the profile page's GET forms): run them only when the
-    /// browser says the request comes from this site (`Sec-Fetch-Site`), so another site cannot
-    /// make a signed-in user's browser spend their tokens. Browsers without the header pass.
-    /// A page render (GET) is not refused as a whole: it shows the note and a working button
-    /// (that is also where Logto's redirect back after sign-in lands); a direct call gets 403.
+    /// browser says the request comes from this site or from the user (`crate::fetch_site`), so
+    /// another site cannot make a signed-in user's browser spend their tokens. A page render
+    /// (GET) is not refused as a whole: it shows the note and a working button (that is also
+    /// where Logto's redirect back after sign-in lands); a direct call gets 403.
     pub async fn require_same_site() -> Result<(), AppError> {
         let (method, headers) =
             leptos_axum::extract::<(axum::http::Method, axum::http::HeaderMap)>()
                 .await
                 .map_err(|_| app_error(AppError::Internal))?;
-        let site = headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("none");
-        if matches!(site, "same-origin" | "none") {
+        let ctx = use_context::<AuthContext>().ok_or_else(|| app_error(AppError::Internal))?;
+        let own = ctx
+            .provider
+            .config()
+            .base_url
+            .origin()
+            .ascii_serialization();
+        let Err(refused) = crate::fetch_site::check(&headers, &own) else {
             return Ok(());
-        }
+        };
         tracing::info!(
-            sec_fetch_site = site,
+            sec_fetch_site = refused.site,
+            origin = refused.origin,
             "refused an action started from another site"
         );
         if method == axum::http::Method::GET {
@@ -254,6 +258,23 @@ pub mod ssr {
     /// Sends the browser to the error page for `err` (its status is set there).
     pub fn redirect_to_error(err: &AuthError) {
         leptos_axum::redirect(&format!("/auth/error?code={}", err.code()));
+    }
+
+    /// Where a sign-out sends the browser: Logto's end-session endpoint (which comes back to the
+    /// app's start page), or the start page when Logto cannot be reached.
+    pub async fn end_session_target(ctx: &AuthContext) -> String {
+        match ctx.provider.metadata().await {
+            Ok(metadata) => crate::auth::flow::end_session_url(
+                ctx.provider.config(),
+                &metadata,
+                crate::lang::tag(crate::lang::of_current_request()),
+            )
+            .map_or_else(|| "/".to_owned(), |u| u.to_string()),
+            Err(err) => {
+                tracing::warn!("cannot end the provider session: {err}");
+                "/".to_owned()
+            }
+        }
     }
 }
 
@@ -338,6 +359,28 @@ pub async fn finish_sign_in(
     let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
         return fail(AuthError::MissingState);
     };
+    // This browser's sign-in (read only), then claimed once across requests and instances: a
+    // duplicated callback (a reload while the first is at Logto, a redirect delivered twice)
+    // must not redeem the code again, which makes Logto revoke the grant. The loser leaves the
+    // session untouched (no cookie that could replace the winner's).
+    if !session
+        .has_pending(state)
+        .await
+        .map_err(|e| store_failure(&e))?
+    {
+        return fail(AuthError::UnknownState);
+    }
+    let claimed = ctx
+        .sessions
+        .claim_once(&format!(
+            "callback-state:{}",
+            crate::sessions::digest(state)
+        ))
+        .await
+        .map_err(|e| store_failure(&e.into()))?;
+    if !claimed {
+        return fail(AuthError::UnknownState);
+    }
     let Some(pending) = session
         .take_pending(state)
         .await
@@ -356,7 +399,7 @@ pub async fn finish_sign_in(
                         .and_then(|v| v.to_str().ok())
                         .and_then(crate::sessions::browser_summary)
                 });
-            session
+            let (_, replaced) = session
                 .sign_in(
                     signed_in,
                     browser,
@@ -367,6 +410,8 @@ pub async fn finish_sign_in(
                 .await
                 .map_err(|e| store_failure(&e))?;
             tracing::info!(%sub, "signed in");
+            // Another user's (or Logto session's) grant this browser held: dead from now on.
+            drop(ctx.keeper.revoke(replaced.into_iter().collect()));
             leptos_axum::redirect(&pending.return_to);
             Ok(CallbackOutcome::Redirected(pending.return_to))
         }
@@ -384,7 +429,6 @@ pub async fn finish_sign_in(
 /// Revokes the refresh token, ends the local session, then Logto's (so the next sign-in asks again).
 #[server(prefix = "/api", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), ServerFnError> {
-    use crate::auth::flow;
     use ssr::*;
 
     let ctx = auth_context()?;
@@ -394,8 +438,13 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
         .user(ctx.max_lifetime, store.as_ref())
         .await
         .map_err(|e| store_failure(&e))?;
-    let tokens = match &user {
-        Some(u) => ctx.keeper.tokens(&u.grant).await.ok(),
+    let refresh_token = match &user {
+        Some(u) => ctx
+            .keeper
+            .tokens(&u.grant)
+            .await
+            .ok()
+            .and_then(|t| t.refresh_token),
         None => None,
     };
     session
@@ -407,23 +456,8 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
         return Ok(());
     };
     tracing::info!(sub = %user.user.sub, "signed out locally");
-    if let Some(refresh_token) = tokens.as_ref().and_then(|t| t.refresh_token.clone()) {
-        crate::sessions::revoke_in_background(ctx.provider.clone(), vec![refresh_token]).await;
-    }
-    let target = match ctx.provider.metadata().await {
-        Ok(metadata) => flow::end_session_url(
-            ctx.provider.config(),
-            &metadata,
-            tokens.as_ref().map(|t| t.id_token.as_str()),
-            crate::lang::tag(crate::lang::of_current_request()),
-        )
-        .map(|u| u.to_string()),
-        Err(err) => {
-            tracing::warn!("cannot end the provider session: {err}");
-            None
-        }
-    };
-    leptos_axum::redirect(target.as_deref().unwrap_or("/"));
+    crate::sessions::revoke_waiting_briefly(&ctx.keeper, refresh_token.into_iter().collect()).await;
+    leptos_axum::redirect(&end_session_target(&ctx).await);
     Ok(())
 }
 
@@ -576,14 +610,9 @@ pub async fn end_session(handle: String) -> Result<(), AppError> {
             });
         }
         Some(s) => {
-            crate::sessions::end(
-                &ctx.sessions,
-                ctx.keeper.store().as_ref(),
-                s,
-                Some(&ctx.provider),
-            )
-            .await
-            .map_err(store_error)?;
+            crate::sessions::end(&ctx.sessions, &ctx.keeper, s, true)
+                .await
+                .map_err(store_error)?;
             tracing::info!(%sub, "ended another session");
             leptos_axum::redirect("/sessions");
         }
@@ -597,42 +626,21 @@ pub async fn end_session(handle: String) -> Result<(), AppError> {
 /// tokens, then Logto's session (as signing out does).
 #[server(prefix = "/api", endpoint = "sign_out_everywhere")]
 pub async fn sign_out_everywhere() -> Result<(), AppError> {
-    use crate::auth::flow;
     use ssr::*;
 
     let logto = require_user().await?;
     let ctx = logto.context().clone();
     let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
-    let id_token = logto.id_token().await;
-    let ended = crate::sessions::end_all(
-        &ctx.sessions,
-        ctx.keeper.store().as_ref(),
-        &sub,
-        None,
-        Some(&ctx.provider),
-    )
-    .await
-    .map_err(|e| app_error_from(e.into()))?;
+    let ended = crate::sessions::end_all(&ctx.sessions, &ctx.keeper, &sub, None, true)
+        .await
+        .map_err(|e| app_error_from(e.into()))?;
     logto
         .session()
         .sign_out(ctx.keeper.store().as_ref())
         .await
         .map_err(|e| app_error_from(e.into()))?;
     tracing::info!(%sub, ended, "signed out everywhere");
-    let target = match ctx.provider.metadata().await {
-        Ok(metadata) => flow::end_session_url(
-            ctx.provider.config(),
-            &metadata,
-            id_token.as_deref(),
-            crate::lang::tag(crate::lang::of_current_request()),
-        )
-        .map(|u| u.to_string()),
-        Err(err) => {
-            tracing::warn!("cannot end the provider session: {err}");
-            None
-        }
-    };
-    leptos_axum::redirect(target.as_deref().unwrap_or("/"));
+    leptos_axum::redirect(&end_session_target(&ctx).await);
     Ok(())
 }
 

@@ -48,6 +48,14 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// A strict CSP that still lets hydration run: scripts only from us or with this response's nonce
 /// (Leptos puts it on its inline hydration script), WASM compilation allowed, forms may post to us
 /// and be redirected to Logto, no framing.
+///
+/// `form-action` applies to every redirect of a form's submission, so it names the app and Logto,
+/// and that is enough for "Continue with Facebook" without JavaScript too: Logto answers
+/// `direct_sign_in=social:facebook` with a 303 to its own `/direct/social/facebook` page
+/// (logto-io/logto `packages/core/src/oidc/utils.ts`, `buildLoginPromptUrl`), which then goes to
+/// facebook.com by script (`packages/experience/src/pages/DirectSignIn`, `invokeSocialSignIn`,
+/// `use-global-redirect-to.ts`: `window.location.assign`): a navigation of Logto's page, not of
+/// this form, so facebook.com needs no place here.
 #[cfg(feature = "ssr")]
 fn set_content_security_policy() {
     use axum::http::{header::CONTENT_SECURITY_POLICY, HeaderValue};
@@ -384,25 +392,9 @@ fn here_without_actions(path: &str, search: &str) -> String {
 
 /// `application/x-www-form-urlencoded` decoding of one name (`+` is a space, `%XX` a byte).
 fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The query names that run an action when a page renders (see `query_action`).
@@ -421,15 +413,14 @@ fn current_path_and_query() -> String {
     }
 }
 
+/// Every byte but RFC 3986's unreserved ones percent-encoded: safe as a query value.
 fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, RESERVED).to_string()
 }
 
 /// A profile-page action that runs when its GET form's button put `name=value` in the URL: each
@@ -969,6 +960,7 @@ pub fn auth_error_text(locale: Locale, code: &str) -> (&'static str, &'static st
     }
     match code {
         "provider_unavailable" => text!(provider_unavailable, 503),
+        "provider_misconfigured" => text!(provider_misconfigured, 500),
         "state_mismatch" => text!(state_mismatch, 400),
         "access_denied" => text!(access_denied, 403),
         "login_required" => text!(login_required, 400),
@@ -1067,12 +1059,18 @@ mod tests {
         // The callback uses up its state: never back there.
         assert_eq!(back("/callback", "?code=c&state=s"), "/");
         assert_eq!(percent_decode("a+b%20c%zz%4"), "a b c%zz%4");
+        assert_eq!(percent_decode("c%61ll"), "call");
+        assert_eq!(
+            url_encode("/profile?call=api&x=ก y~._-"),
+            "%2Fprofile%3Fcall%3Dapi%26x%3D%E0%B8%81%20y~._-"
+        );
     }
 
     #[test]
     fn every_error_code_has_its_own_words_in_both_languages() {
         let codes = [
             ("provider_unavailable", 503),
+            ("provider_misconfigured", 500),
             ("state_mismatch", 400),
             ("access_denied", 403),
             ("login_required", 400),

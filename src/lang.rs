@@ -32,21 +32,6 @@ pub fn from_tag(tag: &str) -> Option<Locale> {
     }
 }
 
-/// The explicit choice in a `Cookie` header: exactly `en` or `th` (anything else is ignored).
-pub fn chosen(cookie_header: &str) -> Option<Locale> {
-    cookie_header.split(';').find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        if name != COOKIE {
-            return None;
-        }
-        match value {
-            "en" => Some(Locale::en),
-            "th" => Some(Locale::th),
-            _ => None,
-        }
-    })
-}
-
 /// The first language in `Accept-Language` (by `q`, then order) that we have; `q=0` means "not
 /// this one".
 pub fn preferred(accept_language: &str) -> Option<Locale> {
@@ -65,18 +50,6 @@ pub fn preferred(accept_language: &str) -> Option<Locale> {
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     ranked.first().map(|r| r.2)
-}
-
-/// Choice, then browser, then English.
-pub fn negotiate<'a>(
-    cookie_headers: impl IntoIterator<Item = &'a str>,
-    accept_language: Option<&str>,
-) -> Locale {
-    cookie_headers
-        .into_iter()
-        .find_map(chosen)
-        .or_else(|| accept_language.and_then(preferred))
-        .unwrap_or(Locale::en)
 }
 
 /// The language of the page being rendered (provided by `App` from the request); English where
@@ -134,8 +107,33 @@ pub use server::*;
 #[cfg(feature = "ssr")]
 mod server {
     use axum::http::{header, HeaderMap};
+    use cookie::{time::Duration, Cookie, SameSite};
 
-    use super::{negotiate, Locale, COOKIE};
+    use super::{preferred, Locale, COOKIE};
+
+    /// The explicit choice in a `Cookie` header: exactly `en` or `th` (anything else is ignored).
+    pub fn chosen(cookie_header: &str) -> Option<Locale> {
+        Cookie::split_parse(cookie_header)
+            .flatten()
+            .filter(|c| c.name() == COOKIE)
+            .find_map(|c| match c.value() {
+                "en" => Some(Locale::en),
+                "th" => Some(Locale::th),
+                _ => None,
+            })
+    }
+
+    /// Choice, then browser, then English.
+    pub fn negotiate<'a>(
+        cookie_headers: impl IntoIterator<Item = &'a str>,
+        accept_language: Option<&str>,
+    ) -> Locale {
+        cookie_headers
+            .into_iter()
+            .find_map(chosen)
+            .or_else(|| accept_language.and_then(preferred))
+            .unwrap_or(Locale::en)
+    }
 
     /// The language for this request.
     pub fn of_request(headers: &HeaderMap) -> Locale {
@@ -160,11 +158,14 @@ mod server {
     /// Remembers an explicit choice for a year. HttpOnly (only the server reads it), Lax (it
     /// must come with top-level navigations, the callback from Logto included), Secure on https.
     pub fn choice_cookie(locale: Locale, secure: bool) -> String {
-        let secure = if secure { "; Secure" } else { "" };
-        format!(
-            "{COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}",
-            super::tag(locale)
-        )
+        Cookie::build((COOKIE, super::tag(locale)))
+            .path("/")
+            .max_age(Duration::days(365))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(secure)
+            .build()
+            .to_string()
     }
 }
 
@@ -206,6 +207,7 @@ mod tests {
         assert_eq!(preferred(""), None);
     }
 
+    #[cfg(feature = "ssr")]
     #[test]
     fn an_explicit_choice_wins_over_the_browser() {
         assert_eq!(negotiate(["a=1; lang=th"], Some("en")), Locale::th);
@@ -215,6 +217,16 @@ mod tests {
         assert_eq!(negotiate(["lang=fr"], Some("th")), Locale::th);
         assert_eq!(negotiate(["lang=TH"], None), Locale::en);
         assert_eq!(negotiate(["xlang=th"], None), Locale::en);
+        assert_eq!(
+            negotiate(["lang=fr; lang=th"], None),
+            Locale::th,
+            "the valid one counts"
+        );
+        assert_eq!(
+            negotiate(["lang=\"th\""], None),
+            Locale::en,
+            "quoted is not ours"
+        );
         assert_eq!(negotiate([], Some("fr")), Locale::en);
         assert_eq!(negotiate([], None), Locale::en);
     }
@@ -321,9 +333,31 @@ mod tests {
         headers.append(header::COOKIE, HeaderValue::from_static("session=abc"));
         headers.append(header::COOKIE, HeaderValue::from_static("lang=en"));
         assert_eq!(of_request(&headers), Locale::en);
+        let attributes = |c: String| {
+            let mut parts: Vec<String> = c.split("; ").map(str::to_owned).collect();
+            parts.sort();
+            parts
+        };
         assert_eq!(
-            choice_cookie(Locale::th, true),
-            "lang=th; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax; Secure"
+            attributes(choice_cookie(Locale::th, true)),
+            [
+                "HttpOnly",
+                "Max-Age=31536000",
+                "Path=/",
+                "SameSite=Lax",
+                "Secure",
+                "lang=th"
+            ]
+        );
+        assert_eq!(
+            attributes(choice_cookie(Locale::en, false)),
+            [
+                "HttpOnly",
+                "Max-Age=31536000",
+                "Path=/",
+                "SameSite=Lax",
+                "lang=en"
+            ]
         );
     }
 }

@@ -21,6 +21,8 @@ pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
+pub mod fetch_site;
+#[cfg(feature = "ssr")]
 pub mod logto;
 #[cfg(feature = "ssr")]
 pub mod page_cache;
@@ -36,6 +38,8 @@ pub mod services;
 pub mod session;
 #[cfg(feature = "ssr")]
 pub mod sessions;
+#[cfg(feature = "ssr")]
+pub mod sqlite_file;
 #[cfg(feature = "ssr")]
 pub mod token_store;
 

@@ -140,7 +140,7 @@ impl Logto {
         Ok(self.settle(tokens).await?.id_token_claims)
     }
 
-    /// The newest ID token as issued (for `id_token_hint` at sign-out), if the tokens are there.
+    /// The newest ID token as issued, if the tokens are there. Not for the browser.
     pub async fn id_token(&self) -> Option<String> {
         let grant = self.grant().ok()?;
         self.ctx.keeper.tokens(grant).await.ok().map(|t| t.id_token)
@@ -227,9 +227,10 @@ impl Logto {
             .ok_or(LogtoError::Unauthenticated)
     }
 
-    /// A grant Logto ended ends this session too. A grant that is merely gone was signed out or
-    /// replaced by another request, whose response sets the cookie: this one leaves it alone
-    /// (clearing it here could drop the newer session's cookie).
+    /// A grant Logto ended ends this session too, as does one whose tokens are gone from the
+    /// store while the record still names it (they expired, or were evicted). A grant the
+    /// record no longer names was signed out or replaced by another request, whose response sets
+    /// the cookie: this one leaves the session alone (clearing it could drop the newer cookie).
     async fn settle<T>(&self, result: Result<T, TokenError>) -> Result<T, LogtoError> {
         match result {
             Ok(t) => Ok(t),
@@ -240,10 +241,42 @@ impl Logto {
                     .await?;
                 Err(LogtoError::Unauthenticated)
             }
-            Err(TokenError::Missing | TokenError::Superseded) => Err(LogtoError::Unauthenticated),
+            Err(TokenError::Missing) => {
+                self.end_if_still_named().await?;
+                Err(LogtoError::Unauthenticated)
+            }
+            Err(TokenError::Superseded) => Err(LogtoError::Unauthenticated),
             Err(TokenError::Auth(e)) => Err(e.into()),
             Err(TokenError::Store(e)) => Err(SessionError::from(e).into()),
         }
+    }
+
+    /// Deletes this session's record, by id (no cookie sent), if it still names this request's
+    /// grant: its tokens are gone, so it would show a user signed in who can do nothing.
+    async fn end_if_still_named(&self) -> Result<(), LogtoError> {
+        use tower_sessions::SessionStore;
+        let (Some(id), Ok(grant)) = (self.session.id(), self.grant()) else {
+            return Ok(());
+        };
+        let stored = self
+            .ctx
+            .sessions
+            .load(&id)
+            .await
+            .map_err(SessionError::from)?;
+        let still_named = stored
+            .as_ref()
+            .and_then(crate::session::StoredSession::from_record)
+            .is_some_and(|s| s.user.grant == grant);
+        if still_named {
+            tracing::info!("the session's tokens are gone: session ended");
+            self.ctx
+                .sessions
+                .delete(&id)
+                .await
+                .map_err(SessionError::from)?;
+        }
+        Ok(())
     }
 }
 

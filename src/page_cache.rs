@@ -40,7 +40,7 @@ use crate::{
 const CACHE_BYTES: u64 = 2 * 1024 * 1024;
 /// A user whose data changed gets a new key; the old entry is dropped after this long unused.
 const CACHE_IDLE: Duration = Duration::from_secs(120);
-/// Set by [`allow_caching`] on a rendered page, answered `hit` from the cache.
+/// Set by [`allow_caching`] on a rendered page (removed before any response leaves).
 const MARKER: header::HeaderName = header::HeaderName::from_static("x-page-cache");
 
 /// Call from a page component whose HTML depends on nothing but the URL (path and query), the
@@ -63,10 +63,13 @@ pub struct ViewerRead {
 /// The marker is for this middleware only: `page_headers` (outside every route) calls this so
 /// no path (HEAD, a 404 rendered by the fallback) lets it reach a browser.
 pub fn strip_marker(headers: &mut HeaderMap) {
-    if headers.get(MARKER).is_some_and(|v| v != "hit") {
-        headers.remove(MARKER);
-    }
+    headers.remove(MARKER);
 }
+
+/// On a response answered from the cache, as a response extension: tests and middleware can
+/// see it; it never reaches a client (who could otherwise tell that a URL was visited lately).
+#[derive(Clone, Copy, Debug)]
+pub struct CacheHit;
 
 #[derive(Clone)]
 pub struct PageCache {
@@ -198,8 +201,7 @@ impl CachedPage {
     fn respond(&self, nonce: &str) -> Response {
         let mut res = Response::new(Body::from(self.body.join(nonce.as_bytes())));
         *res.headers_mut() = self.headers.clone();
-        res.headers_mut()
-            .insert(MARKER, HeaderValue::from_static("hit"));
+        res.extensions_mut().insert(CacheHit);
         if let Some(csp) = &self.csp {
             match HeaderValue::from_str(&csp.join(nonce)) {
                 Ok(value) => {

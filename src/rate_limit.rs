@@ -3,19 +3,107 @@
 //! Logto. Per process: with several instances each allows the configured rate.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    hash::{DefaultHasher, Hash, Hasher},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     num::NonZeroU32,
-    sync::atomic::{AtomicU32, Ordering},
+    sync::atomic::{AtomicI64, AtomicU32, Ordering},
 };
 
 use axum::http::{HeaderMap, HeaderName};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+/// Who a check counts against: a client address, or, when the proxy's header could not be read
+/// as one, that header's value (never the proxy itself: every user would share one budget).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    Ip(IpAddr),
+    HeaderValue(u64),
+}
+
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientKey::Ip(ip) => ip.fmt(f),
+            ClientKey::HeaderValue(hash) => write!(f, "header value #{hash:016x}"),
+        }
+    }
+}
+
+/// Where the client's address is, behind a proxy: the standard headers are read by the
+/// `client-ip` crate (the rightmost `X-Forwarded-For` entry, RFC 7239 `Forwarded: for=`, and the
+/// single-value headers of nginx, Cloudflare, Akamai, Fly.io, CloudFront, Envoy); any other
+/// header as one value. An `ip:port` or `[ipv6]` form, which `client-ip` refuses (Azure
+/// Application Gateway appends `ip:port`), is read here.
+#[derive(Clone, Debug)]
+pub struct ClientIpSource {
+    header: HeaderName,
+}
+
+type Extract = fn(&HeaderMap) -> Result<IpAddr, client_ip::Error>;
+
+impl ClientIpSource {
+    pub fn new(header: HeaderName) -> Self {
+        Self { header }
+    }
+
+    fn known(&self) -> Option<Extract> {
+        Some(match self.header.as_str() {
+            "x-forwarded-for" => client_ip::rightmost_x_forwarded_for,
+            "forwarded" => client_ip::rightmost_forwarded,
+            "x-real-ip" => client_ip::x_real_ip,
+            "cf-connecting-ip" => client_ip::cf_connecting_ip,
+            "true-client-ip" => client_ip::true_client_ip,
+            "fly-client-ip" => client_ip::fly_client_ip,
+            "cloudfront-viewer-address" => client_ip::cloudfront_viewer_address,
+            "x-envoy-external-address" => client_ip::x_envoy_external_address,
+            _ => return None,
+        })
+    }
+
+    /// The client's address; `Ok(None)` when the header is absent (the proxy did not set it:
+    /// its own health checks); `Err(value)` when it is there but holds no address.
+    pub fn address(&self, headers: &HeaderMap) -> Result<Option<IpAddr>, String> {
+        let Some(last) = headers.get_all(&self.header).iter().next_back() else {
+            return Ok(None);
+        };
+        let raw = String::from_utf8_lossy(last.as_bytes()).into_owned();
+        let parsed = match self.known() {
+            Some(extract) => extract(headers).ok(),
+            None => None,
+        };
+        // The rightmost entry of a list (the one the proxy itself appended).
+        let entry = raw.rsplit(',').next().unwrap_or_default();
+        match parsed.or_else(|| lenient_address(entry)) {
+            Some(ip) => Ok(Some(ip)),
+            None => Err(raw),
+        }
+    }
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]`, `[2001:db8::1]:443`, `2001:db8::1`, in quotes or
+/// not.
+fn lenient_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim().trim_matches('"');
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .and_then(|e| e.parse::<Ipv6Addr>().ok())
+                .map(IpAddr::V6)
+        })
+}
+
 pub struct SignInLimiter {
     /// `None`: no limit configured.
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    client_ip_header: Option<HeaderName>,
+    limiter: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    source: Option<ClientIpSource>,
     checks: AtomicU32,
+    /// Unix second of the last "unreadable header" warning (one a minute at most).
+    last_warning: AtomicI64,
 }
 
 impl SignInLimiter {
@@ -26,8 +114,9 @@ impl SignInLimiter {
     pub fn new(per_minute: u32, client_ip_header: Option<HeaderName>) -> Self {
         Self {
             limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
-            client_ip_header,
+            source: client_ip_header.map(ClientIpSource::new),
             checks: AtomicU32::new(0),
+            last_warning: AtomicI64::new(0),
         }
     }
 
@@ -55,20 +144,22 @@ impl SignInLimiter {
         })
     }
 
-    /// The client's address as the limiter keys it: from the configured proxy header (its last
-    /// entry: the address the proxy itself saw; earlier ones are the client's to invent), else the
-    /// peer. IPv6 clients are keyed by their /64, which one client usually holds whole.
-    fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
-        let from_header = self.client_ip_header.as_ref().and_then(|name| {
-            headers
-                .get_all(name)
-                .iter()
-                .next_back()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        });
-        match from_header.or(peer) {
+    /// The client as the limiter keys it: from the configured proxy header, else the peer. IPv6
+    /// clients are keyed by their /64, which one client usually holds whole.
+    fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> ClientKey {
+        let from_header = match &self.source {
+            None => None,
+            Some(source) => match source.address(headers) {
+                Ok(ip) => ip,
+                Err(raw) => {
+                    self.warn_unreadable(source, &raw);
+                    let mut hasher = DefaultHasher::new();
+                    raw.hash(&mut hasher);
+                    return ClientKey::HeaderValue(hasher.finish());
+                }
+            },
+        };
+        ClientKey::Ip(match from_header.or(peer) {
             Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
                 None => {
@@ -79,6 +170,26 @@ impl SignInLimiter {
             Some(v4) => v4,
             // Without a peer address (not served over TCP): one shared budget.
             None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        })
+    }
+
+    /// A proxy header the operator configured that holds no address: the limit is then per
+    /// header value, which is likely not what they meant. Said once a minute at most.
+    fn warn_unreadable(&self, source: &ClientIpSource, raw: &str) {
+        let now = crate::auth::now_unix();
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 60
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let shown: String = raw.chars().take(100).collect();
+            tracing::warn!(
+                header = %source.header,
+                value = %shown,
+                "CLIENT_IP_HEADER holds no client address: sign-in limits count per header value"
+            );
         }
     }
 }
@@ -111,6 +222,107 @@ mod tests {
         }
     }
 
+    fn key(s: &str) -> ClientKey {
+        ClientKey::Ip(s.parse().unwrap())
+    }
+
+    fn proxied_by(header: &str, value: &str) -> (SignInLimiter, HeaderMap) {
+        let name: HeaderName = header.parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(&name, value.parse().unwrap());
+        (SignInLimiter::new(1, Some(name)), headers)
+    }
+
+    /// Every form a proxy writes names the client; none falls back to the proxy's address.
+    #[test]
+    fn proxy_headers_in_every_form() {
+        let proxy = ip("10.0.0.1");
+        for (header, value, client) in [
+            (
+                "x-forwarded-for",
+                "203.0.113.9, 198.51.100.7",
+                "198.51.100.7",
+            ),
+            ("x-forwarded-for", "198.51.100.7:5678", "198.51.100.7"),
+            (
+                "x-forwarded-for",
+                "203.0.113.9, 198.51.100.7:5678",
+                "198.51.100.7",
+            ),
+            ("x-forwarded-for", "[2001:db8:1:2::9]:443", "2001:db8:1:2::"),
+            ("x-forwarded-for", "[2001:db8:1:2::9]", "2001:db8:1:2::"),
+            ("x-forwarded-for", "2001:db8:1:2::9", "2001:db8:1:2::"),
+            (
+                "forwarded",
+                "for=192.0.2.60;proto=http;by=203.0.113.43",
+                "192.0.2.60",
+            ),
+            (
+                "forwarded",
+                "for=192.0.2.43, for=\"[2001:db8:cafe::17]:4711\"",
+                "2001:db8:cafe::",
+            ),
+            ("forwarded", "for=\"198.51.100.7:5678\"", "198.51.100.7"),
+            ("x-real-ip", "198.51.100.7", "198.51.100.7"),
+            ("cf-connecting-ip", "198.51.100.7", "198.51.100.7"),
+            ("x-client-address", "198.51.100.7:80", "198.51.100.7"),
+        ] {
+            let (limiter, headers) = proxied_by(header, value);
+            assert_eq!(
+                limiter.client(proxy, &headers),
+                key(client),
+                "{header}: {value}"
+            );
+        }
+    }
+
+    /// A header that is there but holds no address keys on its value, never on the proxy: two
+    /// clients behind it with different values keep separate budgets.
+    #[test]
+    fn unreadable_proxy_headers_never_collapse_onto_the_proxy() {
+        let proxy = ip("10.0.0.1");
+        for (header, value) in [
+            ("x-forwarded-for", "unknown"),
+            ("x-forwarded-for", "198.51.100.7, garbage"),
+            ("forwarded", "for=unknown"),
+            ("forwarded", "for=_hidden"),
+            ("x-real-ip", "not an address"),
+        ] {
+            let (limiter, headers) = proxied_by(header, value);
+            let client = limiter.client(proxy, &headers);
+            assert!(
+                matches!(client, ClientKey::HeaderValue(_)),
+                "{header}: {value}: {client}"
+            );
+            assert_ne!(client, ClientKey::Ip(proxy.unwrap()));
+            let (_, other) = proxied_by(header, &format!("{value}x"));
+            assert_ne!(
+                limiter.client(proxy, &other),
+                client,
+                "{header}: values kept apart"
+            );
+            assert_eq!(limiter.client(proxy, &headers), client, "and stable");
+        }
+        // Said in the log, once a minute at most.
+        let (limiter, headers) = proxied_by("x-forwarded-for", "unknown");
+        limiter.client(proxy, &headers);
+        let first = limiter.last_warning.load(Ordering::Relaxed);
+        assert!(first > 0);
+        limiter.last_warning.store(first - 59, Ordering::Relaxed);
+        limiter.client(proxy, &headers);
+        assert_eq!(
+            limiter.last_warning.load(Ordering::Relaxed),
+            first - 59,
+            "not again within a minute"
+        );
+        limiter.last_warning.store(first - 60, Ordering::Relaxed);
+        limiter.client(proxy, &headers);
+        assert!(
+            limiter.last_warning.load(Ordering::Relaxed) >= first,
+            "again after a minute"
+        );
+    }
+
     #[test]
     fn client_address() {
         let header: HeaderName = "x-forwarded-for".parse().unwrap();
@@ -120,31 +332,25 @@ mod tests {
         // The proxy's own entry (last), not what the client claimed (first).
         assert_eq!(
             proxied.client(ip("10.0.0.1"), &headers),
-            ip("198.51.100.7").unwrap()
+            key("198.51.100.7")
         );
         // No header: the peer.
         assert_eq!(
             proxied.client(ip("10.0.0.1"), &HeaderMap::new()),
-            ip("10.0.0.1").unwrap()
+            key("10.0.0.1")
         );
         // Not configured: the header is ignored.
         let direct = SignInLimiter::new(1, None);
-        assert_eq!(
-            direct.client(ip("10.0.0.1"), &headers),
-            ip("10.0.0.1").unwrap()
-        );
+        assert_eq!(direct.client(ip("10.0.0.1"), &headers), key("10.0.0.1"));
         // IPv6 by /64; IPv4-mapped as IPv4.
         assert_eq!(
             direct.client(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), &headers),
-            ip("2001:db8:1:2::").unwrap()
+            key("2001:db8:1:2::")
         );
         assert_eq!(
             direct.client(ip("::ffff:192.0.2.5"), &headers),
-            ip("192.0.2.5").unwrap()
+            key("192.0.2.5")
         );
-        assert_eq!(
-            direct.client(None, &headers),
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        );
+        assert_eq!(direct.client(None, &headers), key("0.0.0.0"));
     }
 }

@@ -12,6 +12,7 @@ use axum::{
     routing::get,
     Json, Router,
 };
+use headers::{authorization::Bearer, Authorization, HeaderMapExt};
 use serde_json::json;
 
 use crate::auth::{
@@ -36,15 +37,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(server: ResourceServer) -> Route
 impl ResourceServer {
     /// The bearer token's verified claims, or the RFC 6750 response to send.
     pub async fn authorize(&self, headers: &HeaderMap) -> Result<VerifiedAccessToken, Response> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
+        // RFC 6750 with RFC 7235's case-insensitive scheme (`bearer`, `BEARER`), as `headers`
+        // parses it.
+        let bearer = headers.typed_get::<Authorization<Bearer>>();
+        let token = bearer.as_ref().map(|b| b.token()).filter(|t| !t.is_empty());
         let result = match token {
             None => Err(AccessTokenError::Missing),
             Some(token) => {

@@ -15,6 +15,7 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::{
     app::{shell, App},
@@ -41,17 +42,7 @@ impl AppState {
         stores: &Stores,
     ) -> anyhow::Result<Self> {
         let provider = Arc::new(Provider::new(config.auth.clone())?);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(
-                config
-                    .auth
-                    .http_timeout
-                    .min(std::time::Duration::from_secs(5)),
-            )
-            .timeout(config.auth.http_timeout)
-            .user_agent(concat!("logto-leptos/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::auth::http::client(config.auth.http_timeout)?;
         Ok(Self {
             leptos_options,
             auth: AuthContext {
@@ -121,12 +112,20 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
             same_origin_posts,
         ))
         .layer(axum::middleware::from_fn(page_headers))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         // On https, browsers should never try plain http again (the session cookie is `Secure`
         // anyway; this also keeps a typed URL's first request off plain http). No
         // `includeSubDomains`: the app cannot speak for other hosts of its domain.
         .layer(tower::util::option_layer(config.auth.wants_hsts().then(
             || {
-                tower_http::set_header::SetResponseHeaderLayer::overriding(
+                SetResponseHeaderLayer::overriding(
                     header::STRICT_TRANSPORT_SECURITY,
                     HeaderValue::from_static("max-age=31536000"),
                 )
@@ -150,10 +149,8 @@ fn route_list() -> Vec<AxumRouteListing> {
 }
 
 /// Server functions change state (sign in, sign out, end sessions): a POST to one must come from
-/// this app's own pages. Browsers say where a request comes from (`Sec-Fetch-Site`, else
-/// `Origin`); another site, or a sibling subdomain (`same-site`), gets 403 before the session is
-/// read. A request with neither header is not from a browser that could carry a user's cookie
-/// against their will, and passes.
+/// this app's own pages (`crate::fetch_site`); another site, or a sibling subdomain, gets 403
+/// before the session is read.
 async fn same_origin_posts(
     axum::extract::State(origin): axum::extract::State<Arc<String>>,
     req: axum::extract::Request,
@@ -161,22 +158,11 @@ async fn same_origin_posts(
 ) -> axum::response::Response {
     if req.method() == axum::http::Method::POST && req.uri().path().starts_with("/api/") {
         let headers = req.headers();
-        let site = headers
-            .get("sec-fetch-site")
-            .map(|v| v.to_str().unwrap_or("invalid"));
-        let from = headers
-            .get(header::ORIGIN)
-            .map(|v| v.to_str().unwrap_or("invalid"));
-        let allowed = match (site, from) {
-            (Some(site), _) => matches!(site, "same-origin" | "none"),
-            (None, Some(from)) => from == origin.as_str(),
-            (None, None) => true,
-        };
-        if !allowed {
+        if let Err(refused) = crate::fetch_site::check(headers, &origin) {
             tracing::info!(
                 path = req.uri().path(),
-                sec_fetch_site = site,
-                origin = from,
+                sec_fetch_site = refused.site,
+                origin = refused.origin,
                 "refused a cross-site POST"
             );
             let wants_html = headers
@@ -263,10 +249,13 @@ async fn canonical_loopback_host(
     next.run(req).await
 }
 
-/// Pages are per-user: never cached (so Back after sign-out cannot show a signed-in page), and
-/// the callback's code/state never leak through Referer. A page is sent in one piece with a
-/// Content-Length: Leptos renders it whole (`SsrMode::Async`) but streams it as chunks, each a
-/// separate write on the socket.
+/// Nothing but the site's static files may be kept by a browser or a shared cache: pages, JSON
+/// (`/auth/me`, server functions, the demo API), back-channel answers and every error are
+/// per-user or per-moment, so everything that has not opted in to caching (the static file
+/// routes set their own `Cache-Control`) is `no-store`; pages always are. The callback's code and
+/// state never leak through Referer. A page is sent in one piece with a Content-Length: Leptos
+/// renders it whole (`SsrMode::Async`) but streams it as chunks, each a separate write on the
+/// socket.
 async fn page_headers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -279,8 +268,11 @@ async fn page_headers(
     }
     let headers = res.headers_mut();
     crate::page_cache::strip_marker(headers);
-    if is_html || path.starts_with("/api/") {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let no_store = HeaderValue::from_static("no-store");
+    if is_html {
+        headers.insert(header::CACHE_CONTROL, no_store);
+    } else {
+        headers.entry(header::CACHE_CONTROL).or_insert(no_store);
     }
     let referrer = if path == "/callback" || path.starts_with("/auth/") {
         "no-referrer"
@@ -288,11 +280,6 @@ async fn page_headers(
         "strict-origin-when-cross-origin"
     };
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res
 }
 
@@ -391,6 +378,11 @@ pub async fn main() -> ExitCode {
         store = ?config.session_store,
         "starting"
     );
+    // Logto once at start, in the background: a LOGTO_ENDPOINT that answers as another issuer is
+    // named in the log now rather than at the first sign-in (Logto away is only a warning).
+    let provider = state.auth.provider.clone();
+    tokio::spawn(async move { provider.metadata().await.ok() });
+    let keeper = state.auth.keeper.clone();
     let app = router(state, stores.sessions, &config);
 
     let listener = match tokio::net::TcpListener::bind(addr).await {
@@ -421,30 +413,65 @@ pub async fn main() -> ExitCode {
         .with_graceful_shutdown(shutdown)
         .into_future(),
     );
-    match serve.await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => {
-            tracing::error!("server error: {err}");
-            return ExitCode::FAILURE;
-        }
-        Err(err) => {
-            tracing::error!("server task failed: {err}");
-            return ExitCode::FAILURE;
-        }
+    let served = match serve.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(format!("server error: {err}")),
+        Err(err) => Err(format!("server task failed: {err}")),
+    };
+    finish_detached_work(&keeper, config.auth.http_timeout).await;
+    if let Err(err) = served {
+        tracing::error!("{err}");
+        return ExitCode::FAILURE;
     }
     tracing::info!("shut down cleanly");
     ExitCode::SUCCESS
 }
 
+/// Waits for the refreshes and revocations requests left running (`TokenKeeper::tasks`): a
+/// refresh Logto has answered must store its rotated token, or the next start sends the spent
+/// one and Logto ends the sign-in. Bounded by the longest a refresh can take (two calls to Logto
+/// and a few store commands), so a hung Logto cannot hold the shutdown forever.
+async fn finish_detached_work(keeper: &TokenKeeper, http_timeout: std::time::Duration) {
+    let tasks = keeper.tasks();
+    tasks.close();
+    if tasks.is_empty() {
+        return;
+    }
+    tracing::info!(
+        running = tasks.len(),
+        "waiting for token refreshes and revocations to finish"
+    );
+    let grace = http_timeout * 2 + std::time::Duration::from_secs(5);
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        tracing::warn!(
+            running = tasks.len(),
+            "stopping with token refreshes or revocations unfinished"
+        );
+    }
+}
+
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,logto_leptos=debug"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .init();
+}
+
+/// `RUST_LOG`, else `info`; either way without tower-sessions' WARN "possibly suspicious
+/// activity: record not found in store", which it logs for every request that brings the cookie
+/// of a session no longer stored. Here sessions end server-side by design (sign-out elsewhere,
+/// back-channel logout, a grant Logto ended, the lifetime): that is the expected outcome, and the
+/// store logs it at debug (`AnyStore::load`). Errors of that module still show.
+pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let filter = rust_log
+        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    match "tower_sessions_core::session=error".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
 }
 
 /// Resolves on SIGTERM (orchestrators) or Ctrl-C (developers); in-flight requests then finish.

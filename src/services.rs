@@ -8,6 +8,8 @@ use crate::{
     auth::{
         access_token::{self, organization_audience, AccessTokenError},
         account::{self, AccountApiError},
+        http::read_capped,
+        tokens::web_picture,
         AuthError, TokenTarget,
     },
     logto::{Logto, LogtoError},
@@ -16,6 +18,9 @@ use crate::{
 
 /// The API's answer is shown on the page; more than this is cut.
 const MAX_BODY: usize = 2048;
+/// Answers from other servers (the API, Facebook) are read up to this much; more is refused
+/// rather than held in memory.
+const READ_LIMIT: usize = 64 * 1024;
 
 /// Whether a token failure is Logto saying no (shown) or Logto being away (shown differently).
 fn token_failure(err: LogtoError) -> Result<ApiOutcome, LogtoError> {
@@ -70,11 +75,7 @@ pub async fn call_api(logto: &Logto) -> Result<ApiCallView, LogtoError> {
             continue;
         }
         // An API that echoes requests must not carry the token into the page.
-        let text = res
-            .text()
-            .await
-            .unwrap_or_default()
-            .replace(token.secret(), "***");
+        let text = answer_text(res).await.replace(token.secret(), "***");
         let body = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| serde_json::to_string_pretty(&v).ok())
@@ -87,6 +88,17 @@ pub async fn call_api(logto: &Logto) -> Result<ApiCallView, LogtoError> {
             _ => ApiOutcome::Failed,
         };
         return Ok(view(outcome, Some(status), body, retried));
+    }
+}
+
+/// The answer's body as text, read up to `READ_LIMIT` (a larger one is not held in memory).
+async fn answer_text(res: reqwest::Response) -> String {
+    match read_capped(res, READ_LIMIT).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(err) => {
+            tracing::info!("API answer not read: {err}");
+            String::new()
+        }
     }
 }
 
@@ -242,8 +254,9 @@ pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError>
         }
     };
     let status = res.status();
+    let body = read_capped(res, READ_LIMIT).await.unwrap_or_default();
     if status.is_success() {
-        return Ok(match res.json::<GraphMe>().await {
+        return Ok(match serde_json::from_slice::<GraphMe>(&body) {
             Ok(me) => FacebookView::Profile {
                 id: me.id,
                 name: me.name,
@@ -251,7 +264,7 @@ pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError>
                     .picture
                     .and_then(|p| p.data)
                     .and_then(|d| d.url)
-                    .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+                    .and_then(|u| web_picture(&u)),
             },
             Err(err) => {
                 tracing::warn!("unexpected Graph API answer: {err}");
@@ -259,9 +272,7 @@ pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError>
             }
         });
     }
-    let code = res
-        .json::<GraphErrorBody>()
-        .await
+    let code = serde_json::from_slice::<GraphErrorBody>(&body)
         .ok()
         .and_then(|b| b.error)
         .and_then(|e| e.code);

@@ -11,7 +11,14 @@ use tower_sessions::{
     session_store::{self, ExpiredDeletion},
     Expiry, MemoryStore, Session, SessionManagerLayer, SessionStore,
 };
-use tower_sessions_redis_store::{fred::prelude::*, RedisStore};
+use tower_sessions_redis_store::{
+    fred::{
+        self,
+        prelude::*,
+        types::{Expiration, SetOptions},
+    },
+    RedisStore,
+};
 use tower_sessions_sqlx_store::{
     sqlx::{self, sqlite::SqlitePoolOptions, SqlitePool},
     SqliteStore,
@@ -136,7 +143,6 @@ impl AuthSession {
         Ok(())
     }
 
-    /// Removes and returns the pending sign-in for `state` (single use); expired ones never match.
     /// The cookie of an anonymous session says 10 minutes too (the store caps the record itself:
     /// see `AnyStore::cap_anonymous`). Per request: the layer starts each with the idle timeout.
     async fn short_lived_unless_signed_in(&self) -> Result<(), SessionError> {
@@ -149,13 +155,22 @@ impl AuthSession {
         Ok(())
     }
 
+    /// Whether this browser started the sign-in `state` names (and it has not expired). Reads
+    /// only: a callback that loses the claim on `state` must leave the session untouched.
+    pub async fn has_pending(&self, state: &str) -> Result<bool, SessionError> {
+        let now = now_unix();
+        let all: Vec<PendingSignIn> = self.0.get(Self::PENDING).await?.unwrap_or_default();
+        Ok(all.iter().any(|p| p.state == state && !p.is_expired(now)))
+    }
+
+    /// Removes and returns the pending sign-in for `state` (single use); expired ones never match.
     pub async fn take_pending(&self, state: &str) -> Result<Option<PendingSignIn>, SessionError> {
         let now = now_unix();
         self.short_lived_unless_signed_in().await?;
         let mut all: Vec<PendingSignIn> = self.0.get(Self::PENDING).await?.unwrap_or_default();
         let found = all
             .iter()
-            .position(|p| constant_time_eq(p.state.as_bytes(), state.as_bytes()))
+            .position(|p| p.state == state)
             .map(|i| all.remove(i));
         all.retain(|p| !p.is_expired(now));
         if all.is_empty() {
@@ -167,7 +182,8 @@ impl AuthSession {
     }
 
     /// Stores the signed-in user under a fresh session id (no fixation) and their tokens under a
-    /// new grant id. A user signed in before in this browser is replaced, tokens and all.
+    /// new grant id. A user signed in before in this browser is replaced, tokens and all; returns
+    /// that user's refresh token when it is to be revoked (see `replaced_grant_to_revoke`).
     /// `idle` is the session idle timeout, which replaces the short one of a pending-only session.
     pub async fn sign_in(
         &self,
@@ -176,18 +192,23 @@ impl AuthSession {
         tokens: &dyn TokenStore,
         ttl: Duration,
         idle: Duration,
-    ) -> Result<SessionUser, SessionError> {
-        if let Some(previous) = self.0.get::<SessionUser>(Self::USER).await? {
-            tokens.delete(&previous.grant).await?;
-        }
-        let grant = Id::default().to_string();
-        tokens.insert(&grant, &signed_in.tokens, ttl).await?;
+    ) -> Result<(SessionUser, Option<String>), SessionError> {
         let sid = signed_in
             .tokens
             .id_token_claims
             .get("sid")
             .and_then(|v| v.as_str())
             .map(str::to_owned);
+        let mut to_revoke = None;
+        if let Some(previous) = self.0.get::<SessionUser>(Self::USER).await? {
+            let replaced = tokens.load(&previous.grant).await?;
+            tokens.delete(&previous.grant).await?;
+            if !shares_logto_grant(&previous, &signed_in.user.sub, sid.as_deref()) {
+                to_revoke = replaced.and_then(|t| t.refresh_token);
+            }
+        }
+        let grant = Id::default().to_string();
+        tokens.insert(&grant, &signed_in.tokens, ttl).await?;
         let user = SessionUser {
             grant,
             signed_in_at: signed_in.signed_in_at,
@@ -203,7 +224,7 @@ impl AuthSession {
         self.0.insert(Self::USER, user.clone()).await?;
         // Signing in is activity: without this the very next page would write the session again.
         self.0.insert(Self::LAST_SEEN, now_unix()).await?;
-        Ok(user)
+        Ok((user, to_revoke))
     }
 
     /// Deletes the tokens and the server-side record, and clears the cookie.
@@ -248,6 +269,24 @@ fn outlived(signed_in_at: i64, now: i64, max_lifetime: Duration) -> bool {
     now - signed_in_at > max_lifetime.as_secs() as i64
 }
 
+/// Whether a sign-in replacing `previous` in the same browser may hold the same grant at Logto:
+/// Logto (oidc-provider) gives a user signing in again within one Logto session the grant they
+/// have, and revoking a refresh token revokes its whole grant, the new sign-in's tokens with it.
+/// Another user, or another Logto session (`sid`), is another grant: its refresh token is revoked.
+/// Without `sid` on either side there is no telling, and it is left to expire.
+fn shares_logto_grant(previous: &SessionUser, sub: &str, sid: Option<&str>) -> bool {
+    previous.user.sub == sub
+        && match (previous.sid.as_deref(), sid) {
+            (Some(before), Some(now)) => before == now,
+            _ => true,
+        }
+}
+
+/// The Logto session (`sid`) a record's user signed in with, if Logto said.
+fn logto_sid(record: &Record) -> Option<&str> {
+    record.data.get(AuthSession::USER)?.get("sid")?.as_str()
+}
+
 /// The signed-in user's `sub` in a record, for the index (cheaper than decoding `SessionUser`).
 fn signed_in_sub(record: &Record) -> Option<&str> {
     record
@@ -256,10 +295,6 @@ fn signed_in_sub(record: &Record) -> Option<&str> {
         .get("user")?
         .get("sub")?
         .as_str()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
@@ -276,22 +311,19 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
 #[derive(Clone, Debug)]
 pub struct AnyStore {
     backend: Backend,
-    /// Memory and SQLite: logout-token ids already used (see `first_use`). Redis keeps its own.
+    /// Memory and SQLite: keys already claimed (see `claim_once`). Redis keeps its own.
     used_once: moka::sync::Cache<String, ()>,
     /// SQLite only: the records this process read or wrote lately, so a page view does not wait
     /// on a database thread. Exact as long as this process is the only writer of the file
     /// (README: one app process per SQLite file; Redis for several). Not for Redis: another
     /// instance's sign-out must be seen on the next request.
-    cache: Option<RecordCache>,
+    cache: Option<Arc<RecordCache>>,
 }
 
 #[derive(Clone, Debug)]
 enum Backend {
-    /// With the user index: `sub` → session ids (pruned when read).
-    Memory(
-        MemoryStore,
-        Arc<std::sync::Mutex<HashMap<String, HashSet<Id>>>>,
-    ),
+    /// With the user index (pruned when read).
+    Memory(MemoryStore, Arc<std::sync::Mutex<MemoryIndex>>),
     /// The pool is the store's, for `create` in one statement (see there) and the user index.
     Sqlite(SqliteStore, SqlitePool),
     /// The pool is the store's; `index_ttl` bounds how long a user's index set outlives its
@@ -299,9 +331,52 @@ enum Backend {
     Redis(RedisStore<Pool>, Pool, Duration),
 }
 
+/// The memory store's user index.
+#[derive(Debug, Default)]
+struct MemoryIndex {
+    /// `sub` → its session ids.
+    sessions: HashMap<String, HashSet<Id>>,
+    /// Logto session id (`sid`) → the user signed in with it.
+    user_of_sid: HashMap<String, String>,
+}
+
 /// Records by session id; `None` marks a session deleted by this process, so a request that read
 /// the record just before the deletion cannot put it back into the cache.
-type RecordCache = moka::sync::Cache<Id, Option<Arc<Record>>>;
+type RecordEntries = moka::sync::Cache<Id, Option<Arc<Record>>>;
+
+/// The record cache, and the count of deletions begun and finished, so that a record read from
+/// SQLite while one was under way is not cached: its tombstone could have been evicted meanwhile
+/// (the cache is bounded), and the record would come back from memory.
+#[derive(Debug)]
+struct RecordCache {
+    entries: RecordEntries,
+    deletions: std::sync::Mutex<u64>,
+}
+
+impl RecordCache {
+    fn deletions(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.deletions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A deletion begins and ends with this: the tombstone (again, in case it was evicted and a
+    /// read put the record back in between), and a new count.
+    fn mark_deleted(&self, id: Id) {
+        let mut deletions = self.deletions();
+        self.entries.insert(id, None);
+        *deletions += 1;
+    }
+
+    /// Caches a record read from the store when no deletion began or ended since `seen` (the
+    /// count before the read), and nothing newer is cached.
+    fn insert_read(&self, record: &Record, seen: u64) {
+        let deletions = self.deletions();
+        if *deletions == seen {
+            self.entries
+                .entry(record.id)
+                .or_insert_with(|| Some(Arc::new(record.clone())));
+        }
+    }
+}
 
 impl AnyStore {
     /// Bounded in bytes of memory, estimated as 4x a record's JSON size (maps and strings in
@@ -346,11 +421,14 @@ impl AnyStore {
         Self {
             backend: Backend::Sqlite(SqliteStore::new(pool.clone()), pool),
             used_once: Self::used_once_cache(),
-            cache: Some(Self::record_cache()),
+            cache: Some(Arc::new(RecordCache {
+                entries: Self::record_cache(),
+                deletions: std::sync::Mutex::new(0),
+            })),
         }
     }
 
-    fn record_cache() -> RecordCache {
+    fn record_cache() -> RecordEntries {
         moka::sync::Cache::builder()
             .max_capacity(Self::CACHE_BYTES)
             .weigher(|_, record| Self::record_weight(record))
@@ -380,11 +458,12 @@ impl AnyStore {
     }
 
     /// The user index for SQLite: rows go away with their session (trigger), also when the
-    /// expiry sweep deletes it.
+    /// expiry sweep deletes it. (`sid` was added later: see `migrate_sqlite_index`.)
     const SQLITE_INDEX: &'static str = "
         create table if not exists logto_session_index (
             session_id text primary key not null,
-            sub text not null
+            sub text not null,
+            sid text
         );
         create index if not exists logto_session_index_sub on logto_session_index (sub);
         create trigger if not exists logto_session_index_cleanup
@@ -396,33 +475,66 @@ impl AnyStore {
         format!("logto-leptos:sessions-of:{sub}")
     }
 
-    /// Adds a newly created signed-in session to its user's index.
-    async fn index(&self, sub: &str, id: Id) -> session_store::Result<()> {
+    /// Adds a newly created signed-in session to its user's index, and remembers whose Logto
+    /// session (`sid`) it was signed in with.
+    async fn index(&self, sub: &str, sid: Option<&str>, id: Id) -> session_store::Result<()> {
         match &self.backend {
             Backend::Memory(_, index) => {
                 if let Ok(mut index) = index.lock() {
-                    index.entry(sub.to_owned()).or_default().insert(id);
+                    index.sessions.entry(sub.to_owned()).or_default().insert(id);
+                    if let Some(sid) = sid {
+                        index.user_of_sid.insert(sid.to_owned(), sub.to_owned());
+                    }
                 }
                 Ok(())
             }
             Backend::Sqlite(_, pool) => sqlx::query(
-                "insert or replace into logto_session_index (session_id, sub) values (?, ?)",
+                "insert or replace into logto_session_index (session_id, sub, sid) values (?, ?, ?)",
             )
             .bind(id.to_string())
             .bind(sub)
+            .bind(sid)
             .execute(pool)
             .await
             .map(|_| ())
-            .map_err(|e| session_store::Error::Backend(e.to_string())),
-            Backend::Redis(_, pool, ttl) => pool
-                .eval::<i64, _, _, _>(
+            .map_err(sqlite_err),
+            Backend::Redis(_, pool, ttl) => {
+                let mut keys = vec![Self::redis_index_key(sub)];
+                keys.extend(sid.map(Self::redis_sid_key));
+                pool.eval::<i64, _, _, _>(
                     REDIS_INDEX_ADD,
-                    vec![Self::redis_index_key(sub)],
-                    vec![id.to_string(), ttl.as_secs().to_string()],
+                    keys,
+                    vec![id.to_string(), ttl.as_secs().to_string(), sub.to_owned()],
                 )
                 .await
                 .map(|_| ())
-                .map_err(redis_err),
+                .map_err(redis_err)
+            }
+        }
+    }
+
+    fn redis_sid_key(sid: &str) -> String {
+        format!("logto-leptos:user-of-logto-session:{sid}")
+    }
+
+    /// The user signed in with Logto session `sid` in one of this app's sessions, if any is left
+    /// (for a back-channel logout that names only the Logto session).
+    pub async fn user_of_logto_session(&self, sid: &str) -> session_store::Result<Option<String>> {
+        match &self.backend {
+            Backend::Memory(_, index) => Ok(index
+                .lock()
+                .ok()
+                .and_then(|i| i.user_of_sid.get(sid).cloned())),
+            Backend::Sqlite(_, pool) => {
+                sqlx::query_scalar("select sub from logto_session_index where sid = ? limit 1")
+                    .bind(sid)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(sqlite_err)
+            }
+            Backend::Redis(_, pool, _) => {
+                pool.get(Self::redis_sid_key(sid)).await.map_err(redis_err)
+            }
         }
     }
 
@@ -432,7 +544,7 @@ impl AnyStore {
         let ids: Vec<Id> = match &self.backend {
             Backend::Memory(_, index) => index
                 .lock()
-                .map(|i| i.get(sub).map(|s| s.iter().copied().collect()))
+                .map(|i| i.sessions.get(sub).map(|s| s.iter().copied().collect()))
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
@@ -442,7 +554,7 @@ impl AnyStore {
             .bind(sub)
             .fetch_all(pool)
             .await
-            .map_err(|e| session_store::Error::Backend(e.to_string()))?
+            .map_err(sqlite_err)?
             .iter()
             .filter_map(|id| id.parse().ok())
             .collect(),
@@ -491,10 +603,11 @@ impl AnyStore {
         match &self.backend {
             Backend::Memory(_, index) => {
                 if let Ok(mut index) = index.lock() {
-                    if let Some(set) = index.get_mut(sub) {
+                    if let Some(set) = index.sessions.get_mut(sub) {
                         set.retain(|id| !ids.contains(id));
                         if set.is_empty() {
-                            index.remove(sub);
+                            index.sessions.remove(sub);
+                            index.user_of_sid.retain(|_, user| user != sub);
                         }
                     }
                 }
@@ -506,7 +619,7 @@ impl AnyStore {
                         .bind(id.to_string())
                         .execute(pool)
                         .await
-                        .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+                        .map_err(sqlite_err)?;
                 }
                 Ok(())
             }
@@ -519,8 +632,8 @@ impl AnyStore {
         }
     }
 
-    /// Undoes `first_use` (the work it guarded failed and may be tried again).
-    pub async fn forget_use(&self, key: &str) -> session_store::Result<()> {
+    /// Undoes `claim_once` (the work it guarded failed and may be tried again).
+    pub async fn release_claim(&self, key: &str) -> session_store::Result<()> {
         match &self.backend {
             Backend::Redis(_, pool, _) => pool
                 .del::<(), _>(format!("logto-leptos:used-once:{key}"))
@@ -533,18 +646,17 @@ impl AnyStore {
         }
     }
 
-    /// True the first time `key` is seen within `USED_ONCE_TTL` (in Redis: by any instance).
-    pub async fn first_use(&self, key: &str) -> session_store::Result<bool> {
+    /// A replay guard: true for the one caller that claims `key` first within `USED_ONCE_TTL`
+    /// (atomically: in Redis across instances, in memory across this process's requests).
+    pub async fn claim_once(&self, key: &str) -> session_store::Result<bool> {
         match &self.backend {
             Backend::Redis(_, pool, _) => {
                 let set: Option<String> = pool
                     .set(
                         format!("logto-leptos:used-once:{key}"),
                         "1",
-                        Some(fred::types::Expiration::EX(
-                            Self::USED_ONCE_TTL.as_secs() as i64
-                        )),
-                        Some(fred::types::SetOptions::NX),
+                        Some(Expiration::EX(Self::USED_ONCE_TTL.as_secs() as i64)),
+                        Some(SetOptions::NX),
                         false,
                     )
                     .await
@@ -560,7 +672,7 @@ impl AnyStore {
     }
 
     /// Puts a record into the cache unless this process deleted that session meanwhile.
-    fn remember(cache: &RecordCache, record: &Record) {
+    fn remember(cache: &RecordEntries, record: &Record) {
         let record = Arc::new(record.clone());
         cache.entry(record.id).and_compute_with(|existing| {
             match existing.map(|e| e.into_value()) {
@@ -615,14 +727,20 @@ impl AnyStore {
             .execute(pool)
             .await
             .map(|done| done.rows_affected() == 1)
-            .map_err(|e| session_store::Error::Backend(e.to_string()))
+            .map_err(sqlite_err)
     }
     async fn load_uncached(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match &self.backend {
+        let loaded = match &self.backend {
             Backend::Memory(s, _) => s.load(id).await,
             Backend::Sqlite(s, _) => s.load(id).await,
             Backend::Redis(s, ..) => s.load(id).await,
+        }?;
+        if loaded.is_none() {
+            // A cookie of a session that ended (signed out elsewhere, back-channel logout, a
+            // dead grant, its lifetime): the browser gets a removal cookie with this answer.
+            tracing::debug!("no stored session for the cookie: signed out or expired");
         }
+        Ok(loaded)
     }
 }
 
@@ -639,13 +757,13 @@ impl SessionStore for AnyStore {
         // here, where its id is known. A session that cannot be indexed could not be ended by a
         // back-channel logout: it is not kept.
         if let Some(sub) = signed_in_sub(record) {
-            if let Err(err) = self.index(sub, record.id).await {
+            if let Err(err) = self.index(sub, logto_sid(record), record.id).await {
                 self.delete(&record.id).await?;
                 return Err(err);
             }
         }
         if let Some(cache) = &self.cache {
-            Self::remember(cache, record);
+            Self::remember(&cache.entries, record);
         }
         Ok(())
     }
@@ -680,10 +798,8 @@ impl SessionStore for AnyStore {
                     .set(
                         record.id.to_string(),
                         data.as_slice(),
-                        Some(fred::types::Expiration::EXAT(
-                            record.expiry_date.unix_timestamp(),
-                        )),
-                        Some(fred::types::SetOptions::XX),
+                        Some(Expiration::EXAT(record.expiry_date.unix_timestamp())),
+                        Some(SetOptions::XX),
                         false,
                     )
                     .await
@@ -694,7 +810,7 @@ impl SessionStore for AnyStore {
         if !saved {
             tracing::debug!("not saving a session that was deleted meanwhile");
         } else if let Some(cache) = &self.cache {
-            Self::remember(cache, record);
+            Self::remember(&cache.entries, record);
         }
         Ok(())
     }
@@ -703,26 +819,35 @@ impl SessionStore for AnyStore {
         let Some(cache) = &self.cache else {
             return self.load_uncached(id).await;
         };
-        match cache.get(id) {
+        match cache.entries.get(id) {
             Some(None) => return Ok(None),
             Some(Some(record)) if unexpired(&record, time::OffsetDateTime::now_utc()) => {
                 return Ok(Some(Record::clone(&record)));
             }
             _ => {}
         }
+        let seen = *cache.deletions();
         let loaded = self.load_uncached(id).await?;
         if let Some(record) = &loaded {
-            // Not over a newer record or a tombstone written while this one was read.
-            cache
-                .entry(*id)
-                .or_insert_with(|| Some(Arc::new(record.clone())));
+            // Not over a newer record, a tombstone, or while a deletion was under way.
+            cache.insert_read(record, seen);
         }
         Ok(loaded)
     }
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         if let Some(cache) = &self.cache {
-            cache.insert(*id, None);
+            cache.mark_deleted(*id);
         }
+        let deleted = self.delete_in_backend(id).await;
+        if let Some(cache) = &self.cache {
+            cache.mark_deleted(*id);
+        }
+        deleted
+    }
+}
+
+impl AnyStore {
+    async fn delete_in_backend(&self, id: &Id) -> session_store::Result<()> {
         // The index follows: SQLite by trigger; Memory and Redis here, from the deleted record
         // (and when read, for sessions that expired instead).
         match &self.backend {
@@ -749,10 +874,14 @@ fn unexpired(record: &Record, now: time::OffsetDateTime) -> bool {
 
 /// Adds a session to its user's set and lets the set live at least `ARGV[2]` seconds (never
 /// shortens it: older sessions in it may need longer, e.g. after the lifetimes were lowered).
+/// With a second key, remembers there that its Logto session is user `ARGV[3]`'s, as long.
 const REDIS_INDEX_ADD: &str = r#"
 redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+if KEYS[2] then
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
 end
 return 1
 "#;
@@ -761,11 +890,28 @@ fn redis_err(e: fred::error::Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+fn sqlite_err(e: sqlx::Error) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
 /// The session store and the token store, on the same backend.
 #[derive(Clone)]
 pub struct Stores {
     pub sessions: AnyStore,
     pub tokens: Arc<dyn TokenStore>,
+    /// SQLite: this process's claim on the file, held as long as the stores are.
+    _sqlite_lock: Option<Arc<crate::sqlite_file::WriterLock>>,
+}
+
+impl Stores {
+    /// Stores put together by hand (tests, an app with its own token store).
+    pub fn new(sessions: AnyStore, tokens: Arc<dyn TokenStore>) -> Self {
+        Self {
+            sessions,
+            tokens,
+            _sqlite_lock: None,
+        }
+    }
 }
 
 /// Opens (and for SQLite, migrates) the configured store; expired SQLite sessions are swept
@@ -776,87 +922,108 @@ pub async fn open_store(
     kind: &SessionStoreKind,
     longest_sign_in: Duration,
 ) -> anyhow::Result<Stores> {
-    use anyhow::Context;
     Ok(match kind {
         SessionStoreKind::Memory => Stores {
             sessions: AnyStore::memory(MemoryStore::default()),
             tokens: Arc::new(MemoryTokenStore::default()),
+            _sqlite_lock: None,
         },
-        SessionStoreKind::Sqlite(path) => {
-            if let Some(dir) = std::path::Path::new(path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).with_context(|| {
-                        format!("SESSION_STORE_URL: cannot create {}", dir.display())
-                    })?;
-                }
-            }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                // A local file cannot go stale like a network connection; the check before
-                // each use was one more round trip to sqlx's worker thread per query.
-                .test_before_acquire(false)
-                .connect_with(
-                    tower_sessions_sqlx_store::sqlx::sqlite::SqliteConnectOptions::new()
-                        .filename(path)
-                        .create_if_missing(true)
-                        .journal_mode(
-                            tower_sessions_sqlx_store::sqlx::sqlite::SqliteJournalMode::Wal,
-                        )
-                        // WAL with NORMAL: a commit needs no fsync; a power cut may lose the
-                        // last sessions written, never corrupt the file.
-                        .synchronous(
-                            tower_sessions_sqlx_store::sqlx::sqlite::SqliteSynchronous::Normal,
-                        )
-                        // 1 MB of page cache per connection (SQLite's default is 2 MB).
-                        .pragma("cache_size", "-1024")
-                        .busy_timeout(Duration::from_secs(5)),
-                )
-                .await
-                .with_context(|| format!("SESSION_STORE_URL: cannot open SQLite file {path}"))?;
-            let tokens = SqliteTokenStore::new(pool.clone())
-                .await
-                .context("SESSION_STORE_URL: cannot create the tokens table")?;
-            // The same store (default table) `AnyStore::sqlite` builds on this pool.
-            let store = SqliteStore::new(pool.clone());
-            store
-                .migrate()
-                .await
-                .context("SESSION_STORE_URL: cannot create the sessions table")?;
-            sqlx::raw_sql(AnyStore::SQLITE_INDEX)
-                .execute(&pool)
-                .await
-                .context("SESSION_STORE_URL: cannot create the session index")?;
-            tokio::spawn(
-                store
-                    .clone()
-                    .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
-            );
-            Stores {
-                sessions: AnyStore::sqlite(pool),
-                tokens: Arc::new(tokens),
-            }
-        }
-        SessionStoreKind::Redis(url) => {
-            let config = Config::from_url(url).context("SESSION_STORE_URL: invalid Redis URL")?;
-            let mut builder = Builder::from_config(config);
-            builder
-                .with_connection_config(|c| c.connection_timeout = Duration::from_secs(3))
-                // Fail a command quickly while Redis is away (503 page) instead of queueing it.
-                .with_performance_config(|c| c.default_command_timeout = Duration::from_secs(2))
-                // Keep reconnecting forever, every half second: Redis coming back heals the app.
-                .set_policy(ReconnectPolicy::new_constant(0, 500));
-            let pool = builder
-                .build_pool(2)
-                .context("SESSION_STORE_URL: cannot build Redis pool")?;
-            // Reconnect in the background; a Redis outage gives 503 pages, not a crash.
-            pool.init()
-                .await
-                .context("SESSION_STORE_URL: cannot connect to Redis")?;
-            Stores {
-                sessions: AnyStore::redis(pool.clone(), longest_sign_in),
-                tokens: Arc::new(RedisTokenStore::new(pool)),
-            }
-        }
+        SessionStoreKind::Sqlite(path) => open_sqlite(path).await?,
+        SessionStoreKind::Redis(url) => open_redis(url, longest_sign_in).await?,
+    })
+}
+
+async fn open_sqlite(path: &str) -> anyhow::Result<Stores> {
+    use anyhow::Context;
+    use tower_sessions_sqlx_store::sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous,
+    };
+    let lock = crate::sqlite_file::prepare(std::path::Path::new(path))?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        // A local file cannot go stale like a network connection; the check before
+        // each use was one more round trip to sqlx's worker thread per query.
+        .test_before_acquire(false)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL with NORMAL: a commit needs no fsync; a power cut may lose the
+                // last sessions written, never corrupt the file.
+                .synchronous(SqliteSynchronous::Normal)
+                // 1 MB of page cache per connection (SQLite's default is 2 MB).
+                .pragma("cache_size", "-1024")
+                .busy_timeout(Duration::from_secs(5)),
+        )
+        .await
+        .with_context(|| format!("SESSION_STORE_URL: cannot open SQLite file {path}"))?;
+    let tokens = SqliteTokenStore::new(pool.clone())
+        .await
+        .context("SESSION_STORE_URL: cannot create the tokens table")?;
+    // The same store (default table) `AnyStore::sqlite` builds on this pool.
+    let store = SqliteStore::new(pool.clone());
+    store
+        .migrate()
+        .await
+        .context("SESSION_STORE_URL: cannot create the sessions table")?;
+    sqlx::raw_sql(AnyStore::SQLITE_INDEX)
+        .execute(&pool)
+        .await
+        .context("SESSION_STORE_URL: cannot create the session index")?;
+    migrate_sqlite_index(&pool)
+        .await
+        .context("SESSION_STORE_URL: cannot update the session index")?;
+    tokio::spawn(
+        store
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
+    );
+    Ok(Stores {
+        sessions: AnyStore::sqlite(pool),
+        tokens: Arc::new(tokens),
+        _sqlite_lock: Some(lock),
+    })
+}
+
+/// Indexes from before back-channel logout by `sid` alone have no `sid` column: add it.
+async fn migrate_sqlite_index(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let columns: Vec<String> =
+        sqlx::query_scalar("select name from pragma_table_info('logto_session_index')")
+            .fetch_all(pool)
+            .await?;
+    if !columns.iter().any(|c| c == "sid") {
+        sqlx::query("alter table logto_session_index add column sid text")
+            .execute(pool)
+            .await?;
+    }
+    sqlx::query("create index if not exists logto_session_index_sid on logto_session_index (sid)")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+async fn open_redis(url: &str, longest_sign_in: Duration) -> anyhow::Result<Stores> {
+    use anyhow::Context;
+    let config = Config::from_url(url).context("SESSION_STORE_URL: invalid Redis URL")?;
+    let mut builder = Builder::from_config(config);
+    builder
+        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(3))
+        // Fail a command quickly while Redis is away (503 page) instead of queueing it.
+        .with_performance_config(|c| c.default_command_timeout = Duration::from_secs(2))
+        // Keep reconnecting forever, every half second: Redis coming back heals the app.
+        .set_policy(ReconnectPolicy::new_constant(0, 500));
+    let pool = builder
+        .build_pool(2)
+        .context("SESSION_STORE_URL: cannot build Redis pool")?;
+    // Reconnect in the background; a Redis outage gives 503 pages, not a crash.
+    pool.init()
+        .await
+        .context("SESSION_STORE_URL: cannot connect to Redis")?;
+    Ok(Stores {
+        sessions: AnyStore::redis(pool.clone(), longest_sign_in),
+        tokens: Arc::new(RedisTokenStore::new(pool)),
+        _sqlite_lock: None,
     })
 }
 
@@ -885,15 +1052,6 @@ pub async fn from_leptos() -> Result<AuthSession, SessionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn constant_time_eq_compares_every_byte() {
-        assert!(constant_time_eq(b"state-1", b"state-1"));
-        assert!(!constant_time_eq(b"state-1", b"state-2"));
-        assert!(!constant_time_eq(b"state", b"state-1"));
-        // Two differences that would cancel out if they were combined with XOR.
-        assert!(!constant_time_eq(b"ab", b"ba"));
-    }
 
     fn record(data: &[(&str, serde_json::Value)], expiry_date: time::OffsetDateTime) -> Record {
         Record {
@@ -976,7 +1134,7 @@ mod tests {
     #[test]
     fn used_token_ids_outlive_the_tokens() {
         let accepted_for =
-            crate::auth::logout_token::MAX_AGE_SECS + crate::auth::flow::MAX_CLOCK_SKEW_SECS;
+            crate::auth::logout_token::MAX_AGE_SECS + crate::auth::checks::MAX_CLOCK_SKEW_SECS;
         let ttl = AnyStore::used_once_cache().policy().time_to_live();
         assert!(
             ttl.is_some_and(|ttl| ttl.as_secs() as i64 >= accepted_for),

@@ -2,7 +2,7 @@
 //! them when Logto says the user's Logto session ended (OpenID Connect Back-Channel Logout).
 //! Built on the store's user index (`session::AnyStore::sessions_of`); no Leptos here.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use axum::{
     extract::State,
@@ -15,7 +15,7 @@ use serde_json::json;
 use tower_sessions::session::Id;
 
 use crate::{
-    auth::{logout_token, refresh, Provider, TokenStore},
+    auth::{logout_token, TokenKeeper, TokenStore},
     logto::AuthContext,
     session::{AnyStore, SessionError, StoredSession},
 };
@@ -23,25 +23,21 @@ use crate::{
 /// Names a session on the sessions page without revealing its id (the id is the cookie's
 /// value, a credential): a hash of it, enough to pick one of a user's few sessions.
 pub fn handle(id: &Id) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.to_string().as_bytes());
-    digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest(&id.to_string())[..32].to_owned()
 }
+
+pub use crate::auth::sha256_hex as digest;
 
 /// Ends one stored session: its tokens, then its record. With `revoke`, its refresh token is then
 /// revoked at Logto (best effort), so the grant is dead too.
 pub async fn end(
     store: &AnyStore,
-    tokens: &dyn TokenStore,
+    keeper: &TokenKeeper,
     session: &StoredSession,
-    revoke: Option<&Arc<Provider>>,
+    revoke: bool,
 ) -> Result<(), SessionError> {
-    let refresh_token = end_locally(store, tokens, session, revoke.is_some()).await?;
-    if let Some(provider) = revoke {
-        revoke_in_background(provider.clone(), refresh_token.into_iter().collect()).await;
-    }
+    let refresh_token = end_locally(store, keeper.store().as_ref(), session, revoke).await?;
+    revoke_waiting_briefly(keeper, refresh_token.into_iter().collect()).await;
     Ok(())
 }
 
@@ -66,27 +62,14 @@ async fn end_locally(
     Ok(refresh_token)
 }
 
-/// Revokes the refresh tokens at Logto, all at once, in a task of their own (a browser that goes
-/// away does not stop it), waiting at most two seconds in all: a slow Logto does not hold the
-/// user up. Failures are logged.
-pub async fn revoke_in_background(provider: Arc<Provider>, refresh_tokens: Vec<String>) {
+/// Revokes the refresh tokens at Logto (see `TokenKeeper::revoke`), waiting at most two seconds
+/// in all: a slow Logto does not hold the user up; the revocations go on meanwhile (and a
+/// shutdown waits for them).
+pub async fn revoke_waiting_briefly(keeper: &TokenKeeper, refresh_tokens: Vec<String>) {
     if refresh_tokens.is_empty() {
         return;
     }
-    let revoking = tokio::spawn(async move {
-        let mut all = tokio::task::JoinSet::new();
-        for token in refresh_tokens {
-            let provider = provider.clone();
-            all.spawn(async move { refresh::revoke_refresh_token(&provider, &token).await });
-        }
-        while let Some(done) = all.join_next().await {
-            match done {
-                Ok(Ok(())) => tracing::info!("refresh token revoked"),
-                Ok(Err(err)) => tracing::warn!("could not revoke the refresh token: {err}"),
-                Err(err) => tracing::warn!("could not revoke the refresh token: {err}"),
-            }
-        }
-    });
+    let revoking = keeper.revoke(refresh_tokens);
     if tokio::time::timeout(Duration::from_secs(2), revoking)
         .await
         .is_err()
@@ -101,10 +84,10 @@ pub async fn revoke_in_background(provider: Arc<Provider>, refresh_tokens: Vec<S
 /// many were ended.
 pub async fn end_all(
     store: &AnyStore,
-    tokens: &dyn TokenStore,
+    keeper: &TokenKeeper,
     sub: &str,
     sid: Option<&str>,
-    revoke: Option<&Arc<Provider>>,
+    revoke: bool,
 ) -> Result<usize, SessionError> {
     let mut ended = 0;
     let mut refresh_tokens = Vec::new();
@@ -114,12 +97,10 @@ pub async fn end_all(
                 continue;
             }
         }
-        refresh_tokens.extend(end_locally(store, tokens, &session, revoke.is_some()).await?);
+        refresh_tokens.extend(end_locally(store, keeper.store().as_ref(), &session, revoke).await?);
         ended += 1;
     }
-    if let Some(provider) = revoke {
-        revoke_in_background(provider.clone(), refresh_tokens).await;
-    }
+    revoke_waiting_briefly(keeper, refresh_tokens).await;
     Ok(ended)
 }
 
@@ -221,7 +202,7 @@ async fn answer_logout(auth: &AuthContext, token: &str) -> Response {
         }
     };
     let key = format!("logout-jti:{}", request.jti);
-    match auth.sessions.first_use(&key).await {
+    match auth.sessions.claim_once(&key).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(jti = %request.jti, "back-channel logout refused: replayed jti");
@@ -240,24 +221,15 @@ async fn answer_logout(auth: &AuthContext, token: &str) -> Response {
             );
         }
     }
-    let tokens = auth.keeper.store().as_ref();
-    match end_all(
-        &auth.sessions,
-        tokens,
-        &request.sub,
-        request.sid.as_deref(),
-        None,
-    )
-    .await
-    {
+    match end_named(auth, &request).await {
         Ok(ended) => {
-            tracing::info!(sub = %request.sub, sid = ?request.sid, ended, "back-channel logout");
+            tracing::info!(sub = ?request.sub, sid = ?request.sid, ended, "back-channel logout");
             StatusCode::OK.into_response()
         }
         Err(err) => {
             tracing::error!("back-channel logout: {err}");
             // Not ended: the same token may try again.
-            if let Err(err) = auth.sessions.forget_use(&key).await {
+            if let Err(err) = auth.sessions.release_claim(&key).await {
                 tracing::error!("back-channel logout: {err}");
             }
             refuse(
@@ -267,6 +239,31 @@ async fn answer_logout(auth: &AuthContext, token: &str) -> Response {
             )
         }
     }
+}
+
+/// Ends the sessions a logout token names: those of its `sub` (with its `sid`, only that Logto
+/// session's), or, for a token naming only a `sid`, those of the user signed in with that Logto
+/// session (the store remembers whose it is).
+async fn end_named(
+    auth: &AuthContext,
+    request: &logout_token::LogoutRequest,
+) -> Result<usize, SessionError> {
+    let sub = match (&request.sub, &request.sid) {
+        (Some(sub), _) => sub.clone(),
+        (None, Some(sid)) => match auth.sessions.user_of_logto_session(sid).await? {
+            Some(sub) => sub,
+            None => return Ok(0),
+        },
+        (None, None) => return Ok(0),
+    };
+    end_all(
+        &auth.sessions,
+        &auth.keeper,
+        &sub,
+        request.sid.as_deref(),
+        false,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The token store's SQLite and Redis backends (the trait and the in-memory one are in
 //! `auth::token_store`). Each makes "replace only if the refresh token is still the one spent" a
-//! single atomic operation: one `UPDATE … WHERE` in SQLite, one Lua script in Redis.
+//! single atomic operation: one `UPDATE … WHERE` in SQLite, one Lua script in Redis. The column
+//! (field) that operation compares holds a SHA-256 of the refresh token, not the token: the token
+//! itself is only in the serialized set.
 
 use std::time::Duration;
 
@@ -11,7 +13,12 @@ use tower_sessions_redis_store::fred::{
 };
 use tower_sessions_sqlx_store::sqlx::{self, Row, SqlitePool};
 
-use crate::auth::{now_unix, TokenSet, TokenStore, TokenStoreError};
+use crate::auth::{now_unix, sha256_hex, TokenSet, TokenStore, TokenStoreError};
+
+/// What the compare-and-swap compares: a hash of the refresh token (`None` as none).
+fn rt_hash(refresh_token: Option<&str>) -> Option<String> {
+    refresh_token.map(sha256_hex)
+}
 
 fn store_err(e: impl std::fmt::Display) -> TokenStoreError {
     TokenStoreError(e.to_string())
@@ -41,7 +48,7 @@ impl SqliteTokenStore {
             "CREATE TABLE IF NOT EXISTS auth_tokens (
                 grant_id TEXT PRIMARY KEY NOT NULL,
                 sub TEXT NOT NULL,
-                refresh_token TEXT,
+                refresh_token_hash TEXT,
                 data TEXT NOT NULL,
                 expires_at INTEGER NOT NULL
             )",
@@ -49,6 +56,7 @@ impl SqliteTokenStore {
         .execute(&pool)
         .await
         .map_err(store_err)?;
+        migrate_plaintext_column(&pool).await.map_err(store_err)?;
         let store = Self { pool };
         let sweeper = store.clone();
         tokio::spawn(async move {
@@ -66,6 +74,41 @@ impl SqliteTokenStore {
         });
         Ok(store)
     }
+}
+
+/// Tables from before the hash kept the refresh token itself in a `refresh_token` column: move
+/// each to its hash (in one transaction) and drop the column.
+async fn migrate_plaintext_column(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('auth_tokens')")
+            .fetch_all(pool)
+            .await?;
+    if !columns.iter().any(|c| c == "refresh_token") {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    if !columns.iter().any(|c| c == "refresh_token_hash") {
+        sqlx::query("ALTER TABLE auth_tokens ADD COLUMN refresh_token_hash TEXT")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT grant_id, refresh_token FROM auth_tokens")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (grant, token) in rows {
+        sqlx::query("UPDATE auth_tokens SET refresh_token_hash = ? WHERE grant_id = ?")
+            .bind(rt_hash(token.as_deref()))
+            .bind(grant)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("ALTER TABLE auth_tokens DROP COLUMN refresh_token")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!("token store: refresh tokens replaced by their hashes in the compare column");
+    Ok(())
 }
 
 #[async_trait]
@@ -90,12 +133,12 @@ impl TokenStore for SqliteTokenStore {
         ttl: Duration,
     ) -> Result<(), TokenStoreError> {
         sqlx::query(
-            "INSERT OR REPLACE INTO auth_tokens (grant_id, sub, refresh_token, data, expires_at)
+            "INSERT OR REPLACE INTO auth_tokens (grant_id, sub, refresh_token_hash, data, expires_at)
              VALUES (?, ?, ?, ?, ?)",
         )
         .bind(grant)
         .bind(&tokens.sub)
-        .bind(&tokens.refresh_token)
+        .bind(rt_hash(tokens.refresh_token.as_deref()))
         .bind(encode(tokens)?)
         .bind(now_unix().saturating_add(ttl_secs(ttl)))
         .execute(&self.pool)
@@ -111,14 +154,14 @@ impl TokenStore for SqliteTokenStore {
         tokens: &TokenSet,
     ) -> Result<bool, TokenStoreError> {
         let done = sqlx::query(
-            "UPDATE auth_tokens SET refresh_token = ?, data = ?
-             WHERE grant_id = ? AND sub = ? AND refresh_token IS ? AND expires_at > ?",
+            "UPDATE auth_tokens SET refresh_token_hash = ?, data = ?
+             WHERE grant_id = ? AND sub = ? AND refresh_token_hash IS ? AND expires_at > ?",
         )
-        .bind(&tokens.refresh_token)
+        .bind(rt_hash(tokens.refresh_token.as_deref()))
         .bind(encode(tokens)?)
         .bind(grant)
         .bind(&tokens.sub)
-        .bind(spent)
+        .bind(rt_hash(spent))
         .bind(now_unix())
         .execute(&self.pool)
         .await
@@ -141,11 +184,17 @@ pub struct RedisTokenStore {
     pool: Pool,
 }
 
-/// Replaces `data` only while `sub` and `rt` are what the caller read (an absent key never
-/// matches); HSET keeps the key's expiry.
+/// Replaces `data` only while `sub` and the refresh token's hash `rth` are what the caller read
+/// (an absent key never matches); HSET keeps the key's expiry. Sets written before the hash have
+/// the token itself in `rt` (`ARGV[5]`, the spent one): matched once, then moved to `rth`.
 const REPLACE_IF: &str = r#"
-if redis.call('HGET', KEYS[1], 'sub') == ARGV[1] and redis.call('HGET', KEYS[1], 'rt') == ARGV[2] then
-  redis.call('HSET', KEYS[1], 'rt', ARGV[3], 'data', ARGV[4])
+if redis.call('HGET', KEYS[1], 'sub') ~= ARGV[1] then return 0 end
+local rth = redis.call('HGET', KEYS[1], 'rth')
+local same = rth == ARGV[2]
+if not rth then same = redis.call('HGET', KEYS[1], 'rt') == ARGV[5] end
+if same then
+  redis.call('HSET', KEYS[1], 'rth', ARGV[3], 'data', ARGV[4])
+  redis.call('HDEL', KEYS[1], 'rt')
   return 1
 end
 return 0
@@ -153,7 +202,7 @@ return 0
 
 const INSERT: &str = r#"
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'rt', ARGV[2], 'data', ARGV[3])
+redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'rth', ARGV[2], 'data', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 "#;
@@ -197,7 +246,7 @@ impl TokenStore for RedisTokenStore {
                 vec![Self::key(grant)],
                 vec![
                     tokens.sub.clone(),
-                    tokens.refresh_token.clone().unwrap_or_default(),
+                    rt_hash(tokens.refresh_token.as_deref()).unwrap_or_default(),
                     encode(tokens)?,
                     ttl_secs(ttl).to_string(),
                 ],
@@ -220,9 +269,10 @@ impl TokenStore for RedisTokenStore {
                 vec![Self::key(grant)],
                 vec![
                     tokens.sub.clone(),
-                    spent.unwrap_or_default().to_owned(),
-                    tokens.refresh_token.clone().unwrap_or_default(),
+                    rt_hash(spent).unwrap_or_default(),
+                    rt_hash(tokens.refresh_token.as_deref()).unwrap_or_default(),
                     encode(tokens)?,
+                    spent.unwrap_or_default().to_owned(),
                 ],
             )
             .await

@@ -11,7 +11,12 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{flow::iat_not_in_future, provider::error_chain, AuthError, Provider};
+use super::{
+    checks::{asymmetric_algs, describe, iat_not_in_future},
+    jws::Jws,
+    provider::is_unknown_key,
+    AuthError, Provider,
+};
 
 /// The access-token claims (RFC 9068) that ID tokens do not have.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -59,31 +64,46 @@ pub async fn verify(
     audience: &str,
     required_scopes: &[&str],
 ) -> Result<VerifiedAccessToken, AccessTokenError> {
-    let jwt = AccessJwt::from_str(token)
-        .map_err(|e| AccessTokenError::Invalid(format!("not a signed JWT: {e}")))?;
+    // RFC 9068 §4: the resource server MUST check `typ` (openidconnect checks it only when
+    // present): an ID token (`JWT`) or an untyped JWT is not an access token.
+    let typ = Jws::parse(token)
+        .map_err(|e| AccessTokenError::Invalid(format!("access token is {e}")))?
+        .typ();
+    if typ.as_deref() != Some("at+jwt") {
+        return Err(AccessTokenError::Invalid(match typ {
+            Some(typ) => format!("access token is typed {typ:?}, not at+jwt"),
+            None => "access token has no typ (at+jwt required)".into(),
+        }));
+    }
+    let jwt = AccessJwt::from_str(token).map_err(|e| {
+        AccessTokenError::Invalid(format!("access token claims are malformed: {e}"))
+    })?;
     let claims = provider
-        .verify_with_current_keys(|metadata| {
-            let algs =
-                super::flow::asymmetric_algs(metadata.id_token_signing_alg_values_supported());
-            let verifier =
-                openidconnect::IdTokenVerifier::<super::jwk::ProviderKey>::new_public_client(
-                    ClientId::new(audience.to_owned()),
-                    metadata.issuer().clone(),
-                    metadata.jwks().clone(),
-                )
-                .set_allowed_algs(algs)
-                // RFC 9068: access tokens say `typ: at+jwt`; ID tokens (`JWT`) are refused right here.
-                .set_allowed_jose_types(JsonWebTokenType::new("at+jwt".into()).normalize().ok())
-                .set_issue_time_verifier_fn(iat_not_in_future);
-            jwt.claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(()))
-                .cloned()
-        })
+        .verify_with_current_keys(
+            |metadata| {
+                let algs = asymmetric_algs(metadata.id_token_signing_alg_values_supported());
+                let verifier =
+                    openidconnect::IdTokenVerifier::<super::jwk::ProviderKey>::new_public_client(
+                        ClientId::new(audience.to_owned()),
+                        metadata.issuer().clone(),
+                        metadata.jwks().clone(),
+                    )
+                    .set_allowed_algs(algs)
+                    .set_allowed_jose_types(JsonWebTokenType::new("at+jwt".into()).normalize().ok())
+                    .set_issue_time_verifier_fn(iat_not_in_future);
+                jwt.claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(()))
+                    .cloned()
+            },
+            is_unknown_key,
+        )
         .await?
-        .map_err(|err| AccessTokenError::Invalid(error_chain(&err)))?;
+        .map_err(|err| AccessTokenError::Invalid(describe("access token", &err)))?;
     let extra = claims.additional_claims();
     // ID tokens carry no scope: one presented to an API stops here at the latest.
     if extra.scope.is_none() && !required_scopes.is_empty() {
-        return Err(AccessTokenError::Invalid("no scope claim".into()));
+        return Err(AccessTokenError::Invalid(
+            "access token has no scope claim".into(),
+        ));
     }
     let scopes: Vec<String> = extra
         .scope

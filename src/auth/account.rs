@@ -4,7 +4,13 @@
 
 use serde::Deserialize;
 
-use super::{provider::error_chain, AccessToken, AuthConfig};
+use super::{
+    http::{chain, read_capped},
+    AccessToken, AuthConfig,
+};
+
+/// Logto's answers here are a few hundred bytes.
+const BODY_LIMIT: usize = 64 * 1024;
 
 /// A stored third-party token. Prints without the token.
 #[derive(Clone, Deserialize)]
@@ -64,21 +70,20 @@ pub async fn federated_token(
         .bearer_auth(access_token.secret())
         .send()
         .await
-        .map_err(|e| AccountApiError::Unavailable(error_chain(&e)))?;
-    let status = res.status().as_u16();
-    if res.status().is_success() {
-        return res
-            .json::<FederatedToken>()
-            .await
+        .map_err(|e| AccountApiError::Unavailable(chain(e)))?;
+    let status = res.status();
+    let body = read_capped(res, BODY_LIMIT)
+        .await
+        .map_err(|e| AccountApiError::Unavailable(chain(e)))?;
+    if status.is_success() {
+        return serde_json::from_slice::<FederatedToken>(&body)
             .map_err(|e| AccountApiError::Unavailable(format!("unexpected answer: {e}")));
     }
-    let code = res
-        .json::<LogtoErrorBody>()
-        .await
+    let code = serde_json::from_slice::<LogtoErrorBody>(&body)
         .ok()
         .and_then(|b| b.code)
         .unwrap_or_default();
-    Err(error_for(status, &code))
+    Err(error_for(status.as_u16(), &code))
 }
 
 /// What a failed answer means, from its status and Logto's error `code`.

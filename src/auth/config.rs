@@ -46,6 +46,9 @@ pub struct AuthConfig {
     pub resources: Vec<String>,
     /// Upper bound for any single call to Logto (discovery, token, userinfo, JWKS).
     pub http_timeout: std::time::Duration,
+    /// How long Logto's signing keys (and discovery document) are used before they are fetched
+    /// again: a key Logto removed stops verifying tokens after at most this long.
+    pub keys_max_age: std::time::Duration,
 }
 
 /// Logto SDKs' default plus `email` (Facebook users' address), `identities` (linked social
@@ -130,19 +133,8 @@ impl AuthConfig {
             .map(|r| parse_resource("LOGTO_RESOURCES", r))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let http_timeout =
-            match lookup("LOGTO_HTTP_TIMEOUT_SECONDS").filter(|s| !s.trim().is_empty()) {
-                None => std::time::Duration::from_secs(10),
-                Some(raw) => match raw.trim().parse::<u64>() {
-                    Ok(s) if (1..=120).contains(&s) => std::time::Duration::from_secs(s),
-                    _ => {
-                        return Err(ConfigError::Invalid {
-                            name: "LOGTO_HTTP_TIMEOUT_SECONDS",
-                            reason: format!("{raw:?} is not a number of seconds between 1 and 120"),
-                        })
-                    }
-                },
-            };
+        let http_timeout = seconds(&lookup, "LOGTO_HTTP_TIMEOUT_SECONDS", 10, 1..=120)?;
+        let keys_max_age = seconds(&lookup, "LOGTO_KEYS_MAX_AGE_SECONDS", 3600, 60..=86_400)?;
 
         Ok(Self {
             endpoint,
@@ -152,6 +144,7 @@ impl AuthConfig {
             scopes,
             resources,
             http_timeout,
+            keys_max_age,
         })
     }
 
@@ -203,6 +196,29 @@ impl AuthConfig {
 
     fn origin(&self) -> String {
         self.base_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+/// A whole number of seconds within `range`, or `default` when unset.
+fn seconds(
+    lookup: impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<std::time::Duration, ConfigError> {
+    match lookup(name).filter(|s| !s.trim().is_empty()) {
+        None => Ok(std::time::Duration::from_secs(default)),
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(s) if range.contains(&s) => Ok(std::time::Duration::from_secs(s)),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!(
+                    "{raw:?} is not a number of seconds between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+        },
     }
 }
 
@@ -415,6 +431,27 @@ mod tests {
         ));
         let c = AuthConfig::from_lookup(env(&with("LOGTO_HTTP_TIMEOUT_SECONDS", "3"))).unwrap();
         assert_eq!(c.http_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(
+            d.keys_max_age,
+            std::time::Duration::from_secs(3600),
+            "an hour"
+        );
+        let c = AuthConfig::from_lookup(env(&with("LOGTO_KEYS_MAX_AGE_SECONDS", "600"))).unwrap();
+        assert_eq!(c.keys_max_age, std::time::Duration::from_secs(600));
+        for bad in ["59", "86401", "soon"] {
+            let err =
+                AuthConfig::from_lookup(env(&with("LOGTO_KEYS_MAX_AGE_SECONDS", bad))).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "LOGTO_KEYS_MAX_AGE_SECONDS",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
         let err = AuthConfig::from_lookup(env(&with("LOGTO_SCOPES", "bad\"scope"))).unwrap_err();
         assert!(matches!(
             err,

@@ -6,6 +6,10 @@
 pub enum AuthError {
     #[error("identity provider unavailable: {0}")]
     ProviderUnavailable(String),
+    /// Logto answered, but not as the configured issuer (LOGTO_ENDPOINT names another tenant, or
+    /// a proxy rewrites the discovery document): a setting to fix, not an outage.
+    #[error("LOGTO_ENDPOINT is misconfigured: {0}")]
+    ProviderMisconfigured(String),
     #[error("callback without state")]
     MissingState,
     #[error("callback state matches no pending sign-in (unknown, expired or already used)")]
@@ -32,8 +36,6 @@ pub enum AuthError {
     UserInfo(String),
     #[error("userinfo rejected: {0}")]
     UserInfoMismatch(String),
-    #[error("refresh token rejected by provider: {0}")]
-    RefreshRejected(String),
     /// The grant is alive, but the provider will not issue a token for that resource or
     /// organization (e.g. `access_denied`: not a member; `invalid_target`: unknown resource).
     #[error("provider refused the token: {code} ({description:?})")]
@@ -51,9 +53,9 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             AuthError::ProviderUnavailable(_) => 503,
+            AuthError::ProviderMisconfigured(_) => 500,
             AuthError::TokenExchange(_) | AuthError::UserInfo(_) => 502,
             AuthError::ProviderError { code, .. } if code == "access_denied" => 403,
-            AuthError::RefreshRejected(_) => 401,
             AuthError::TokenRefused { .. } => 403,
             AuthError::RateLimited => 429,
             // Every variant named: a new one must be given its status, not fall into 400.
@@ -82,6 +84,7 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::ProviderUnavailable(_) => "provider_unavailable",
+            AuthError::ProviderMisconfigured(_) => "provider_misconfigured",
             AuthError::MissingState | AuthError::UnknownState => "state_mismatch",
             AuthError::IssuerMismatch { .. } => "issuer_mismatch",
             AuthError::ProviderError { code, .. } => match code.as_str() {
@@ -94,7 +97,6 @@ impl AuthError {
             AuthError::MissingIdToken | AuthError::InvalidIdToken(_) => "invalid_id_token",
             AuthError::UserInfo(_) => "userinfo_failed",
             AuthError::UserInfoMismatch(_) => "invalid_id_token",
-            AuthError::RefreshRejected(_) => "session_expired",
             AuthError::TokenRefused { .. } => "token_refused",
             AuthError::RateLimited => "rate_limited",
         }
@@ -114,11 +116,11 @@ mod tests {
         };
         let cases: [(AuthError, u16); 15] = [
             (ProviderUnavailable("down".into()), 503),
+            (ProviderMisconfigured("issuer".into()), 500),
             (TokenExchange("502".into()), 502),
             (UserInfo("timeout".into()), 502),
             (refused("access_denied"), 403),
             (refused("invalid_request"), 400),
-            (RefreshRejected("invalid_grant".into()), 401),
             (
                 TokenRefused {
                     code: "invalid_target".into(),

@@ -11,13 +11,12 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{
+    checks::{asymmetric_algs, describe, iat_not_in_future},
+    http::chain,
     now_unix,
-    provider::{error_chain, Metadata, OidcClient},
+    provider::{is_unknown_key, Metadata, OidcClient},
     AuthConfig, AuthError, Provider, SignedIn, TokenSet, UserProfile,
 };
-
-/// Tolerated difference between our clock and the provider's.
-pub(crate) const MAX_CLOCK_SKEW_SECS: i64 = 120;
 
 /// How long a started sign-in may take before its state is no longer accepted.
 pub const PENDING_TTL_SECS: i64 = 10 * 60;
@@ -34,14 +33,25 @@ pub struct SignInOptions {
     pub login_hint: Option<String>,
 }
 
-/// What the callback needs to finish a sign-in this browser started. Single use.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// What the callback needs to finish a sign-in this browser started. Single use. Its `Debug`
+/// leaves out the state, nonce and PKCE verifier (whoever reads a log must not be able to finish
+/// the sign-in).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PendingSignIn {
     pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
     pub return_to: String,
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignIn")
+            .field("return_to", &self.return_to)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PendingSignIn {
@@ -172,14 +182,14 @@ pub async fn complete_sign_in(
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|e| AuthError::TokenExchange(e.to_string()))?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
-        .request_async(provider.http())
+        .request_async(&provider.oidc_http())
         .await
         .map_err(|e| match &e {
             // The response arrived but its ID token is not even well-formed (no `sub`, no `aud`…).
             openidconnect::RequestTokenError::Parse(..) => {
-                AuthError::InvalidIdToken(format!("token response rejected: {}", error_chain(&e)))
+                AuthError::InvalidIdToken(format!("token response rejected: {}", chain(e)))
             }
-            _ => AuthError::TokenExchange(error_chain(&e)),
+            _ => AuthError::TokenExchange(chain(e)),
         })?;
     let id_token = token.id_token().ok_or(AuthError::MissingIdToken)?;
     let nonce = Nonce::new(pending.nonce.clone());
@@ -268,77 +278,45 @@ pub(crate) async fn verify_id_token(
     let id_token: LogtoIdToken = id_token
         .to_string()
         .parse()
-        .map_err(|e: serde_json::Error| AuthError::InvalidIdToken(e.to_string()))?;
+        .map_err(|e: serde_json::Error| {
+            AuthError::InvalidIdToken(format!("ID token is malformed: {e}"))
+        })?;
     provider
-        .verify_with_current_keys(|metadata| {
-            let client = provider
-                .client(metadata)
-                .map_err(|e| openidconnect::ClaimsVerificationError::Other(e.to_string()))?;
-            // openidconnect accepts any `iat`; a token "issued" in the future is forged or broken.
-            let verifier = client
-                .id_token_verifier()
-                .set_allowed_algs(asymmetric_algs(
-                    metadata.id_token_signing_alg_values_supported(),
-                ))
-                .set_issue_time_verifier_fn(iat_not_in_future);
-            let nonce_check = |n: Option<&Nonce>| {
-                if nonce_ok(n) {
-                    Ok(())
-                } else {
-                    Err("nonce mismatch".to_owned())
+        .verify_with_current_keys(
+            |metadata| {
+                let client = provider
+                    .client(metadata)
+                    .map_err(|e| openidconnect::ClaimsVerificationError::Other(e.to_string()))?;
+                // openidconnect accepts any `iat`; a token "issued" in the future is forged or broken.
+                let verifier = client
+                    .id_token_verifier()
+                    .set_allowed_algs(asymmetric_algs(
+                        metadata.id_token_signing_alg_values_supported(),
+                    ))
+                    .set_issue_time_verifier_fn(iat_not_in_future);
+                let nonce_check = |n: Option<&Nonce>| {
+                    if nonce_ok(n) {
+                        Ok(())
+                    } else {
+                        Err("nonce mismatch".to_owned())
+                    }
+                };
+                let claims = id_token.claims(&verifier, nonce_check)?;
+                // OIDC Core 3.1.3.7 step 5, which openidconnect 4 leaves to the app: a token
+                // issued to another party (`azp`) is not this app's, whatever its `aud` says.
+                if let Some(azp) = claims.authorized_party() {
+                    if azp.as_str() != provider.config().app_id {
+                        return Err(openidconnect::ClaimsVerificationError::InvalidAudience(
+                            format!("azp {} is not this app", azp.as_str()),
+                        ));
+                    }
                 }
-            };
-            let claims = id_token.claims(&verifier, nonce_check)?;
-            // OIDC Core 3.1.3.7 step 5, which openidconnect 4 leaves to the app: a token
-            // issued to another party (`azp`) is not this app's, whatever its `aud` says.
-            if let Some(azp) = claims.authorized_party() {
-                if azp.as_str() != provider.config().app_id {
-                    return Err(openidconnect::ClaimsVerificationError::InvalidAudience(
-                        format!("azp {} is not this app", azp.as_str()),
-                    ));
-                }
-            }
-            Ok(claims.clone())
-        })
+                Ok(claims.clone())
+            },
+            is_unknown_key,
+        )
         .await?
-        .map_err(|err| AuthError::InvalidIdToken(error_chain(&err)))
-}
-
-/// The provider's advertised algorithms without the symmetric ones and `none`: an HMAC keyed with
-/// the client secret is a "signature" anyone holding the secret can make (Logto signs with ES384).
-pub(crate) fn asymmetric_algs(
-    advertised: &[CoreJwsSigningAlgorithm],
-) -> Vec<CoreJwsSigningAlgorithm> {
-    advertised
-        .iter()
-        .filter(|a| {
-            !matches!(
-                a,
-                CoreJwsSigningAlgorithm::HmacSha256
-                    | CoreJwsSigningAlgorithm::HmacSha384
-                    | CoreJwsSigningAlgorithm::HmacSha512
-                    | CoreJwsSigningAlgorithm::None
-            )
-        })
-        .cloned()
-        .collect()
-}
-
-/// `iat` may be at most `MAX_CLOCK_SKEW_SECS` ahead of our clock.
-pub(crate) fn iat_not_in_future(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
-    iat_not_in_future_at(iat, chrono::Utc::now())
-}
-
-/// The clock as an argument, so the boundary itself can be tested.
-pub(crate) fn iat_not_in_future_at(
-    iat: chrono::DateTime<chrono::Utc>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), String> {
-    if iat > now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
-        Err(format!("iat {iat} is in the future"))
-    } else {
-        Ok(())
-    }
+        .map_err(|err| AuthError::InvalidIdToken(describe("ID token", &err)))
 }
 
 /// Userinfo (`/oidc/me`) with the user's Logto access token; must be about `sub`.
@@ -368,13 +346,13 @@ async fn fetch_userinfo(
         .user_info(access_token, Some(subject))
         .map_err(|e| AuthError::UserInfo(e.to_string()))?;
     let claims: UserInfoClaims<LogtoClaims, CoreGenderClaim> = request
-        .request_async(provider.http())
+        .request_async(&provider.oidc_http())
         .await
         .map_err(|e| match &e {
             openidconnect::UserInfoError::ClaimsVerification(_) => {
-                AuthError::UserInfoMismatch(error_chain(&e))
+                AuthError::UserInfoMismatch(chain(e))
             }
-            _ => AuthError::UserInfo(error_chain(&e)),
+            _ => AuthError::UserInfo(chain(e)),
         })?;
     Ok(to_object(&claims))
 }
@@ -388,12 +366,9 @@ pub(crate) fn to_object(value: &impl Serialize) -> serde_json::Map<String, serde
 
 /// Logto's end-session URL, or `None` when the provider has none. `ui_locale` is the app's
 /// language (RP-Initiated Logout's `ui_locales`; Logto's own sign-out page shows nothing to read).
-pub fn end_session_url(
-    config: &AuthConfig,
-    metadata: &Metadata,
-    id_token: Option<&str>,
-    ui_locale: &str,
-) -> Option<Url> {
+/// Like Logto's own SDKs, it names the app by `client_id` and sends no `id_token_hint`: the ID
+/// token (with the user's name and email) would end up in browser history and access logs.
+pub fn end_session_url(config: &AuthConfig, metadata: &Metadata, ui_locale: &str) -> Option<Url> {
     let endpoint = metadata
         .additional_metadata()
         .end_session_endpoint
@@ -402,9 +377,6 @@ pub fn end_session_url(
         .set_client_id(ClientId::new(config.app_id.clone()));
     if let Ok(redirect) = PostLogoutRedirectUrl::new(config.post_logout_redirect_uri()) {
         request = request.set_post_logout_redirect_uri(redirect);
-    }
-    if let Some(token) = id_token.and_then(|t| t.parse::<CoreIdToken>().ok()) {
-        request = request.set_id_token_hint(&token);
     }
     if !ui_locale.is_empty() {
         request = request.add_ui_locale(LanguageTag::new(ui_locale.to_owned()));
@@ -610,7 +582,7 @@ mod tests {
     #[test]
     fn end_session_url_has_client_id_and_post_logout_redirect() {
         let cfg = config("", "");
-        let url = end_session_url(&cfg, &metadata(Some(true)), None, "th").unwrap();
+        let url = end_session_url(&cfg, &metadata(Some(true)), "th").unwrap();
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
         assert!(url
             .as_str()
@@ -618,8 +590,26 @@ mod tests {
         assert_eq!(q["client_id"], "app");
         assert_eq!(q["post_logout_redirect_uri"], "https://app.example.com/");
         assert_eq!(q["ui_locales"], "th");
-        let url = end_session_url(&cfg, &metadata(Some(true)), None, "").unwrap();
+        assert!(!q.contains_key("id_token_hint"), "no token in the URL");
+        let url = end_session_url(&cfg, &metadata(Some(true)), "").unwrap();
         assert!(!url.query_pairs().any(|(k, _)| k == "ui_locales"));
+    }
+
+    #[test]
+    fn pending_sign_ins_print_without_their_secrets() {
+        let p = PendingSignIn {
+            state: "state-secret".into(),
+            nonce: "nonce-secret".into(),
+            pkce_verifier: "verifier-secret".into(),
+            return_to: "/profile".into(),
+            created_at: 1_000,
+        };
+        let printed = format!("{p:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(
+            printed.contains("/profile") && printed.contains("1000"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -16,8 +16,11 @@ use std::{
     time::Duration,
 };
 
+use tokio_util::task::TaskTracker;
+
 use super::{
-    now_unix, refresh,
+    now_unix,
+    refresh::{self, RefreshFailure},
     token_store::{TokenStore, TokenStoreError},
     AccessToken, AuthError, Provider, TokenSet, TokenTarget,
 };
@@ -49,6 +52,10 @@ pub struct TokenKeeper {
     store: Arc<dyn TokenStore>,
     /// One lock per grant being refreshed; entries vanish with their last user.
     locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// Work that outlives the request that started it (refreshes, revocations): a graceful
+    /// shutdown waits for it (`tasks().close()`, then `wait()`), so a refresh token Logto has
+    /// rotated is stored and a revocation reaches Logto.
+    tasks: TaskTracker,
 }
 
 impl TokenKeeper {
@@ -57,11 +64,45 @@ impl TokenKeeper {
             provider,
             store,
             locks: Mutex::default(),
+            tasks: TaskTracker::new(),
         }
     }
 
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.store
+    }
+
+    pub fn provider(&self) -> &Arc<Provider> {
+        &self.provider
+    }
+
+    /// The detached work in flight (see the field).
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// Revokes the refresh tokens at Logto, all at once, in tracked tasks of their own (a request
+    /// that goes away does not stop them). Failures are logged. Await the handle to wait for
+    /// them, or drop it.
+    pub fn revoke(&self, refresh_tokens: Vec<String>) -> tokio::task::JoinHandle<()> {
+        let provider = self.provider.clone();
+        let all: Vec<_> = refresh_tokens
+            .into_iter()
+            .map(|token| {
+                let provider = provider.clone();
+                self.tasks.spawn(async move {
+                    match refresh::revoke_refresh_token(&provider, &token).await {
+                        Ok(()) => tracing::info!("refresh token revoked"),
+                        Err(err) => tracing::warn!("could not revoke a refresh token: {err}"),
+                    }
+                })
+            })
+            .collect();
+        self.tasks.spawn(async move {
+            for task in all {
+                let _ = task.await;
+            }
+        })
     }
 
     /// The grant's tokens as stored now.
@@ -93,8 +134,10 @@ impl TokenKeeper {
         let seen = set.token_for(target).map(str::to_owned);
         let keeper = self.clone();
         let (grant, target) = (grant.to_owned(), target.clone());
-        // Spawned: it finishes and stores its result even if this request is dropped.
-        tokio::spawn(async move { keeper.refresh_locked(&grant, &target, seen, rejected).await })
+        // Spawned: it finishes and stores its result even if this request is dropped (and a
+        // shutdown waits for it).
+        self.tasks
+            .spawn(async move { keeper.refresh_locked(&grant, &target, seen, rejected).await })
             .await
             .map_err(|e| TokenError::Store(TokenStoreError(format!("refresh task failed: {e}"))))?
     }
@@ -170,10 +213,15 @@ impl TokenKeeper {
         let spent = current.refresh_token.clone();
         let next = match refresh::refresh(&self.provider, &current, target).await {
             Ok(next) => next,
-            Err(AuthError::RefreshRejected(why)) => {
-                // The grant is dead at Logto. Leave a tombstone (tokens dropped) rather than delete,
-                // so that every later request of this session knows to end it.
-                tracing::warn!(sub = %current.sub, "token refresh rejected, grant ended: {why}");
+            Err(RefreshFailure::GrantEnded { why, issued }) => {
+                // The grant is dead at Logto, or its answer cannot be trusted. A refresh token that
+                // came with that answer is revoked; the spent one is never sent again. Leave a
+                // tombstone (tokens dropped) rather than delete, so that every later request of
+                // this session knows to end it.
+                tracing::info!(sub = %current.sub, "token refresh refused, grant ended: {why}");
+                if let Some(issued) = issued {
+                    drop(self.revoke(vec![issued.secret().clone()]));
+                }
                 let tombstone = current.ended_because(&why);
                 return match self
                     .store
@@ -189,7 +237,7 @@ impl TokenKeeper {
                     }
                 };
             }
-            Err(err) => return Err(err.into()),
+            Err(RefreshFailure::Failed(err)) => return Err(err.into()),
         };
         if !self
             .store

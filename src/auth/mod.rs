@@ -4,10 +4,13 @@
 
 pub mod access_token;
 pub mod account;
+pub mod checks;
 pub mod config;
 pub mod error;
 pub mod flow;
+pub mod http;
 pub mod jwk;
+pub mod jws;
 pub mod keeper;
 pub mod logout_token;
 pub mod provider;
@@ -25,6 +28,15 @@ pub use token_store::{MemoryTokenStore, TokenStore, TokenStoreError};
 pub use tokens::{
     AccessToken, CachedToken, Organization, SignedIn, TokenSet, TokenTarget, UserProfile,
 };
+
+/// SHA-256 of `secret`, hex: names a secret (a refresh token in a store's compare-and-swap
+/// column, a session id on a page) without revealing it.
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        secret.as_bytes(),
+    ))
+}
 
 /// Seconds since the Unix epoch; the unit every stored timestamp uses.
 pub fn now_unix() -> i64 {

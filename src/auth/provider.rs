@@ -1,10 +1,7 @@
 //! The OpenID provider (a Logto tenant): discovered lazily and retried, so Logto being down neither
-//! crashes the server nor slows pages that do not need it.
+//! crashes the server nor slows pages that do not need it; its keys age out (see `Provider`).
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use openidconnect::{
     core::{
@@ -20,9 +17,13 @@ use openidconnect::{
     StandardErrorResponse,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, RwLock};
+use tokio::{sync::Mutex, time::Instant};
 
-use super::{jwk::ProviderKey, AuthConfig, AuthError};
+use super::{
+    http::{chain, LogtoHttp},
+    jwk::ProviderKey,
+    AuthConfig, AuthError,
+};
 
 /// Discovery fields openidconnect does not model but Logto sends and we rely on.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -73,34 +74,76 @@ pub type ProviderKeySet = JsonWebKeySet<ProviderKey>;
 
 /// After a failed discovery, callers within this window get the failure without a new request.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// A discovery document naming another issuer will not change by itself: try it again less often.
+const RETRY_MISCONFIGURED_AFTER: Duration = Duration::from_secs(60);
 /// Unknown `kid`s may refetch the JWKS at most this often (a flood of bogus kids cannot hammer
-/// Logto). Discovery's own fetch does not count, so a rotation right after start is still followed.
+/// Logto). Scheduled refetches do not count, so a rotation right after one is still followed.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The shortest time keys are kept, whatever `Cache-Control` says (`no-store` included): below
+/// it, every verification would be a request to Logto.
+pub const MIN_KEYS_MAX_AGE: Duration = Duration::from_secs(60);
 
+/// What discovery found, with the keys, and when each was fetched.
+struct Discovered {
+    metadata: Arc<Metadata>,
+    discovered_at: Instant,
+    keys_fetched_at: Instant,
+    /// How long these keys may be used: the configured maximum, or less if Logto said so.
+    keys_max_age: Duration,
+    /// Changes whenever the keys do, so a caller can tell whether someone refetched them.
+    generation: u64,
+}
+
+#[derive(Default)]
+struct FetchState {
+    last_failure: Option<(Instant, Failure)>,
+    last_kid_refetch: Option<Instant>,
+    generation: u64,
+}
+
+#[derive(Clone)]
+enum Failure {
+    Unavailable(String),
+    Misconfigured(String),
+}
+
+impl Failure {
+    fn error(&self) -> AuthError {
+        match self {
+            Failure::Unavailable(why) => AuthError::ProviderUnavailable(why.clone()),
+            Failure::Misconfigured(why) => AuthError::ProviderMisconfigured(why.clone()),
+        }
+    }
+
+    fn retry_after(&self) -> Duration {
+        match self {
+            Failure::Unavailable(_) => RETRY_AFTER,
+            Failure::Misconfigured(_) => RETRY_MISCONFIGURED_AFTER,
+        }
+    }
+}
+
+/// The Logto tenant as this app sees it: its discovery document and signing keys, fetched on first
+/// use, kept at most `AuthConfig::keys_max_age` (less when Logto's `Cache-Control` says so) and
+/// then fetched again, so a key Logto removed stops verifying tokens within that time. Fetches are
+/// single flight: concurrent callers wait for one request and share its answer.
 pub struct Provider {
     config: AuthConfig,
     http: reqwest::Client,
-    metadata: RwLock<Option<Arc<Metadata>>>,
-    last_failure: Mutex<Option<(Instant, String)>>,
-    last_jwks_fetch: Mutex<Option<Instant>>,
+    current: std::sync::RwLock<Option<Arc<Discovered>>>,
+    /// Held while fetching (discovery or keys), so that only one caller fetches at a time.
+    fetching: Mutex<FetchState>,
 }
 
 impl Provider {
     pub fn new(config: AuthConfig) -> Result<Self, AuthError> {
-        let http = reqwest::Client::builder()
-            // Never follow redirects from the provider (SSRF, token leakage).
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.http_timeout.min(Duration::from_secs(5)))
-            .timeout(config.http_timeout)
-            .user_agent(concat!("logto-leptos/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = super::http::client(config.http_timeout)
             .map_err(|e| AuthError::ProviderUnavailable(format!("HTTP client: {e}")))?;
         Ok(Self {
             config,
             http,
-            metadata: RwLock::new(None),
-            last_failure: Mutex::new(None),
-            last_jwks_fetch: Mutex::new(None),
+            current: std::sync::RwLock::new(None),
+            fetching: Mutex::new(FetchState::default()),
         })
     }
 
@@ -108,87 +151,197 @@ impl Provider {
         &self.config
     }
 
+    /// The plain client (no redirects, bounded time), for Logto's REST APIs.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
 
-    /// The provider's metadata, discovering it on first use and after failures.
+    /// The client openidconnect's requests go through (bodies capped).
+    pub fn oidc_http(&self) -> LogtoHttp<'_> {
+        LogtoHttp::new(&self.http)
+    }
+
+    /// The provider's metadata with its current keys, fetched on first use and again when they
+    /// are older than their maximum age.
     pub async fn metadata(&self) -> Result<Arc<Metadata>, AuthError> {
-        if let Some(m) = self.metadata.read().await.as_ref() {
-            return Ok(m.clone());
-        }
-        let mut last_failure = self.last_failure.lock().await;
-        // Another request may have discovered it while we waited for the lock.
-        if let Some(m) = self.metadata.read().await.as_ref() {
-            return Ok(m.clone());
-        }
-        if let Some((at, why)) = last_failure.as_ref() {
-            if at.elapsed() < RETRY_AFTER {
-                return Err(AuthError::ProviderUnavailable(why.clone()));
-            }
-        }
-        match self.discover().await {
-            Ok(metadata) => {
-                let metadata = Arc::new(metadata);
-                *self.metadata.write().await = Some(metadata.clone());
-                *last_failure = None;
-                tracing::info!(issuer = %self.config.issuer(), "provider discovered");
-                Ok(metadata)
-            }
-            Err(why) => {
-                tracing::warn!(issuer = %self.config.issuer(), "provider discovery failed: {why}");
-                *last_failure = Some((Instant::now(), why.clone()));
-                Err(AuthError::ProviderUnavailable(why))
-            }
-        }
+        Ok(self.current().await?.metadata.clone())
     }
 
-    async fn discover(&self) -> Result<Metadata, String> {
-        let issuer = IssuerUrl::new(self.config.issuer()).map_err(|e| e.to_string())?;
-        Metadata::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| error_chain(&e))
+    fn snapshot(&self) -> Option<Arc<Discovered>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    /// Refetches the JWKS after an ID token named a key we do not have (key rotation).
-    /// Returns whether a fresh key set was installed.
-    pub async fn refresh_jwks(&self) -> bool {
-        let Some(current) = self.metadata.read().await.clone() else {
-            return false;
+    fn install(&self, discovered: Discovered) -> Arc<Discovered> {
+        let discovered = Arc::new(discovered);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(discovered.clone());
+        discovered
+    }
+
+    fn is_fresh(&self, d: &Discovered, now: Instant) -> bool {
+        now.duration_since(d.discovered_at) < self.config.keys_max_age
+            && now.duration_since(d.keys_fetched_at) < d.keys_max_age
+    }
+
+    async fn current(&self) -> Result<Arc<Discovered>, AuthError> {
+        if let Some(d) = self.snapshot().filter(|d| self.is_fresh(d, Instant::now())) {
+            return Ok(d);
+        }
+        let mut state = self.fetching.lock().await;
+        // Another caller may have fetched while this one waited.
+        if let Some(d) = self.snapshot().filter(|d| self.is_fresh(d, Instant::now())) {
+            return Ok(d);
+        }
+        if let Some((at, failure)) = &state.last_failure {
+            if at.elapsed() < failure.retry_after() {
+                return Err(failure.error());
+            }
+        }
+        let stale = self.snapshot();
+        let rediscover = stale.as_ref().is_none_or(|d| {
+            Instant::now().duration_since(d.discovered_at) >= self.config.keys_max_age
+        });
+        let fetched = match stale {
+            Some(old) if !rediscover => self
+                .fetch_keys(&old.metadata)
+                .await
+                .map(|(metadata, age)| (metadata, old.discovered_at, age)),
+            _ => self
+                .discover()
+                .await
+                .map(|(metadata, age)| (metadata, Instant::now(), age)),
         };
-        {
-            let mut last = self.last_jwks_fetch.lock().await;
-            if last.is_some_and(|at| at.elapsed() < JWKS_REFETCH_INTERVAL) {
-                tracing::debug!("JWKS refetch skipped (rate limit)");
-                return false;
+        match fetched {
+            Ok((metadata, discovered_at, keys_max_age)) => {
+                state.last_failure = None;
+                state.generation += 1;
+                tracing::info!(issuer = %self.config.issuer(), ?keys_max_age, "provider metadata and keys fetched");
+                Ok(self.install(Discovered {
+                    metadata: Arc::new(metadata),
+                    discovered_at,
+                    keys_fetched_at: Instant::now(),
+                    keys_max_age,
+                    generation: state.generation,
+                }))
             }
-            *last = Some(Instant::now());
+            Err(failure) => {
+                match &failure {
+                    Failure::Unavailable(why) => {
+                        tracing::warn!(issuer = %self.config.issuer(), "provider discovery failed: {why}")
+                    }
+                    Failure::Misconfigured(why) => {
+                        tracing::error!(issuer = %self.config.issuer(), "LOGTO_ENDPOINT is misconfigured: {why}")
+                    }
+                }
+                let err = failure.error();
+                state.last_failure = Some((Instant::now(), failure));
+                Err(err)
+            }
         }
-        match ProviderKeySet::fetch_async(current.jwks_uri(), &self.http).await {
-            Ok(jwks) => {
-                let updated = (*current).clone().set_jwks(jwks);
-                *self.metadata.write().await = Some(Arc::new(updated));
-                tracing::info!("JWKS refetched after unknown key id");
-                true
+    }
+
+    /// Discovery and keys, through openidconnect (which checks that the document names the
+    /// configured issuer).
+    async fn discover(&self) -> Result<(Metadata, Duration), Failure> {
+        let issuer = IssuerUrl::new(self.config.issuer())
+            .map_err(|e| Failure::Misconfigured(e.to_string()))?;
+        let http = self.oidc_http();
+        let metadata = Metadata::discover_async(issuer, &http)
+            .await
+            .map_err(|e| match e {
+                // The document answered but is not this issuer's (or not a discovery document):
+                // a configuration to fix, not an outage to wait out.
+                openidconnect::DiscoveryError::Validation(why) => Failure::Misconfigured(format!(
+                    "the discovery document at {}/.well-known/openid-configuration does not \
+                     fit: {why}",
+                    self.config.issuer()
+                )),
+                other => Failure::Unavailable(chain(other)),
+            })?;
+        Ok((metadata, self.keys_max_age(&http)))
+    }
+
+    /// The keys again (same discovery document); the new set replaces the old one whole.
+    async fn fetch_keys(&self, metadata: &Metadata) -> Result<(Metadata, Duration), Failure> {
+        let http = self.oidc_http();
+        let keys = ProviderKeySet::fetch_async(metadata.jwks_uri(), &http)
+            .await
+            .map_err(|e| Failure::Unavailable(format!("signing keys: {}", chain(e))))?;
+        Ok((metadata.clone().set_jwks(keys), self.keys_max_age(&http)))
+    }
+
+    /// The configured maximum, or the keys answer's `Cache-Control: max-age` when shorter (but
+    /// not below `MIN_KEYS_MAX_AGE`).
+    fn keys_max_age(&self, http: &LogtoHttp<'_>) -> Duration {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(value) = http.cache_control() {
+            headers.insert(reqwest::header::CACHE_CONTROL, value);
+        }
+        let said = super::http::max_age(&headers).map(|age| age.max(MIN_KEYS_MAX_AGE));
+        said.map_or(self.config.keys_max_age, |age| {
+            age.min(self.config.keys_max_age)
+        })
+    }
+
+    /// Refetches the keys after a token named one we do not have (key rotation), once for all
+    /// callers that saw the same keys: those waiting meanwhile get the new set. At most every
+    /// `JWKS_REFETCH_INTERVAL`. `None`: no newer keys.
+    async fn keys_after_unknown_kid(
+        &self,
+        seen: u64,
+    ) -> Result<Option<Arc<Discovered>>, AuthError> {
+        let mut state = self.fetching.lock().await;
+        let Some(current) = self.snapshot() else {
+            return Ok(None);
+        };
+        if current.generation != seen {
+            return Ok(Some(current));
+        }
+        if state
+            .last_kid_refetch
+            .is_some_and(|at| at.elapsed() < JWKS_REFETCH_INTERVAL)
+        {
+            tracing::debug!("JWKS refetch skipped (rate limit)");
+            return Ok(None);
+        }
+        state.last_kid_refetch = Some(Instant::now());
+        match self.fetch_keys(&current.metadata).await {
+            Ok((metadata, keys_max_age)) => {
+                state.generation += 1;
+                tracing::info!("JWKS refetched after an unknown key id");
+                Ok(Some(self.install(Discovered {
+                    metadata: Arc::new(metadata),
+                    discovered_at: current.discovered_at,
+                    keys_fetched_at: Instant::now(),
+                    keys_max_age,
+                    generation: state.generation,
+                })))
             }
-            Err(e) => {
-                tracing::warn!("JWKS refetch failed: {}", error_chain(&e));
-                false
+            Err(failure) => {
+                let err = failure.error();
+                tracing::warn!("JWKS refetch failed: {err}");
+                Err(err)
             }
         }
     }
 
     /// Runs `verify` with the provider's current keys; when the token names a key we do not have
-    /// (key rotation), refetches the JWKS once (rate-limited) and runs it again.
-    pub async fn verify_with_current_keys<T>(
+    /// (`unknown_key`), refetches the keys (single flight, rate-limited) and runs it again.
+    pub async fn verify_with_current_keys<T, E>(
         &self,
-        verify: impl Fn(&Metadata) -> Result<T, ClaimsVerificationError>,
-    ) -> Result<Result<T, ClaimsVerificationError>, AuthError> {
-        let metadata = self.metadata().await?;
-        match verify(&metadata) {
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) if self.refresh_jwks().await => Ok(verify(&*self.metadata().await?)),
+        verify: impl Fn(&Metadata) -> Result<T, E>,
+        unknown_key: impl Fn(&E) -> bool,
+    ) -> Result<Result<T, E>, AuthError> {
+        let current = self.current().await?;
+        match verify(&current.metadata) {
+            Err(e) if unknown_key(&e) => {
+                match self.keys_after_unknown_kid(current.generation).await? {
+                    Some(newer) => Ok(verify(&newer.metadata)),
+                    None => Ok(Err(e)),
+                }
+            }
             other => Ok(other),
         }
     }
@@ -208,14 +361,10 @@ impl Provider {
     }
 }
 
-/// An error with its sources, for logs.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+/// openidconnect's "the token names a key we do not have".
+pub fn is_unknown_key(err: &ClaimsVerificationError) -> bool {
+    matches!(
+        err,
+        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)
+    )
 }

@@ -6,10 +6,31 @@ use openidconnect::{OAuth2TokenResponse, RefreshToken, TokenResponse};
 
 use super::{
     flow::{self, expires_at},
-    now_unix,
-    provider::error_chain,
-    AuthError, CachedToken, Provider, TokenSet, TokenTarget,
+    http::chain,
+    now_unix, AuthError, CachedToken, Provider, TokenSet, TokenTarget,
 };
+
+/// Why a refresh did not give tokens.
+#[derive(Debug)]
+pub enum RefreshFailure {
+    /// The grant is over: Logto refused the refresh token (`invalid_grant`), or answered with an
+    /// ID token that does not verify (another user, issuer, audience, signature…). `issued` is a
+    /// refresh token that came with a refused answer: Logto has already rotated to it, so it is
+    /// revoked rather than kept or dropped (prints as `RefreshToken([redacted])`).
+    GrantEnded {
+        why: String,
+        issued: Option<RefreshToken>,
+    },
+    /// Logto unreachable or failing, or a resource or organization refused: worth another try
+    /// later, nothing spent.
+    Failed(AuthError),
+}
+
+impl From<AuthError> for RefreshFailure {
+    fn from(err: AuthError) -> Self {
+        RefreshFailure::Failed(err)
+    }
+}
 
 /// Spends `current`'s refresh token for a token for `target` and returns the token set to store
 /// in its place (with the rotated refresh token).
@@ -17,9 +38,12 @@ pub async fn refresh(
     provider: &Provider,
     current: &TokenSet,
     target: &TokenTarget,
-) -> Result<TokenSet, AuthError> {
+) -> Result<TokenSet, RefreshFailure> {
     let Some(refresh_token) = current.refresh_token.clone() else {
-        return Err(AuthError::RefreshRejected("no refresh token".into()));
+        return Err(RefreshFailure::GrantEnded {
+            why: "no refresh token".into(),
+            issued: None,
+        });
     };
     let metadata = provider.metadata().await?;
     let client = provider.client(&metadata)?;
@@ -37,38 +61,31 @@ pub async fn refresh(
         }
     }
     let token = request
-        .request_async(provider.http())
+        .request_async(&provider.oidc_http())
         .await
-        .map_err(|e| match &e {
-            openidconnect::RequestTokenError::ServerResponse(r) => {
-                let code = r.error().to_string();
-                let description = r.error_description().cloned();
-                // Only a dead grant ends the session; a refused resource or organization does not,
-                // and a provider having trouble is worth another try later.
-                match code.as_str() {
-                    "invalid_grant" => {
-                        AuthError::RefreshRejected(format!("{code}: {description:?}"))
-                    }
-                    "server_error" | "temporarily_unavailable" => {
-                        AuthError::TokenExchange(format!("{code}: {description:?}"))
-                    }
-                    _ => AuthError::TokenRefused { code, description },
-                }
-            }
-            _ => AuthError::TokenExchange(error_chain(&e)),
-        })?;
+        .map_err(refresh_error)?;
+    let issued = token.refresh_token().cloned();
     let mut next = current.clone();
     if let Some(id_token) = token.id_token() {
-        // Logto repeats the original nonce, or sends none: do not check it against a new one.
-        let claims = flow::verify_id_token(provider, id_token, |_| true).await?;
-        if claims.subject().as_str() != current.sub {
-            return Err(AuthError::RefreshRejected(format!(
-                "refreshed ID token is for another subject ({})",
-                claims.subject().as_str()
-            )));
+        match verified_id_token(provider, id_token, &current.sub).await {
+            Ok((raw, claims)) => {
+                next.id_token = raw;
+                next.id_token_claims = claims;
+            }
+            // The keys could not be fetched: the answer is Logto's (it came over the token
+            // endpoint's TLS, to this client), so its tokens are kept (the refresh token is
+            // rotated already); the ID token is not, and the claims stay those verified before.
+            Err(AuthError::ProviderUnavailable(why)) => {
+                tracing::warn!("refreshed ID token not verified (keys unavailable), kept the previous one: {why}");
+            }
+            Err(refused) => {
+                tracing::warn!(sub = %current.sub, "refresh answer refused: {refused}");
+                return Err(RefreshFailure::GrantEnded {
+                    why: format!("the refresh answer was refused: {refused}"),
+                    issued,
+                });
+            }
         }
-        next.id_token = id_token.to_string();
-        next.id_token_claims = flow::to_object(&claims);
     }
     let now = now_unix();
     let access_token = token.access_token().secret().clone();
@@ -92,13 +109,55 @@ pub async fn refresh(
         }
     }
     // Rotation: keep the old refresh token only if the provider did not send a new one.
-    if let Some(rt) = token.refresh_token() {
+    if let Some(rt) = issued {
         next.refresh_token = Some(rt.secret().clone());
     }
     // Tokens that expired long ago are of no use to anyone; do not let the set grow.
     next.targeted
         .retain(|_, t| t.expires_at.is_none_or(|at| at > now));
     Ok(next)
+}
+
+/// A refreshed ID token, verified (Logto repeats the original nonce, or sends none: it is not
+/// checked against a new one) and about the same user.
+async fn verified_id_token(
+    provider: &Provider,
+    id_token: &openidconnect::core::CoreIdToken,
+    sub: &str,
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), AuthError> {
+    let claims = flow::verify_id_token(provider, id_token, |_| true).await?;
+    if claims.subject().as_str() != sub {
+        return Err(AuthError::InvalidIdToken(format!(
+            "refreshed ID token is for another subject ({})",
+            claims.subject().as_str()
+        )));
+    }
+    Ok((id_token.to_string(), flow::to_object(&claims)))
+}
+
+/// What a refused token request means. Only a dead grant ends the session; a refused resource or
+/// organization does not, and a provider having trouble is worth another try later.
+fn refresh_error(
+    e: openidconnect::RequestTokenError<
+        super::http::HttpError,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
+) -> RefreshFailure {
+    if let openidconnect::RequestTokenError::ServerResponse(r) = &e {
+        let code = r.error().to_string();
+        let description = r.error_description().cloned();
+        return match code.as_str() {
+            "invalid_grant" => RefreshFailure::GrantEnded {
+                why: format!("{code}: {description:?}"),
+                issued: None,
+            },
+            "server_error" | "temporarily_unavailable" => {
+                AuthError::TokenExchange(format!("{code}: {description:?}")).into()
+            }
+            _ => AuthError::TokenRefused { code, description }.into(),
+        };
+    }
+    AuthError::TokenExchange(chain(e)).into()
 }
 
 /// Revokes a refresh token at the provider's revocation endpoint (RFC 7009), so a copy that
@@ -125,7 +184,7 @@ pub async fn revoke_refresh_token(provider: &Provider, token: &str) -> Result<()
         .form(&[("token", token), ("token_type_hint", "refresh_token")])
         .send()
         .await
-        .map_err(|e| AuthError::TokenExchange(error_chain(&e)))?;
+        .map_err(|e| AuthError::TokenExchange(chain(e)))?;
     if res.status().is_success() {
         Ok(())
     } else {

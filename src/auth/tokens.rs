@@ -21,7 +21,7 @@ pub struct SignedIn {
 pub struct TokenSet {
     /// The user these tokens are for; a refresh for another `sub` is refused.
     pub sub: String,
-    /// Raw ID token, kept as `id_token_hint` for sign-out.
+    /// The raw ID token, as Logto issued it (never sent to the browser).
     pub id_token: String,
     /// Claims of the ID token, verified when it was received.
     pub id_token_claims: serde_json::Map<String, serde_json::Value>,
@@ -210,11 +210,27 @@ impl UserProfile {
             username: text("username"),
             email: text("email"),
             email_verified: claims.get("email_verified").and_then(|v| v.as_bool()),
-            picture: text("picture")
-                .filter(|p| p.starts_with("https://") || p.starts_with("http://")),
+            picture: text("picture").and_then(|p| web_picture(&p)),
             identities,
             claims: display,
         }
+    }
+}
+
+/// A picture the page may show: `https://` as it is, `http://` upgraded (the page's CSP allows
+/// images over https only, so an http picture would be a broken image; hosts of profile pictures
+/// serve both), anything else (`javascript:`, `data:`) dropped.
+pub fn web_picture(url: &str) -> Option<String> {
+    let lower = url
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if lower.starts_with("https://") {
+        Some(url.to_owned())
+    } else if lower.starts_with("http://") {
+        Some(format!("https://{}", &url[7..]))
+    } else {
+        None
     }
 }
 
@@ -373,11 +389,18 @@ mod tests {
     }
 
     #[test]
-    fn web_pictures_are_kept() {
-        for url in ["https://x.test/p.png", "http://x.test/p.png"] {
+    fn web_pictures_are_kept_over_https() {
+        for (url, shown) in [
+            ("https://x.test/p.png", Some("https://x.test/p.png")),
+            ("http://x.test/p.png", Some("https://x.test/p.png")),
+            ("HTTP://x.test/p.png", Some("https://x.test/p.png")),
+            ("ftp://x.test/p.png", None),
+            ("data:image/png;base64,AAAA", None),
+            ("http:", None),
+        ] {
             let claims = serde_json::json!({"sub": "u1", "picture": url});
             let p = UserProfile::from_claims(claims.as_object().unwrap());
-            assert_eq!(p.picture.as_deref(), Some(url));
+            assert_eq!(p.picture.as_deref(), shown, "{url}");
         }
     }
 

@@ -12,6 +12,13 @@ use axum::{
 const THAI_HEADING: &str = "<h1>เข้าสู่ระบบด้วย Logto</h1>";
 const ENGLISH_HEADING: &str = "<h1>Sign in with Logto</h1>";
 
+/// A Set-Cookie's parts, in a fixed order.
+fn attributes(set_cookie: &str) -> Vec<&str> {
+    let mut parts: Vec<&str> = set_cookie.split("; ").collect();
+    parts.sort();
+    parts
+}
+
 async fn get_with(app: &mut App, uri: &str, accept_language: &str) -> Reply {
     app.send(
         Request::get(uri)
@@ -48,7 +55,14 @@ async fn the_switch_remembers_the_choice_and_goes_back_where_it_was_pressed() {
     );
     let cookie = r.headers[header::SET_COOKIE].to_str().unwrap();
     assert_eq!(
-        cookie, "lang=th; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
+        attributes(cookie),
+        [
+            "HttpOnly",
+            "Max-Age=31536000",
+            "Path=/",
+            "SameSite=Lax",
+            "lang=th"
+        ],
         "plain http here: no Secure"
     );
     assert!(app.cookie.is_none(), "choosing a language makes no session");
@@ -121,7 +135,7 @@ async fn cached_pages_are_kept_apart_by_language() {
         assert!(thai.body.contains(THAI_HEADING), "round {round}");
         if round == 1 {
             for r in [&english, &thai] {
-                assert_eq!(r.headers.get("x-page-cache").unwrap(), "hit");
+                assert!(r.cache_hit && r.headers.get("x-page-cache").is_none());
             }
         }
     }
@@ -183,8 +197,15 @@ async fn on_https_the_choice_is_a_secure_cookie() {
         .await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
     assert_eq!(
-        r.headers[header::SET_COOKIE].to_str().unwrap(),
-        "lang=th; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax; Secure"
+        attributes(r.headers[header::SET_COOKIE].to_str().unwrap()),
+        [
+            "HttpOnly",
+            "Max-Age=31536000",
+            "Path=/",
+            "SameSite=Lax",
+            "Secure",
+            "lang=th"
+        ]
     );
 }
 

@@ -1,20 +1,19 @@
 //! The page cache (src/page_cache.rs): a cached page is the page a render would give, for the
 //! same viewer only, with this answer's own CSP nonce. Each test checks that the cache answered
-//! (`x-page-cache: hit`), so it tests the cache and not only the render.
+//! (the `CacheHit` response extension), so it tests the cache and not only the render.
 
 use std::time::Duration;
 
 use crate::support::*;
 use axum::http::{header, StatusCode};
 
-/// Whether the cache answered; a rendered answer carries no marker at all (the internal
-/// `store` marker must never reach a browser).
+/// Whether the cache answered. No answer carries the cache's marker header (the internal
+/// `store` one, nor anything that tells a client a URL was visited lately).
 fn from_cache(r: &Reply) -> bool {
-    match r.headers.get("x-page-cache") {
-        None => false,
-        Some(v) if v == "hit" => true,
-        Some(v) => panic!("x-page-cache: {v:?} reached the browser"),
+    if let Some(v) = r.headers.get("x-page-cache") {
+        panic!("x-page-cache: {v:?} reached the browser");
     }
+    r.cache_hit
 }
 
 /// The nonce in a page's CSP header.

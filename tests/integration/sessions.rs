@@ -430,7 +430,7 @@ async fn invalid_grant_signs_the_user_out() {
         "and stays signed out"
     );
     assert!(
-        logged(&["token refresh rejected", "invalid_grant"]),
+        logged(&["token refresh refused, grant ended", "invalid_grant"]),
         "{}",
         log_text()
     );
@@ -452,7 +452,7 @@ async fn refreshed_id_token_for_another_user_is_refused() {
     assert_eq!(app.call("user_info", "").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(app.current_user().await, Value::Null);
     assert!(
-        logged(&["token refresh rejected", "another subject"]),
+        logged(&["refresh answer refused", "another subject"]),
         "{}",
         log_text()
     );
@@ -868,14 +868,14 @@ async fn store_rules_hold_on_every_backend() {
             "{name}: a signed-in record keeps its expiry"
         );
 
-        assert!(store.first_use("jti-1").await.unwrap(), "{name}");
+        assert!(store.claim_once("jti-1").await.unwrap(), "{name}");
         assert!(
-            !store.first_use("jti-1").await.unwrap(),
+            !store.claim_once("jti-1").await.unwrap(),
             "{name}: used twice"
         );
-        store.forget_use("jti-1").await.unwrap();
+        store.release_claim("jti-1").await.unwrap();
         assert!(
-            store.first_use("jti-1").await.unwrap(),
+            store.claim_once("jti-1").await.unwrap(),
             "{name}: given back"
         );
     }

@@ -19,7 +19,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
 use logto_leptos::{
-    auth::TokenStore,
+    auth::{TokenKeeper, TokenStore},
     config::AppConfig,
     server::{router, AppState},
     session::{open_store, AnyStore},
@@ -873,6 +873,8 @@ pub struct App {
     pub router: Router,
     pub store: AnyStore,
     pub tokens: Arc<dyn TokenStore>,
+    /// The app's token keeper (its detached work: `keeper.tasks()`).
+    pub keeper: Arc<TokenKeeper>,
     /// The session cookie (`name=value`).
     pub cookie: Option<String>,
     /// The language choice (`lang=…`), sent beside the session cookie like a browser would.
@@ -883,6 +885,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
+    /// Answered from the page cache (a response extension: it never reaches a browser).
+    pub cache_hit: bool,
 }
 
 impl Reply {
@@ -922,6 +926,7 @@ impl App {
             .unwrap();
         let state = AppState::new(options, config, &stores).unwrap();
         App {
+            keeper: state.auth.keeper.clone(),
             router: router(state, stores.sessions.clone(), config),
             store: stores.sessions,
             tokens: stores.tokens,
@@ -1001,6 +1006,7 @@ impl App {
             router: self.router.clone(),
             store: self.store.clone(),
             tokens: self.tokens.clone(),
+            keeper: self.keeper.clone(),
             cookie: self.cookie.clone(),
             lang_cookie: self.lang_cookie.clone(),
         }
@@ -1029,6 +1035,10 @@ impl App {
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
+        let cache_hit = res
+            .extensions()
+            .get::<logto_leptos::page_cache::CacheHit>()
+            .is_some();
         for sc in headers.get_all(header::SET_COOKIE) {
             let sc = sc.to_str().unwrap();
             let pair = sc.split(';').next().unwrap().to_owned();
@@ -1044,6 +1054,7 @@ impl App {
             status,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            cache_hit,
         }
     }
 
