@@ -260,6 +260,38 @@ pub mod ssr {
         leptos_axum::redirect(&format!("/auth/error?code={}", err.code()));
     }
 
+    /// The pending sign-in `state` names, taken from this browser's session, once: first looked
+    /// up (read only), then claimed in the store across requests and instances, then removed. A
+    /// duplicated callback (a reload while the first is at Logto, a redirect delivered twice)
+    /// must not redeem the code again, which makes Logto revoke the grant; the loser leaves the
+    /// session untouched (no cookie that could replace the winner's).
+    pub async fn claim_pending(
+        ctx: &AuthContext,
+        session: &AuthSession,
+        state: &str,
+    ) -> Result<Option<crate::auth::PendingSignIn>, ServerFnError> {
+        if !session
+            .has_pending(state)
+            .await
+            .map_err(|e| store_failure(&e))?
+        {
+            return Ok(None);
+        }
+        let key = format!("callback-state:{}", crate::sessions::digest(state));
+        let claimed = ctx
+            .sessions
+            .claim_once(&key)
+            .await
+            .map_err(|e| store_failure(&SessionError::from(e)))?;
+        if !claimed {
+            return Ok(None);
+        }
+        session
+            .take_pending(state)
+            .await
+            .map_err(|e| store_failure(&e))
+    }
+
     /// Where a sign-out sends the browser: Logto's end-session endpoint (which comes back to the
     /// app's start page), or the start page when Logto cannot be reached.
     pub async fn end_session_target(ctx: &AuthContext) -> String {
@@ -359,33 +391,7 @@ pub async fn finish_sign_in(
     let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
         return fail(AuthError::MissingState);
     };
-    // This browser's sign-in (read only), then claimed once across requests and instances: a
-    // duplicated callback (a reload while the first is at Logto, a redirect delivered twice)
-    // must not redeem the code again, which makes Logto revoke the grant. The loser leaves the
-    // session untouched (no cookie that could replace the winner's).
-    if !session
-        .has_pending(state)
-        .await
-        .map_err(|e| store_failure(&e))?
-    {
-        return fail(AuthError::UnknownState);
-    }
-    let claimed = ctx
-        .sessions
-        .claim_once(&format!(
-            "callback-state:{}",
-            crate::sessions::digest(state)
-        ))
-        .await
-        .map_err(|e| store_failure(&e.into()))?;
-    if !claimed {
-        return fail(AuthError::UnknownState);
-    }
-    let Some(pending) = session
-        .take_pending(state)
-        .await
-        .map_err(|e| store_failure(&e))?
-    else {
+    let Some(pending) = claim_pending(&ctx, &session, state).await? else {
         return fail(AuthError::UnknownState);
     };
     match flow::complete_sign_in(&ctx.provider, &pending, &params).await {

@@ -330,6 +330,7 @@ async fn healthz() -> impl IntoResponse {
 
 /// Entry point of the server binary.
 pub async fn main() -> ExitCode {
+    crate::auth::http::install_crypto();
     init_tracing();
     // Listening for signals from the start: one that comes before the server runs still stops
     // it cleanly (and is not the default action's abrupt exit).
@@ -361,6 +362,7 @@ pub async fn main() -> ExitCode {
         Ok(stores) => stores,
         Err(err) => {
             tracing::error!("{err:#}");
+            eprintln!("session store: {err:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -521,20 +523,75 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 mod tests {
     use super::*;
 
+    /// Pages go through the guard on their way out (`page_headers`): one of exactly the limit is
+    /// sent whole with its length, one byte more becomes the 500 page; files are not held.
     #[tokio::test]
     async fn pages_up_to_the_limit_are_served_whole() {
-        let at_limit = axum::body::Body::from(vec![b'x'; MAX_PAGE_BYTES]);
-        assert_eq!(
-            page_bytes(at_limit).await.map(|b| b.len()).ok(),
-            Some(MAX_PAGE_BYTES)
-        );
-        let over = axum::body::Body::from(vec![b'x'; MAX_PAGE_BYTES + 1]);
-        let refused = page_bytes(over).await.err().map(|r| r.status());
-        assert_eq!(refused, Some(StatusCode::INTERNAL_SERVER_ERROR));
+        use tower::ServiceExt;
+        let app = |size: usize, html: bool| {
+            Router::new()
+                .route(
+                    "/",
+                    get(move || async move {
+                        let body = vec![b'x'; size];
+                        let kind = if html {
+                            "text/html; charset=utf-8"
+                        } else {
+                            "text/plain"
+                        };
+                        ([(header::CONTENT_TYPE, kind)], body)
+                    }),
+                )
+                .layer(axum::middleware::from_fn(page_headers))
+        };
+        let get = |size, html| async move {
+            let req = axum::http::Request::get("/")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = app(size, html).oneshot(req).await.unwrap();
+            let status = res.status();
+            let length = res.headers().get(header::CONTENT_LENGTH).cloned();
+            let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, length, body.len())
+        };
+        let (status, length, len) = get(MAX_PAGE_BYTES, true).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(length, Some(HeaderValue::from(MAX_PAGE_BYTES)));
+        assert_eq!(len, MAX_PAGE_BYTES);
+        let (status, _, len) = get(MAX_PAGE_BYTES + 1, true).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(len < 100, "the 500 page, not the page");
         // Pages are a few KB; the guard is at 4 MiB, far above any page, below a runaway render.
-        let big = axum::body::Body::from(vec![b'x'; 3 << 20]);
-        assert!(page_bytes(big).await.is_ok());
-        let runaway = axum::body::Body::from(vec![b'x'; 5 << 20]);
-        assert!(page_bytes(runaway).await.is_err());
+        assert_eq!(get(3 << 20, true).await.0, StatusCode::OK);
+        assert_eq!(
+            get(5 << 20, true).await.0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // Not a page: passed on as it is, whatever its size.
+        assert_eq!(get(5 << 20, false).await.0, StatusCode::OK);
+    }
+
+    #[test]
+    fn the_default_log_level_is_info_and_keeps_out_the_suspicious_activity_warning() {
+        let shown = log_filter(None).to_string();
+        assert!(
+            shown.starts_with("info") || shown.contains(",info") || shown.contains("info,"),
+            "{shown}"
+        );
+        assert!(!shown.contains("debug"), "{shown}");
+        assert!(
+            shown.contains("tower_sessions_core::session=error"),
+            "{shown}"
+        );
+        let custom = log_filter(Some("warn,logto_leptos=debug")).to_string();
+        assert!(custom.contains("logto_leptos=debug"), "{custom}");
+        assert!(
+            custom.contains("tower_sessions_core::session=error"),
+            "{custom}"
+        );
+        // A RUST_LOG that does not parse falls back to info rather than to nothing.
+        assert!(log_filter(Some("=[")).to_string().contains("info"));
     }
 }

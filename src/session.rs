@@ -1129,6 +1129,38 @@ mod tests {
         assert!(matches!(cache.get(&fresh.id), Some(Some(_))));
     }
 
+    /// A record read from SQLite while a deletion of it was under way is not cached, even when
+    /// the deletion's tombstone was evicted in between (the cache is bounded).
+    #[test]
+    fn a_record_read_during_a_deletion_is_not_cached() {
+        let cache = RecordCache {
+            entries: AnyStore::record_cache(),
+            deletions: std::sync::Mutex::new(0),
+        };
+        let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let r = record(&[], expiry);
+        let seen = *cache.deletions();
+        cache.mark_deleted(r.id); // the deletion begins…
+        cache.entries.invalidate(&r.id); // …its tombstone is evicted…
+        cache.insert_read(&r, seen); // …and a read from before it ends arrives
+        assert!(
+            cache.entries.get(&r.id).is_none(),
+            "cached a deleted record"
+        );
+        // Arriving between the deletion's start and end, after its tombstone was evicted: the
+        // end puts the tombstone back.
+        let seen = *cache.deletions();
+        cache.entries.invalidate(&r.id);
+        cache.insert_read(&r, seen);
+        cache.mark_deleted(r.id);
+        assert!(matches!(cache.entries.get(&r.id), Some(None)));
+        // With no deletion under way, a read is cached.
+        let fresh = record(&[], expiry);
+        let seen = *cache.deletions();
+        cache.insert_read(&fresh, seen);
+        assert!(matches!(cache.entries.get(&fresh.id), Some(Some(_))));
+    }
+
     /// A used logout-token id must be remembered for as long as that token would be accepted
     /// (its `iat` window), or it could be replayed.
     #[test]

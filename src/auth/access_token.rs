@@ -49,7 +49,8 @@ pub struct VerifiedAccessToken {
 pub enum AccessTokenError {
     #[error("no bearer token")]
     Missing,
-    #[error("invalid access token: {0}")]
+    /// Refused; the text says why, about the access token ("access token expired at …").
+    #[error("{0}")]
     Invalid(String),
     #[error("the token lacks scope {0:?}")]
     InsufficientScope(String),

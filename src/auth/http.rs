@@ -12,12 +12,20 @@ pub const LOGTO_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A client that never follows redirects (SSRF, token leakage) and gives up after `timeout`.
 pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    install_crypto();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .timeout(timeout)
         .user_agent(concat!("logto-leptos/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// rustls' crypto provider for this process, aws-lc-rs (reqwest is built without one of its own):
+/// first thing in `main`, and before any other TLS client is made. Installing it again is a no-op.
+pub fn install_crypto() {
+    // Err: one is installed already (this one, or the embedding app's own choice).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 #[derive(Debug, thiserror::Error)]

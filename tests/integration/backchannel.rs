@@ -525,3 +525,109 @@ async fn backchannel_logout_when_logto_is_unreachable_is_503() {
     );
     assert_eq!(r.headers["cache-control"], "no-store");
 }
+
+/// Back-Channel Logout 1.0 §2.4: a logout token may name only the Logto session (`sid`, no
+/// `sub`). It ends the app sessions signed in with that Logto session (and, as with a token
+/// naming both, that user's sessions whose Logto session is unknown); other Logto sessions of the
+/// same user, and other users, stay. A `sid` no session was signed in with ends nothing.
+async fn a_sid_only_token_ends_that_logto_session(store_url: &str) {
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[("SESSION_STORE_URL", store_url)]);
+    idp.edit_claims(|c| c["sid"] = json!("logto-session-1"));
+    let mut laptop = App::new(&config).await;
+    laptop.sign_in_as(&idp, "alice").await;
+    idp.edit_claims(|c| c["sid"] = json!("logto-session-2"));
+    let mut phone = laptop.browser();
+    phone.sign_in_as(&idp, "alice").await;
+    idp.edit_claims(|c| c["sid"] = json!("logto-session-3"));
+    let mut bob = laptop.browser();
+    bob.sign_in_as(&idp, "bob").await;
+
+    let unknown = idp.logout_token("alice", Some("no-such-session"), |c| {
+        c.as_object_mut().unwrap().remove("sub");
+    });
+    assert_eq!(
+        laptop.backchannel_logout(&unknown).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(signed_in_sub(&mut laptop).await, "alice");
+
+    let token = idp.logout_token("alice", Some("logto-session-1"), |c| {
+        c.as_object_mut().unwrap().remove("sub");
+    });
+    let r = laptop.backchannel_logout(&token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(signed_in_sub(&mut laptop).await, Value::Null);
+    assert_eq!(signed_in_sub(&mut phone).await, "alice");
+    assert_eq!(signed_in_sub(&mut bob).await, "bob");
+}
+
+#[tokio::test]
+async fn a_sid_only_logout_token_ends_that_logto_session_memory() {
+    a_sid_only_token_ends_that_logto_session("memory").await;
+}
+
+#[tokio::test]
+async fn a_sid_only_logout_token_ends_that_logto_session_sqlite() {
+    let db = std::env::temp_dir().join(format!("sid-{}.db", rand::random::<u64>()));
+    a_sid_only_token_ends_that_logto_session(&format!("sqlite://{}", db.display())).await;
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+#[tokio::test]
+async fn a_sid_only_logout_token_ends_that_logto_session_redis() {
+    let redis = Redis::start_any().await;
+    a_sid_only_token_ends_that_logto_session(&format!("redis://127.0.0.1:{}", redis.port)).await;
+}
+
+/// After a back-channel logout the browser still has its cookie: its next request is answered
+/// signed out, the cookie removed, and that expected outcome is not logged as a WARN about
+/// "suspicious activity". A refused logout token is logged with what was wrong with it.
+#[tokio::test]
+async fn the_request_after_a_logout_is_answered_quietly_and_refusals_say_why() {
+    capture_logs();
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in_as(&idp, "alice").await;
+    let ended = app
+        .backchannel_logout(&idp.logout_token("alice", None, |_| {}))
+        .await;
+    assert_eq!(ended.status, StatusCode::OK);
+    let cookie = app.cookie.clone();
+    let next = app.get("/").await;
+    assert_eq!(next.status, StatusCode::OK);
+    assert!(next.body.contains("Continue with Facebook"), "signed out");
+    assert!(
+        cookie.is_some() && app.cookie.is_none(),
+        "the cookie is removed"
+    );
+    let logs = log_text();
+    assert!(!logs.contains("suspicious activity"), "{logs}");
+    assert!(!logs.contains(" WARN "), "{logs}");
+
+    let now = chrono::Utc::now().timestamp();
+    let expired = idp.logout_token("alice", None, |c| {
+        c["iat"] = json!(now - 200);
+        c["exp"] = json!(now - 80);
+    });
+    assert_eq!(
+        app.backchannel_logout(&expired).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(
+        logged(&["back-channel logout refused", "logout token expired"]),
+        "{}",
+        log_text()
+    );
+    let no_jti = idp.logout_token("alice", None, |c| {
+        c.as_object_mut().unwrap().remove("jti");
+    });
+    assert_eq!(
+        app.backchannel_logout(&no_jti).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(logged(&["logout token has no jti"]), "{}", log_text());
+    assert!(!log_text().contains("ID token"), "{}", log_text());
+}

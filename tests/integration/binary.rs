@@ -78,6 +78,31 @@ impl Running {
         }
     }
 
+    /// The address it says it listens on (port 0 in the settings: the system picked one), and
+    /// the lines it printed until then.
+    fn listening(&mut self) -> (String, Vec<String>) {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    let addr = line
+                        .split_once("listening on http://")
+                        .map(|(_, addr)| addr.trim().to_owned());
+                    seen.push(line);
+                    if let Some(addr) = addr {
+                        return (addr, seen);
+                    }
+                }
+                Err(_) => panic!(
+                    "no \"listening on\" line in 30 s (exit: {:?}); stdout: {seen:#?}",
+                    self.child.try_wait()
+                ),
+            }
+        }
+    }
+
     /// Stdout and stderr once it has exited (the reader threads then see the pipes close).
     fn output(&self) -> (String, String) {
         let all = |rx: &mpsc::Receiver<String>| rx.iter().collect::<Vec<_>>().join("\n");
@@ -109,29 +134,10 @@ fn lines(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
 async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     let root = site();
     let mut server = Running::start(server(&root));
-    // It says where it listens (port 0 above: the system picked one).
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match server.stdout.recv_timeout(left) {
-            Ok(line) => {
-                let addr = line
-                    .split_once("listening on http://")
-                    .map(|(_, addr)| addr.trim().to_owned());
-                seen.push(line);
-                if let Some(addr) = addr {
-                    break addr;
-                }
-            }
-            Err(_) => panic!(
-                "no \"listening on\" line in 30 s (exit: {:?}); stdout: {seen:#?}",
-                server.child.try_wait()
-            ),
-        }
-    };
+    let (addr, mut seen) = server.listening();
 
     // Straight to it, whatever proxy the test's own environment names.
+    logto_leptos::auth::http::install_crypto();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let health = client
         .get(format!("http://{addr}/healthz"))
@@ -198,5 +204,50 @@ fn a_bad_or_missing_setting_stops_the_binary_and_is_named() {
     cmd.env("LEPTOS_SITE_ROOT", root.join("missing"));
     let (_, err) = failed_start(cmd);
     assert!(err.contains("site files"), "stderr: {err}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// One app process per SQLite session file, enforced: a second process on the same file refuses
+/// to start, naming the file and Redis; the first goes on serving; once it has stopped, another
+/// may start on the file.
+#[tokio::test]
+async fn a_second_process_on_the_same_sqlite_file_refuses_to_start() {
+    let root = site();
+    let db = root.join("data/sessions.db");
+    let url = format!("sqlite://{}", db.display());
+    let mut first = server(&root);
+    first.env("SESSION_STORE_URL", &url);
+    let mut first = Running::start(first);
+    let (addr, _) = first.listening();
+
+    let mut second = server(&root);
+    second.env("SESSION_STORE_URL", &url);
+    let (out, err) = failed_start(second);
+    assert!(
+        err.contains(&db.display().to_string()),
+        "names the file: {err}"
+    );
+    assert!(err.contains("Redis"), "says what to use instead: {err}");
+    assert!(out.contains("in use by another app process"), "{out}");
+
+    logto_leptos::auth::http::install_crypto();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let health = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the first one goes on");
+    drop(first);
+    let mut third = server(&root);
+    third.env("SESSION_STORE_URL", &url);
+    let mut third = Running::start(third);
+    third.listening();
+    // The file and its directory are the app user's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(db.parent().unwrap()), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    drop(third);
     let _ = std::fs::remove_dir_all(root);
 }

@@ -46,7 +46,7 @@ async fn two_instances_on_one_redis_behave_as_one() {
 /// N parallel requests of one user spread over both instances refresh the token exactly once
 /// (the lock in Redis; without it each instance spends the refresh token and Logto revokes the
 /// grant on the second use).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_requests_over_two_instances_refresh_exactly_once() {
     let redis = Redis::start_any().await;
     let idp = Idp::start().await;

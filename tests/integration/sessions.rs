@@ -153,12 +153,14 @@ async fn sign_out_deletes_the_record_and_a_racing_request_cannot_bring_it_back()
     );
     // A slow request is under way when the user signs out: Logto has rotated the refresh token
     // for it but not answered yet.
-    idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
+    let hold = std::sync::Arc::new(tokio::sync::Notify::new());
+    idp.edit_script(|s| s.hold_refresh = Some(hold.clone()));
     let racing = app.racing_user_info();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    idp.refreshes.notified().await;
     assert_eq!(idp.refresh_requests(), 1, "the refresh is at the provider");
     let out = app.post_form("/api/sign_out", "").await;
     assert_eq!(out.status, StatusCode::FOUND);
+    hold.notify_one(); // Logto answers now
     let status = racing.await.unwrap();
     assert_eq!(
         status,
@@ -370,7 +372,7 @@ async fn the_sqlite_session_cache_keeps_deleted_sessions_deleted() {
     let _ = std::fs::remove_file(&db);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_requests_refresh_exactly_once_and_keep_the_grant() {
     let idp = Idp::start().await;
     idp.script(Script {
@@ -813,8 +815,8 @@ async fn activity_touches_the_session_at_most_every_half_idle_timeout() {
 
 /// Store-level rules, per backend: an anonymous record lives at most 10 minutes whatever expiry
 /// it is written with (a signed-in one keeps its own); a used-once key is refused until given
-/// back; the Redis index is a set per user.
-#[tokio::test]
+/// back, and of several claiming it at once exactly one wins; the Redis index is a set per user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn store_rules_hold_on_every_backend() {
     use logto_leptos::config::SessionStoreKind;
     use tower_sessions::{session::Record, SessionStore};
@@ -878,6 +880,21 @@ async fn store_rules_hold_on_every_backend() {
             store.claim_once("jti-1").await.unwrap(),
             "{name}: given back"
         );
+        // Two requests (or instances) with the same key at the same moment: one wins.
+        for round in 0..50 {
+            let key = format!("race-{round}");
+            let claims: Vec<_> = (0..4)
+                .map(|_| {
+                    let (store, key) = (store.clone(), key.clone());
+                    tokio::spawn(async move { store.claim_once(&key).await.unwrap() })
+                })
+                .collect();
+            let mut won = 0;
+            for claim in claims {
+                won += usize::from(claim.await.unwrap());
+            }
+            assert_eq!(won, 1, "{name}: round {round}: {won} claims won");
+        }
     }
     let keys = redis.keys();
     assert!(
@@ -924,20 +941,42 @@ async fn the_session_index_is_checked_against_the_records() {
         store.create(&mut alice).await.unwrap();
         let id = alice.id.to_string();
         assert_eq!(store.sessions_of("alice").await.unwrap().len(), 1, "{name}");
+        let mut bob = Record {
+            id: Default::default(),
+            data: [(
+                "auth.user".to_owned(),
+                serde_json::to_value(logto_leptos::session::SessionUser {
+                    grant: "g2".into(),
+                    signed_in_at: 2,
+                    user: logto_leptos::auth::UserProfile {
+                        sub: "bob".into(),
+                        ..Default::default()
+                    },
+                    sid: None,
+                    browser: None,
+                })
+                .unwrap(),
+            )]
+            .into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        store.create(&mut bob).await.unwrap();
+        let bob_id = bob.id.to_string();
 
-        // A wrong entry: Mallory's index names Alice's session.
-        let mallory_entries = || async {
+        // A wrong entry: Alice's index names Bob's session (beside her own). In SQLite a session
+        // has one index row: it is moved to Alice; in Redis it is added to her set.
+        let alice_entries = || async {
             match &kind {
                 SessionStoreKind::Sqlite(_) => {
                     tower_sessions_sqlx_store::sqlx::query_scalar::<_, i64>(
-                        "SELECT COUNT(*) FROM logto_session_index WHERE sub = 'mallory'",
+                        "SELECT COUNT(*) FROM logto_session_index WHERE sub = 'alice'",
                     )
                     .fetch_one(&sqlite_pool(&db).await)
                     .await
                     .unwrap()
                 }
                 _ => redis
-                    .cli(&["SCARD", "logto-leptos:sessions-of:mallory"])
+                    .cli(&["SCARD", "logto-leptos:sessions-of:alice"])
                     .parse()
                     .unwrap(),
             }
@@ -946,22 +985,38 @@ async fn the_session_index_is_checked_against_the_records() {
             SessionStoreKind::Sqlite(_) => {
                 sqlite_exec(
                     &db,
-                    "INSERT OR REPLACE INTO logto_session_index (session_id, sub) \
-                     VALUES (?, 'mallory')",
-                    &id,
+                    "UPDATE logto_session_index SET sub = 'alice' WHERE session_id = ?",
+                    &bob_id,
                 )
                 .await
             }
             _ => {
-                redis.cli(&["SADD", "logto-leptos:sessions-of:mallory", &id]);
+                redis.cli(&["SADD", "logto-leptos:sessions-of:alice", &bob_id]);
             }
         }
-        assert_eq!(mallory_entries().await, 1, "{name}");
-        assert!(
-            store.sessions_of("mallory").await.unwrap().is_empty(),
-            "{name}: Alice's session listed as Mallory's"
+        assert_eq!(alice_entries().await, 2, "{name}");
+        let listed: Vec<String> = store
+            .sessions_of("alice")
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id.to_string())
+            .collect();
+        assert_eq!(
+            listed,
+            std::slice::from_ref(&id),
+            "{name}: only Alice's own session"
         );
-        assert_eq!(mallory_entries().await, 0, "{name}: wrong entry kept");
+        assert_eq!(
+            alice_entries().await,
+            1,
+            "{name}: the wrong entry pruned, hers kept"
+        );
+        assert_eq!(
+            store.sessions_of("alice").await.unwrap().len(),
+            1,
+            "{name}: still listed after the prune"
+        );
 
         if let SessionStoreKind::Redis(_) = kind {
             // Gone behind this process's back (another instance's delete, Redis eviction).
@@ -978,4 +1033,108 @@ async fn the_session_index_is_checked_against_the_records() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
+}
+
+/// A session whose token set is gone from the store (expired there, evicted from Redis, or
+/// deleted by a half-finished end) is ended when it is next used, not left showing a user who
+/// can do nothing until the lifetime ends.
+#[tokio::test]
+async fn a_session_whose_tokens_are_gone_is_signed_out() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    let grant = app.grant_id().await;
+    app.tokens.delete(&grant).await.unwrap();
+    assert_eq!(
+        signed_in_sub(&mut app).await,
+        "user-1",
+        "pages read the record only"
+    );
+    let (status, body) = app.call("user_info", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(
+        app.current_user().await,
+        Value::Null,
+        "the record is gone too"
+    );
+    let home = app.get("/").await;
+    assert!(home.body.contains("Continue with Facebook"), "signed out");
+}
+
+/// Signing in as someone else in the same browser revokes the previous user's grant at Logto
+/// (its refresh token, exactly); signing in again as the same user keeps it, as Logto gives that
+/// sign-in the same grant and revoking would end the new one.
+#[tokio::test]
+async fn a_new_sign_in_revokes_the_replaced_grant_unless_it_is_the_same() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in_as(&idp, "alice").await;
+    app.sign_in_as(&idp, "alice").await;
+    app.keeper.tasks().close();
+    app.keeper.tasks().wait().await;
+    app.keeper.tasks().reopen();
+    assert!(
+        idp.revoked_tokens().is_empty(),
+        "the same user's grant is kept"
+    );
+    app.expire_logto_token().await;
+    assert_eq!(
+        app.call("user_info", "").await.0,
+        StatusCode::OK,
+        "and it refreshes"
+    );
+    let alices = app
+        .tokens
+        .load(&app.grant_id().await)
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    app.sign_in_as(&idp, "bob").await;
+    app.keeper.tasks().close();
+    app.keeper.tasks().wait().await;
+    assert_eq!(idp.revoked_tokens(), [alices]);
+    assert_eq!(signed_in_sub(&mut app).await, "bob");
+}
+
+/// A refresh whose answer does not verify (its new ID token is signed wrongly, or names another
+/// issuer): the session ends cleanly (401, then signed out), the refresh token that came in the
+/// refused answer is revoked, and the spent one is never sent again.
+async fn refused_refresh_answer(spoil: impl FnOnce(&Idp)) {
+    capture_logs();
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    app.expire_logto_token().await;
+    spoil(&idp);
+    let (status, body) = app.call("user_info", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body, serde_json::json!("Unauthenticated"));
+    app.keeper.tasks().close();
+    app.keeper.tasks().wait().await;
+    let issued = idp.refresh_tokens_issued();
+    assert_eq!(
+        idp.revoked_tokens(),
+        [issued.last().unwrap().clone()],
+        "the refused answer's refresh token"
+    );
+    assert_eq!(app.current_user().await, Value::Null);
+    let refreshes = idp.refresh_requests();
+    assert_eq!(app.call("user_info", "").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(idp.refresh_requests(), refreshes, "nothing spent again");
+    assert!(logged(&["refresh answer refused"]), "{}", log_text());
+}
+
+#[tokio::test]
+async fn a_refresh_answer_with_a_bad_signature_ends_the_session() {
+    refused_refresh_answer(|idp| idp.misbehave(Misbehave::TamperedSignature)).await;
+}
+
+#[tokio::test]
+async fn a_refresh_answer_from_another_issuer_ends_the_session() {
+    refused_refresh_answer(|idp| {
+        idp.edit_claims(|c| c["iss"] = serde_json::json!("https://evil/oidc"))
+    })
+    .await;
 }

@@ -332,6 +332,8 @@ async fn an_api_token_without_the_permission_is_refused_by_the_real_api() {
         .contains("insufficient_scope"));
 }
 
+/// The browser gives up while Logto has already rotated the refresh token: the refresh runs in a
+/// task of its own, tracked (a graceful shutdown waits for it), and stores its result itself.
 #[tokio::test]
 async fn a_refresh_whose_request_is_dropped_still_stores_the_rotated_token() {
     let idp = Idp::start().await;
@@ -346,18 +348,29 @@ async fn a_refresh_whose_request_is_dropped_still_stores_the_rotated_token() {
     )
     .await;
     app.sign_in(&idp).await;
+    let grant = app.grant_id().await;
+    let hold = Arc::new(tokio::sync::Notify::new());
     idp.edit_script(|s| {
         s.expires_in = Some(3600); // the API token, once stored, lasts
-        s.respond_delay = Some(Duration::from_millis(500));
+        s.hold_refresh = Some(hold.clone());
     });
-    // The browser gives up while Logto has already rotated the refresh token.
-    let gave_up = tokio::time::timeout(Duration::from_millis(150), app.call("call_api", "")).await;
-    assert!(
-        gave_up.is_err(),
-        "the request should still have been waiting"
+    let mut tab = app.tab();
+    let request = tokio::spawn(async move { tab.call("call_api", "").await });
+    idp.refreshes.notified().await; // Logto has rotated the refresh token…
+    request.abort(); // …when the browser goes away
+    assert!(request.await.unwrap_err().is_cancelled());
+    hold.notify_one(); // and then Logto answers
+                       // What a graceful shutdown does: wait for the tracked work. Then the rotated token is stored.
+    app.keeper.tasks().close();
+    app.keeper.tasks().wait().await;
+    app.keeper.tasks().reopen();
+    let stored = app.tokens.load(&grant).await.unwrap().unwrap();
+    assert_eq!(
+        stored.refresh_token.as_ref(),
+        idp.refresh_tokens_issued().last(),
+        "the rotated refresh token is stored"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    idp.edit_script(|s| s.respond_delay = None);
+    idp.edit_script(|s| s.hold_refresh = None);
     assert_eq!(idp.refresh_targets().len(), 1, "Logto rotated once");
     // The API token the abandoned refresh got is there, and the rotated refresh token works.
     let (_, body) = app.call("call_api", "").await;
@@ -373,7 +386,7 @@ async fn a_refresh_whose_request_is_dropped_still_stores_the_rotated_token() {
     assert!(!idp.grant_revoked(), "no refresh token was spent twice");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_calls_for_two_resources_and_an_organization_refresh_once_each() {
     let idp = Idp::start().await;
     let second = API2_RESOURCE;
@@ -678,10 +691,15 @@ async fn facebook_card_for_a_user_without_facebook() {
 
 /// The resource server on its own, presented with tokens as an attacker or a confused client would.
 async fn api_answer(idp: &Idp, token: Option<&str>) -> (StatusCode, String, Value) {
+    api_answer_to(idp, token.map(|t| format!("Bearer {t}"))).await
+}
+
+/// The same, with the whole `Authorization` header as given.
+async fn api_answer_to(idp: &Idp, authorization: Option<String>) -> (StatusCode, String, Value) {
     let api: Router = resource_server::router(resource_server(idp, API_RESOURCE));
     let mut req = Request::get("/hello");
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    if let Some(value) = authorization {
+        req = req.header(header::AUTHORIZATION, value);
     }
     let res = api.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
     let status = res.status();
@@ -884,4 +902,112 @@ async fn an_organization_token_needs_the_organizations_scope_at_sign_in() {
         (StatusCode::INTERNAL_SERVER_ERROR, json!("Internal"))
     );
     assert!(idp.refresh_targets().is_empty(), "Logto was not asked");
+}
+
+/// RFC 9068 §4: an access token says `typ: at+jwt` (or its long form); one without `typ` is not
+/// accepted as one, whatever its claims.
+#[tokio::test]
+async fn the_resource_server_requires_the_access_token_type() {
+    capture_logs();
+    let idp = Idp::start().await;
+    let untyped = idp.mint_jwt(API_RESOURCE, Some("read:hello"), 3600, false, "");
+    let (status, challenge, _) = api_answer(&idp, Some(&untyped)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    assert!(logged(&["access token has no typ"]), "{}", log_text());
+    let long_form = idp.mint_jwt(
+        API_RESOURCE,
+        Some("read:hello"),
+        3600,
+        false,
+        "application/at+jwt",
+    );
+    assert_eq!(api_answer(&idp, Some(&long_form)).await.0, StatusCode::OK);
+}
+
+/// RFC 7235: the scheme is case-insensitive; anything else is no bearer token at all.
+#[tokio::test]
+async fn the_bearer_scheme_is_matched_in_any_case() {
+    let idp = Idp::start().await;
+    let good = idp.mint_access_token(API_RESOURCE, Some("read:hello"), 3600, false);
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let (status, _, body) = api_answer_to(&idp, Some(format!("{scheme} {good}"))).await;
+        assert_eq!(status, StatusCode::OK, "{scheme}: {body}");
+    }
+    for header in [
+        format!("Basic {good}"),
+        "Bearer".into(),
+        "Bearer ".into(),
+        good.clone(),
+    ] {
+        let (status, challenge, _) = api_answer_to(&idp, Some(header.clone())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header}");
+        assert!(
+            !challenge.contains("error="),
+            "no token, no error code: {challenge}"
+        );
+    }
+}
+
+/// The log says what was wrong with a refused access token, about an access token (not in
+/// openidconnect's ID-token words).
+#[tokio::test]
+async fn a_refused_access_token_is_logged_for_what_it_is() {
+    capture_logs();
+    let idp = Idp::start().await;
+    let expired = idp.mint_access_token(API_RESOURCE, Some("read:hello"), -600, false);
+    assert_eq!(
+        api_answer(&idp, Some(&expired)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        logged(&["API request refused", "access token expired"]),
+        "{}",
+        log_text()
+    );
+    let other = idp.mint_access_token("https://other.test", Some("read:hello"), 3600, false);
+    assert_eq!(
+        api_answer(&idp, Some(&other)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        logged(&[
+            "API request refused",
+            "access token is for another audience"
+        ]),
+        "{}",
+        log_text()
+    );
+    let bad = idp.mint_access_token(API_RESOURCE, Some("read:hello"), 3600, true);
+    assert_eq!(
+        api_answer(&idp, Some(&bad)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        logged(&["access token signature not accepted"]),
+        "{}",
+        log_text()
+    );
+    assert!(!log_text().contains("ID token"), "{}", log_text());
+}
+
+/// An API answering with more than the app reads (64 KB) is not held in memory: the call is
+/// shown with its status, without the body.
+#[tokio::test]
+async fn an_api_answer_larger_than_the_cap_is_not_read() {
+    let idp = Idp::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hello", listener.local_addr().unwrap());
+    let huge = Router::new().route("/hello", get(|| async { "x".repeat(10 << 20) }));
+    tokio::spawn(async move { axum::serve(listener, huge).await.unwrap() });
+    let api = TestApi {
+        url,
+        tokens_seen: Default::default(),
+    };
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    app.sign_in(&idp).await;
+    let (status, body) = app.call("call_api", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], 200, "{body}");
+    assert!(body["body"].is_null(), "the body was not read: {body}");
 }

@@ -73,6 +73,16 @@ pub struct Script {
     pub facebook_token: FacebookToken,
     /// The scope resource access tokens carry (default `read:hello`).
     pub api_scope: Option<String>,
+    /// `Cache-Control` on the JWKS answer.
+    pub jwks_cache_control: Option<String>,
+    /// The discovery document names this issuer instead of its own.
+    pub discovery_issuer: Option<String>,
+    /// A refresh grant, once rotated, waits for this before answering (see `Idp::refreshes`).
+    pub hold_refresh: Option<Arc<tokio::sync::Notify>>,
+    /// The JWKS lists the previous key too (a rotation in progress: both verify).
+    pub jwks_both_keys: bool,
+    /// The JWKS endpoint answers 503 (Logto away).
+    pub jwks_fails: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -121,6 +131,8 @@ struct IssuedCode {
     grant: usize,
     code_challenge: String,
     redirect_uri: String,
+    /// Redeemed once already: oidc-provider (so Logto) revokes the grant on a second use.
+    consumed: bool,
 }
 
 struct Grant {
@@ -162,6 +174,8 @@ struct IdpState {
 pub struct Idp {
     pub issuer: String,
     pub alg: Alg,
+    /// Notified each time a refresh grant has rotated its refresh token (before it answers).
+    pub refreshes: Arc<tokio::sync::Notify>,
     state: Arc<Mutex<IdpState>>,
     rsa: Arc<CoreRsaPrivateSigningKey>,
     es: Arc<Vec<p384::ecdsa::SigningKey>>,
@@ -201,6 +215,7 @@ impl Idp {
         let idp = Idp {
             issuer: issuer.clone(),
             alg,
+            refreshes: Arc::new(tokio::sync::Notify::new()),
             state: Arc::new(Mutex::new(IdpState {
                 issuer,
                 ..Default::default()
@@ -247,6 +262,11 @@ impl Idp {
         }
     }
 
+    /// The ES384 key that signs now (0 or 1).
+    pub fn current_key(&self) -> usize {
+        self.state.lock().unwrap().es_key
+    }
+
     /// Switches to a new signing key; the JWKS then lists only the new one.
     pub fn rotate_key(&self) {
         let mut st = self.state.lock().unwrap();
@@ -289,6 +309,7 @@ impl Idp {
                 grant,
                 code_challenge: request["code_challenge"].clone(),
                 redirect_uri: request["redirect_uri"].clone(),
+                consumed: false,
             },
         );
         code
@@ -337,7 +358,7 @@ impl Idp {
         self.mint_jwt(aud, scope, exp_in, bad_sig, "at+jwt")
     }
 
-    /// The same, with another JOSE `typ` (an ID token says `JWT`).
+    /// The same, with another JOSE `typ` (an ID token says `JWT`; empty: no `typ` at all).
     pub fn mint_jwt(
         &self,
         aud: &str,
@@ -345,6 +366,20 @@ impl Idp {
         exp_in: i64,
         bad_sig: bool,
         typ: &str,
+    ) -> String {
+        let es_key = self.state.lock().unwrap().es_key;
+        self.mint_jwt_with_key(aud, scope, exp_in, bad_sig, typ, es_key)
+    }
+
+    /// Signed with ES384 key `es_key` (0 or 1), whichever the JWKS lists now.
+    pub fn mint_jwt_with_key(
+        &self,
+        aud: &str,
+        scope: Option<&str>,
+        exp_in: i64,
+        bad_sig: bool,
+        typ: &str,
+        es_key: usize,
     ) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = json!({
@@ -354,7 +389,6 @@ impl Idp {
         if let Some(scope) = scope {
             claims["scope"] = json!(scope);
         }
-        let es_key = self.state.lock().unwrap().es_key;
         let script = Script {
             sign: if bad_sig {
                 SignMode::BadSignature
@@ -399,6 +433,17 @@ impl Idp {
         self.sign(claims, &script, es_key, typ)
     }
 
+    /// A logout token for `sub` signed with ES384 key `key`, whichever the JWKS lists now.
+    pub fn logout_token_signed_by(&self, sub: &str, key: usize) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({
+            "iss": self.issuer, "sub": sub, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
+            "jti": rand_suffix(),
+            "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+        });
+        self.sign(claims, &Script::default(), key, "logout+jwt")
+    }
+
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state.lock().unwrap().issued.clone()
     }
@@ -439,6 +484,9 @@ impl Idp {
             (_, Alg::Rs256) => ("RS256", Some("rsa-1".to_owned())),
         };
         let mut header = json!({"alg": alg, "typ": typ});
+        if typ.is_empty() {
+            header.as_object_mut().unwrap().remove("typ");
+        }
         if let Some(kid) = kid {
             header["kid"] = json!(kid);
         }
@@ -514,6 +562,14 @@ async fn moved_discovery(State(idp): State<Idp>) -> Response {
 
 fn discovery_document(idp: &Idp, hs256: bool) -> Response {
     let i = &idp.issuer;
+    let named = idp
+        .state
+        .lock()
+        .unwrap()
+        .script
+        .discovery_issuer
+        .clone()
+        .unwrap_or_else(|| i.clone());
     let mut algs = match idp.alg {
         Alg::Es384 => json!(["ES384"]),
         Alg::Rs256 => json!(["RS256"]),
@@ -522,7 +578,7 @@ fn discovery_document(idp: &Idp, hs256: bool) -> Response {
         algs.as_array_mut().unwrap().push(json!("HS256"));
     }
     Json(json!({
-        "issuer": i,
+        "issuer": named,
         "authorization_endpoint": format!("{i}/auth"),
         "token_endpoint": format!("{i}/token"),
         "userinfo_endpoint": format!("{i}/me"),
@@ -540,17 +596,30 @@ fn discovery_document(idp: &Idp, hs256: bool) -> Response {
     .into_response()
 }
 
-async fn jwks(State(idp): State<Idp>) -> Json<CoreJsonWebKeySet> {
-    let es_key = {
+async fn jwks(State(idp): State<Idp>) -> Response {
+    let (es_key, cache_control, both) = {
         let mut st = idp.state.lock().unwrap();
         st.jwks_requests += 1;
-        st.es_key
+        if st.script.jwks_fails {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        (
+            st.es_key,
+            st.script.jwks_cache_control.clone(),
+            st.script.jwks_both_keys,
+        )
     };
-    let key = match idp.alg {
-        Alg::Es384 => idp.es_jwk(es_key),
-        Alg::Rs256 => idp.rsa.as_verification_key(),
+    let keys = match idp.alg {
+        Alg::Es384 if both => vec![idp.es_jwk(es_key), idp.es_jwk((es_key + 1) % 2)],
+        Alg::Es384 => vec![idp.es_jwk(es_key)],
+        Alg::Rs256 => vec![idp.rsa.as_verification_key()],
     };
-    Json(CoreJsonWebKeySet::new(vec![key]))
+    let mut res = Json(CoreJsonWebKeySet::new(keys)).into_response();
+    if let Some(cc) = cache_control {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, cc.parse().unwrap());
+    }
+    res
 }
 
 fn oauth_error(status: StatusCode, error: &str) -> Response {
@@ -568,11 +637,30 @@ async fn token(
     }
     let (response, rotated) = token_response(&idp, &headers, &form, &script);
     let refresh = form.get("grant_type").map(String::as_str) == Some("refresh_token");
+    if rotated && refresh {
+        idp.refreshes.notify_one();
+        if let Some(hold) = &script.hold_refresh {
+            hold.notified().await;
+        }
+    }
     if let (Some(delay), true) = (script.respond_delay, rotated && refresh) {
         // The refresh token is rotated already: a client that goes away now loses the new one.
         tokio::time::sleep(delay).await;
     }
     response
+}
+
+/// client_secret_basic: exactly this client's id and secret (RFC 6749 2.3.1), as the token and
+/// revocation endpoints both require (oidc-provider's `clientAuth`).
+fn client_authenticated(headers: &HeaderMap) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(expected.as_str())
 }
 
 /// The token endpoint's answer, and whether it issued tokens.
@@ -595,25 +683,29 @@ fn token_response(
             ));
         }
     }
-    // client_secret_basic: exactly this client's id and secret (RFC 6749 2.3.1).
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
-    );
-    if headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        != Some(expected.as_str())
-    {
+    if !client_authenticated(headers) {
         return fail(oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"));
     }
     let mut st = idp.state.lock().unwrap();
     st.token_requests += 1;
     let (grant_id, refreshing) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
-            // Codes are single use, as everywhere.
-            let Some(issued) = form.get("code").and_then(|c| st.codes.remove(c)) else {
+            // Codes are single use; a second use revokes the grant (oidc-provider's
+            // `consumeGrantSource`: "authorization code already consumed").
+            let Some(issued) = form.get("code").and_then(|c| st.codes.get_mut(c)) else {
                 return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
+            };
+            if issued.consumed {
+                let grant = issued.grant;
+                st.grants[grant].revoked = true;
+                return fail(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"));
+            }
+            issued.consumed = true;
+            let issued = IssuedCode {
+                grant: issued.grant,
+                code_challenge: issued.code_challenge.clone(),
+                redirect_uri: issued.redirect_uri.clone(),
+                consumed: true,
             };
             // PKCE S256: the verifier must hash to the challenge the authorization request sent.
             let verified = form.get("code_verifier").is_some_and(|v| {
@@ -784,17 +876,32 @@ async fn userinfo(State(idp): State<Idp>, headers: HeaderMap) -> Response {
     .into_response()
 }
 
-async fn revocation(State(idp): State<Idp>, Form(form): Form<HashMap<String, String>>) -> Response {
+/// RFC 7009 as oidc-provider answers it: the client authenticates as at the token endpoint (401
+/// `invalid_client` otherwise); `token_type_hint`, when sent, must be one it knows; an unknown
+/// token is 200.
+async fn revocation(
+    State(idp): State<Idp>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let mut st = idp.state.lock().unwrap();
     if st.script.revocation_fails {
         return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     }
-    if let Some(token) = form.get("token") {
-        st.revoked.push(token.clone());
-        // oidc-provider (so Logto): revoking a refresh token revokes its whole grant.
-        if let Some(&(grant, _)) = st.refresh_tokens.get(token) {
-            st.grants[grant].revoked = true;
-        }
+    if !client_authenticated(&headers) {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    match form.get("token_type_hint").map(String::as_str) {
+        None | Some("refresh_token" | "access_token") => {}
+        Some(_) => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_token_type"),
+    }
+    let Some(token) = form.get("token") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    st.revoked.push(token.clone());
+    // oidc-provider (so Logto): revoking a refresh token revokes its whole grant.
+    if let Some(&(grant, _)) = st.refresh_tokens.get(token) {
+        st.grants[grant].revoked = true;
     }
     StatusCode::OK.into_response()
 }
@@ -921,6 +1028,11 @@ pub fn config_for(idp: &Idp, extra: &[(&str, &str)]) -> AppConfig {
 impl App {
     pub async fn new(config: &AppConfig) -> Self {
         let options = LeptosOptions::builder().output_name("logto-leptos").build();
+        Self::with_options(config, options).await
+    }
+
+    /// With Leptos options of the test's own (a site directory with files in it, say).
+    pub async fn with_options(config: &AppConfig, options: LeptosOptions) -> Self {
         let stores = open_store(&config.session_store, config.longest_sign_in())
             .await
             .unwrap();
@@ -1200,9 +1312,10 @@ pub fn capture_logs() {
     LOGS.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let sink = LogSink(buf.clone());
+        // The app's own filter (`server::log_filter`), at debug.
         let _ = tracing_subscriber::fmt()
             .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
+            .with_env_filter(logto_leptos::server::log_filter(Some("debug")))
             .with_thread_names(true)
             .with_writer(move || sink.clone())
             .try_init();
