@@ -61,22 +61,24 @@ impl ClientIpSource {
     }
 
     /// The client's address; `Ok(None)` when the header is absent (the proxy did not set it:
-    /// its own health checks); `Err(value)` when it is there but holds no address.
+    /// its own health checks); `Err(entry)` when it is there but holds no address: `entry` is
+    /// the rightmost one (the proxy's own; entries left of it are the client's to invent).
     pub fn address(&self, headers: &HeaderMap) -> Result<Option<IpAddr>, String> {
         let Some(last) = headers.get_all(&self.header).iter().next_back() else {
             return Ok(None);
         };
-        let raw = String::from_utf8_lossy(last.as_bytes()).into_owned();
-        let parsed = match self.known() {
-            Some(extract) => extract(headers).ok(),
-            None => None,
-        };
-        // The rightmost entry of a list (the one the proxy itself appended).
-        let entry = raw.rsplit(',').next().unwrap_or_default();
-        match parsed.or_else(|| lenient_address(entry)) {
-            Some(ip) => Ok(Some(ip)),
-            None => Err(raw),
+        let raw = String::from_utf8_lossy(last.as_bytes());
+        let entry = raw.rsplit(',').next().unwrap_or_default().trim().to_owned();
+        if let Some(extract) = self.known() {
+            match extract(headers) {
+                Ok(ip) => return Ok(Some(ip)),
+                // A header that must come once came twice: a client added its own line. Which
+                // one the proxy wrote cannot be told, so neither is believed.
+                Err(client_ip::Error::SingleHeaderRequired { .. }) => return Err(entry),
+                Err(_) => {}
+            }
         }
+        lenient_address(&entry).map(Some).ok_or(entry)
     }
 }
 
@@ -151,10 +153,10 @@ impl SignInLimiter {
             None => None,
             Some(source) => match source.address(headers) {
                 Ok(ip) => ip,
-                Err(raw) => {
-                    self.warn_unreadable(source, &raw);
+                Err(entry) => {
+                    self.warn_unreadable(source, &entry);
                     let mut hasher = DefaultHasher::new();
-                    raw.hash(&mut hasher);
+                    entry.hash(&mut hasher);
                     return ClientKey::HeaderValue(hasher.finish());
                 }
             },
@@ -303,6 +305,21 @@ mod tests {
             );
             assert_eq!(limiter.client(proxy, &headers), client, "and stable");
         }
+        // Only the proxy's own (rightmost) entry counts: a client changing what it wrote to the
+        // left does not get a fresh budget.
+        let (limiter, a) = proxied_by("x-forwarded-for", "1.1.1.1, unknown");
+        let (_, b) = proxied_by("x-forwarded-for", "2.2.2.2, unknown");
+        assert_eq!(limiter.client(proxy, &a), limiter.client(proxy, &b));
+        // A single-value header sent twice (a client added its own): neither line is believed.
+        let name: HeaderName = "x-real-ip".parse().unwrap();
+        let mut twice = HeaderMap::new();
+        twice.append(&name, "203.0.113.1".parse().unwrap());
+        twice.append(&name, "198.51.100.7".parse().unwrap());
+        let limiter = SignInLimiter::new(1, Some(name));
+        assert!(matches!(
+            limiter.client(proxy, &twice),
+            ClientKey::HeaderValue(_)
+        ));
         // Said in the log, once a minute at most.
         let (limiter, headers) = proxied_by("x-forwarded-for", "unknown");
         limiter.client(proxy, &headers);

@@ -318,6 +318,9 @@ pub struct AnyStore {
     /// (README: one app process per SQLite file; Redis for several). Not for Redis: another
     /// instance's sign-out must be seen on the next request.
     cache: Option<Arc<RecordCache>>,
+    /// SQLite: this process's claim on the file (`crate::sqlite_file`), held as long as a store
+    /// that writes it is.
+    writer_lock: Option<Arc<crate::sqlite_file::WriterLock>>,
 }
 
 #[derive(Clone, Debug)]
@@ -401,6 +404,7 @@ impl AnyStore {
             backend: Backend::Memory(store, Default::default()),
             used_once: Self::used_once_cache(),
             cache: None,
+            writer_lock: None,
         }
     }
 
@@ -425,7 +429,14 @@ impl AnyStore {
                 entries: Self::record_cache(),
                 deletions: std::sync::Mutex::new(0),
             })),
+            writer_lock: None,
         }
+    }
+
+    /// Holds the SQLite file's writer lock for as long as this store (or a clone) lives.
+    pub fn holding(mut self, lock: Arc<crate::sqlite_file::WriterLock>) -> Self {
+        self.writer_lock = Some(lock);
+        self
     }
 
     fn record_cache() -> RecordEntries {
@@ -454,6 +465,7 @@ impl AnyStore {
             backend: Backend::Redis(RedisStore::new(pool.clone()), pool, index_ttl),
             used_once: Self::used_once_cache(),
             cache: None,
+            writer_lock: None,
         }
     }
 
@@ -663,10 +675,12 @@ impl AnyStore {
                     .map_err(redis_err)?;
                 Ok(set.is_some())
             }
+            // `or_insert_with` (not `or_insert`): moka coalesces concurrent calls for one key into
+            // one evaluation, so exactly one caller sees a fresh entry.
             _ => Ok(self
                 .used_once
                 .entry(key.to_owned())
-                .or_insert(())
+                .or_insert_with(|| ())
                 .is_fresh()),
         }
     }
@@ -899,19 +913,6 @@ fn sqlite_err(e: sqlx::Error) -> session_store::Error {
 pub struct Stores {
     pub sessions: AnyStore,
     pub tokens: Arc<dyn TokenStore>,
-    /// SQLite: this process's claim on the file, held as long as the stores are.
-    _sqlite_lock: Option<Arc<crate::sqlite_file::WriterLock>>,
-}
-
-impl Stores {
-    /// Stores put together by hand (tests, an app with its own token store).
-    pub fn new(sessions: AnyStore, tokens: Arc<dyn TokenStore>) -> Self {
-        Self {
-            sessions,
-            tokens,
-            _sqlite_lock: None,
-        }
-    }
 }
 
 /// Opens (and for SQLite, migrates) the configured store; expired SQLite sessions are swept
@@ -926,7 +927,6 @@ pub async fn open_store(
         SessionStoreKind::Memory => Stores {
             sessions: AnyStore::memory(MemoryStore::default()),
             tokens: Arc::new(MemoryTokenStore::default()),
-            _sqlite_lock: None,
         },
         SessionStoreKind::Sqlite(path) => open_sqlite(path).await?,
         SessionStoreKind::Redis(url) => open_redis(url, longest_sign_in).await?,
@@ -960,7 +960,8 @@ async fn open_sqlite(path: &str) -> anyhow::Result<Stores> {
         .with_context(|| format!("SESSION_STORE_URL: cannot open SQLite file {path}"))?;
     let tokens = SqliteTokenStore::new(pool.clone())
         .await
-        .context("SESSION_STORE_URL: cannot create the tokens table")?;
+        .context("SESSION_STORE_URL: cannot create the tokens table")?
+        .holding(lock.clone());
     // The same store (default table) `AnyStore::sqlite` builds on this pool.
     let store = SqliteStore::new(pool.clone());
     store
@@ -980,9 +981,8 @@ async fn open_sqlite(path: &str) -> anyhow::Result<Stores> {
             .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
     );
     Ok(Stores {
-        sessions: AnyStore::sqlite(pool),
+        sessions: AnyStore::sqlite(pool).holding(lock),
         tokens: Arc::new(tokens),
-        _sqlite_lock: Some(lock),
     })
 }
 
@@ -1023,7 +1023,6 @@ async fn open_redis(url: &str, longest_sign_in: Duration) -> anyhow::Result<Stor
     Ok(Stores {
         sessions: AnyStore::redis(pool.clone(), longest_sign_in),
         tokens: Arc::new(RedisTokenStore::new(pool)),
-        _sqlite_lock: None,
     })
 }
 

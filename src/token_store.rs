@@ -4,7 +4,7 @@
 //! (field) that operation compares holds a SHA-256 of the refresh token, not the token: the token
 //! itself is only in the serialized set.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use tower_sessions_redis_store::fred::{
@@ -39,6 +39,8 @@ fn ttl_secs(ttl: Duration) -> i64 {
 #[derive(Clone, Debug)]
 pub struct SqliteTokenStore {
     pool: SqlitePool,
+    /// This process's claim on the file (`crate::sqlite_file`), held as long as the store is.
+    writer_lock: Option<Arc<crate::sqlite_file::WriterLock>>,
 }
 
 impl SqliteTokenStore {
@@ -57,7 +59,10 @@ impl SqliteTokenStore {
         .await
         .map_err(store_err)?;
         migrate_plaintext_column(&pool).await.map_err(store_err)?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            writer_lock: None,
+        };
         let sweeper = store.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -109,6 +114,14 @@ async fn migrate_plaintext_column(pool: &SqlitePool) -> Result<(), sqlx::Error> 
     tx.commit().await?;
     tracing::info!("token store: refresh tokens replaced by their hashes in the compare column");
     Ok(())
+}
+
+impl SqliteTokenStore {
+    /// Holds the SQLite file's writer lock for as long as this store (or a clone) lives.
+    pub fn holding(mut self, lock: Arc<crate::sqlite_file::WriterLock>) -> Self {
+        self.writer_lock = Some(lock);
+        self
+    }
 }
 
 #[async_trait]

@@ -32,6 +32,10 @@ pub enum AuthError {
     MissingIdToken,
     #[error("ID token rejected: {0}")]
     InvalidIdToken(String),
+    /// The token names a key the provider does not list, and the keys could not be fetched again
+    /// now (refetched moments ago, or Logto away): it may be Logto's newest key, or a forgery.
+    #[error("ID token signed with an unknown key: {0}")]
+    UnknownSigningKey(String),
     #[error("userinfo request failed: {0}")]
     UserInfo(String),
     #[error("userinfo rejected: {0}")]
@@ -66,6 +70,7 @@ impl AuthError {
             | AuthError::MissingCode
             | AuthError::MissingIdToken
             | AuthError::InvalidIdToken(_)
+            | AuthError::UnknownSigningKey(_)
             | AuthError::UserInfoMismatch(_) => 400,
         }
     }
@@ -94,7 +99,9 @@ impl AuthError {
             },
             AuthError::MissingCode => "missing_code",
             AuthError::TokenExchange(_) => "token_exchange_failed",
-            AuthError::MissingIdToken | AuthError::InvalidIdToken(_) => "invalid_id_token",
+            AuthError::MissingIdToken
+            | AuthError::InvalidIdToken(_)
+            | AuthError::UnknownSigningKey(_) => "invalid_id_token",
             AuthError::UserInfo(_) => "userinfo_failed",
             AuthError::UserInfoMismatch(_) => "invalid_id_token",
             AuthError::TokenRefused { .. } => "token_refused",
@@ -114,7 +121,8 @@ mod tests {
             code: code.into(),
             description: None,
         };
-        let cases: [(AuthError, u16); 15] = [
+        let cases: [(AuthError, u16); 16] = [
+            (UnknownSigningKey("kid".into()), 400),
             (ProviderUnavailable("down".into()), 503),
             (ProviderMisconfigured("issuer".into()), 500),
             (TokenExchange("502".into()), 502),

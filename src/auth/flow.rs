@@ -316,7 +316,14 @@ pub(crate) async fn verify_id_token(
             is_unknown_key,
         )
         .await?
-        .map_err(|err| AuthError::InvalidIdToken(describe("ID token", &err)))
+        .map_err(|err| {
+            let why = describe("ID token", &err);
+            if is_unknown_key(&err) {
+                AuthError::UnknownSigningKey(why)
+            } else {
+                AuthError::InvalidIdToken(why)
+            }
+        })
 }
 
 /// Userinfo (`/oidc/me`) with the user's Logto access token; must be about `sub`.

@@ -47,6 +47,9 @@ struct Header {
     /// Extensions the verifier must understand (RFC 7515 §4.1.11): none are.
     #[serde(default)]
     crit: Option<serde_json::Value>,
+    /// A nested token (RFC 7519 §5.2), which openidconnect does not take either.
+    #[serde(default)]
+    cty: Option<serde_json::Value>,
 }
 
 /// A compact JWS, read but not yet verified.
@@ -102,6 +105,9 @@ impl<'a> Jws<'a> {
     ) -> Result<(), JwsError> {
         if self.header.crit.is_some() {
             return Err(JwsError::Unsupported("critical header fields".into()));
+        }
+        if self.header.cty.is_some() {
+            return Err(JwsError::Unsupported("a nested token (cty)".into()));
         }
         let alg = &self.header.alg;
         if !allowed.contains(alg) || alg.uses_shared_secret() || alg.key_type().is_none() {
@@ -261,6 +267,16 @@ mod tests {
             check(&sign(&k1, header.clone(), claims.clone()), &[rs]),
             Err(JwsError::UnknownKey)
         );
+        // A nested token is not taken.
+        let nested = sign(
+            &k1,
+            serde_json::json!({"alg": "ES384", "kid": "k1", "cty": "JWT"}),
+            claims.clone(),
+        );
+        assert!(matches!(
+            check(&nested, std::slice::from_ref(&j1)),
+            Err(JwsError::Unsupported(_))
+        ));
         // Critical extensions are not understood.
         let crit = sign(
             &k1,

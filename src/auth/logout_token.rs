@@ -35,7 +35,13 @@ struct LogoutClaims {
     sub: Option<String>,
     sid: Option<String>,
     events: Option<serde_json::Map<String, serde_json::Value>>,
-    nonce: Option<serde_json::Value>,
+    /// Whether a `nonce` member is there at all (`"nonce": null` too).
+    #[serde(default, deserialize_with = "present")]
+    nonce: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// `aud`: one string or an array of them.
@@ -139,7 +145,7 @@ fn check_claims(
     let now_time = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
     recent_at(iat, now_time)?;
     // Spec 2.4: a logout token must not contain a nonce (so an ID token cannot pass).
-    if claims.nonce.is_some() {
+    if claims.nonce {
         return Err("has a nonce, which a logout token must not have".into());
     }
     let has_event = claims
@@ -229,7 +235,7 @@ mod tests {
     #[test]
     fn each_refusal_names_its_reason() {
         type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
-        let cases: [(&str, Edit); 13] = [
+        let cases: [(&str, Edit); 14] = [
             (
                 "issuer",
                 Box::new(|c| c["iss"] = "https://evil/oidc".into()),
@@ -250,6 +256,7 @@ mod tests {
             ),
             ("future", Box::new(|c| c["iat"] = (NOW + 3600).into())),
             ("nonce", Box::new(|c| c["nonce"] = "n".into())),
+            ("nonce", Box::new(|c| c["nonce"] = serde_json::Value::Null)),
             (
                 "event",
                 Box::new(|c| c["events"] = serde_json::json!({"urn:x": {}})),

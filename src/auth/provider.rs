@@ -199,20 +199,7 @@ impl Provider {
                 return Err(failure.error());
             }
         }
-        let stale = self.snapshot();
-        let rediscover = stale.as_ref().is_none_or(|d| {
-            Instant::now().duration_since(d.discovered_at) >= self.config.keys_max_age
-        });
-        let fetched = match stale {
-            Some(old) if !rediscover => self
-                .fetch_keys(&old.metadata)
-                .await
-                .map(|(metadata, age)| (metadata, old.discovered_at, age)),
-            _ => self
-                .discover()
-                .await
-                .map(|(metadata, age)| (metadata, Instant::now(), age)),
-        };
+        let fetched = self.fetch_stale().await;
         match fetched {
             Ok((metadata, discovered_at, keys_max_age)) => {
                 state.last_failure = None;
@@ -238,6 +225,23 @@ impl Provider {
                 let err = failure.error();
                 state.last_failure = Some((Instant::now(), failure));
                 Err(err)
+            }
+        }
+    }
+
+    /// What is out of date fetched again: the keys alone while the discovery document is within
+    /// its age, else both. The metadata, when it was discovered, and the keys' max age.
+    async fn fetch_stale(&self) -> Result<(Metadata, Instant, Duration), Failure> {
+        match self.snapshot() {
+            Some(old)
+                if Instant::now().duration_since(old.discovered_at) < self.config.keys_max_age =>
+            {
+                let (metadata, age) = self.fetch_keys(&old.metadata).await?;
+                Ok((metadata, old.discovered_at, age))
+            }
+            _ => {
+                let (metadata, age) = self.discover().await?;
+                Ok((metadata, Instant::now(), age))
             }
         }
     }

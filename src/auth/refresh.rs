@@ -72,11 +72,19 @@ pub async fn refresh(
                 next.id_token = raw;
                 next.id_token_claims = claims;
             }
-            // The keys could not be fetched: the answer is Logto's (it came over the token
-            // endpoint's TLS, to this client), so its tokens are kept (the refresh token is
-            // rotated already); the ID token is not, and the claims stay those verified before.
-            Err(AuthError::ProviderUnavailable(why)) => {
-                tracing::warn!("refreshed ID token not verified (keys unavailable), kept the previous one: {why}");
+            // The keys could not be had (Logto away, misconfigured, or a key newer than the
+            // keys held, refetched moments ago): nothing says the answer is wrong, and it is
+            // Logto's (it came over the token endpoint's TLS, to this client), so its tokens are
+            // kept (the refresh token is rotated already); the ID token is not, and the claims
+            // stay those verified before.
+            Err(
+                why @ (AuthError::ProviderUnavailable(_)
+                | AuthError::ProviderMisconfigured(_)
+                | AuthError::UnknownSigningKey(_)),
+            ) => {
+                tracing::warn!(
+                    "refreshed ID token not verified now, kept the previous claims: {why}"
+                );
             }
             Err(refused) => {
                 tracing::warn!(sub = %current.sub, "refresh answer refused: {refused}");

@@ -251,3 +251,121 @@ async fn a_second_process_on_the_same_sqlite_file_refuses_to_start() {
     drop(third);
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// A refresh whose request went away is still under way when SIGTERM comes: the binary stops
+/// taking requests, waits for it (it says so), stores the refresh token Logto rotated, then
+/// exits cleanly. (Without the wait the next start would send the spent token, and Logto would
+/// end the sign-in.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_waits_for_a_refresh_in_flight() {
+    use crate::support::{callback_url, Idp, Script, CLIENT_ID, CLIENT_SECRET};
+    let idp = Idp::start().await;
+    idp.script(Script {
+        expires_in: Some(1), // every use of the Logto token refreshes it
+        ..Script::default()
+    });
+    let root = site();
+    let db = root.join("data/sessions.db");
+    let mut cmd = server(&root);
+    cmd.env("SESSION_STORE_URL", format!("sqlite://{}", db.display()))
+        .env("LOGTO_ENDPOINT", idp.endpoint())
+        .env("LOGTO_APP_ID", CLIENT_ID)
+        .env("LOGTO_APP_SECRET", CLIENT_SECRET)
+        .env("APP_BASE_URL", "http://app.test");
+    let mut server = Running::start(cmd);
+    let (addr, _) = tokio::task::block_in_place(|| server.listening());
+    logto_leptos::auth::http::install_crypto();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie_of = |res: &reqwest::Response| {
+        res.headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+    };
+
+    // Sign in as a browser without JavaScript does.
+    let start = client
+        .post(format!("http://{addr}/api/sign_in"))
+        .header("accept", "text/html")
+        .form(&[("mode", "sign_in")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let pending = cookie_of(&start).expect("a session cookie");
+    let to_logto = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    let params = to_logto.query_pairs().into_owned().collect();
+    let callback = client
+        .get(format!(
+            "http://{addr}{}",
+            callback_url(&idp, "user-1", &params)
+        ))
+        .header("cookie", &pending)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let status = callback.status();
+    let session = cookie_of(&callback);
+    assert_eq!(status, 302, "{}", callback.text().await.unwrap_or_default());
+    let session = session.expect("the signed-in session's cookie");
+
+    // A request that needs a refresh; Logto rotates the token, and the browser goes away.
+    let hold = std::sync::Arc::new(tokio::sync::Notify::new());
+    idp.edit_script(|s| s.hold_refresh = Some(hold.clone()));
+    let request = tokio::spawn(
+        client
+            .post(format!("http://{addr}/api/user_info"))
+            .header("cookie", &session)
+            .send(),
+    );
+    idp.refreshes.notified().await;
+    request.abort();
+    let _ = request.await;
+
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // It waits for the refresh, and says so; only then does Logto answer.
+    tokio::task::block_in_place(|| loop {
+        let line = server
+            .stdout
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the binary says it waits for the refresh");
+        if line.contains("waiting for token refreshes and revocations to finish") {
+            break;
+        }
+    });
+    hold.notify_one();
+    let status = tokio::task::block_in_place(|| server.exit_within(Duration::from_secs(30)));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let (rest, _) = server.output();
+    assert!(rest.contains("shut down cleanly"), "{rest}");
+
+    // The rotated refresh token is what the store holds.
+    let pool =
+        tower_sessions_sqlx_store::sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+    let data: String =
+        tower_sessions_sqlx_store::sqlx::query_scalar("SELECT data FROM auth_tokens")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(
+        stored["refresh_token"].as_str(),
+        idp.refresh_tokens_issued().last().map(String::as_str),
+        "the rotated refresh token was stored before the exit"
+    );
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -469,53 +469,52 @@ async fn a_code_from_another_sign_in_fails_pkce() {
 
 /// The same callback twice at once (a reload while the first is at Logto, a redirect delivered
 /// twice): the code is redeemed once. Logto (oidc-provider) revokes the whole grant when a code
-/// comes back, so a second redemption would kill the sign-in that just succeeded.
+/// comes back, so a second redemption would kill the sign-in that just succeeded. The second
+/// arrives, and is answered, while the first is held at Logto's token endpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_duplicated_callback_redeems_the_code_once() {
     let idp = Idp::start().await;
     let mut app = App::new(&config_for(&idp, &[])).await;
     let callback = app.callback_url_as(&idp, "user-1").await;
-    // Both requests are inside the app before either finishes.
-    idp.edit_script(|s| s.token_delay = Some(std::time::Duration::from_millis(300)));
+    let hold = std::sync::Arc::new(tokio::sync::Notify::new());
+    idp.edit_script(|s| s.hold_code = Some(hold.clone()));
     let exchanged = idp.token_requests();
-    let (mut first, mut second) = (app.tab(), app.tab());
-    let (one, two) = {
-        let callback2 = callback.clone();
-        tokio::join!(
-            tokio::spawn(async move {
-                let r = first.get(&callback).await;
-                (r, first)
-            }),
-            tokio::spawn(async move {
-                let r = second.get(&callback2).await;
-                (r, second)
-            }),
-        )
-    };
-    let (mut replies, mut tabs): (Vec<Reply>, Vec<App>) =
-        [one.unwrap(), two.unwrap()].into_iter().unzip();
-    idp.edit_script(|s| s.token_delay = None);
+    let mut first = app.tab();
+    let url = callback.clone();
+    let winner = tokio::spawn(async move {
+        let r = first.get(&url).await;
+        (r, first)
+    });
+    idp.exchanges.notified().await; // the first has redeemed the code and waits for Logto
+    idp.edit_script(|s| s.hold_code = None);
+    let mut second = app.tab();
+    let duplicate = second.get(&callback).await;
+    assert_error_page(&idp, &duplicate, StatusCode::BAD_REQUEST, "state_mismatch");
+    assert!(
+        duplicate.headers.get("set-cookie").is_none(),
+        "the duplicate leaves the cookie alone"
+    );
+    hold.notify_one();
+    let (first_reply, mut first) = winner.await.unwrap();
+    assert_eq!(
+        first_reply.status,
+        StatusCode::FOUND,
+        "{}",
+        first_reply.body
+    );
     assert_eq!(
         idp.token_requests(),
         exchanged + 1,
         "the code went to Logto once"
     );
     assert!(!idp.grant_revoked(), "the grant is alive");
-    replies.sort_by_key(|r| r.status);
-    assert_eq!(replies[0].status, StatusCode::FOUND, "{}", replies[0].body);
-    assert_error_page(&idp, &replies[1], StatusCode::BAD_REQUEST, "state_mismatch");
-    assert!(
-        replies[1].headers.get("set-cookie").is_none(),
-        "the loser leaves the cookie alone"
+    assert_eq!(signed_in_sub(&mut first).await, "user-1");
+    first.expire_logto_token().await;
+    assert_eq!(
+        first.call("user_info", "").await.0,
+        StatusCode::OK,
+        "and refreshes"
     );
-    // The browser holds the winner's cookie: signed in, and the grant refreshes.
-    let winner = tabs
-        .iter_mut()
-        .find(|t| t.cookie.is_some() && t.cookie != app.cookie)
-        .expect("the winner's new session cookie");
-    assert_eq!(signed_in_sub(winner).await, "user-1");
-    winner.expire_logto_token().await;
-    assert_eq!(winner.call("user_info", "").await.0, StatusCode::OK);
 }
 
 /// A LOGTO_ENDPOINT whose discovery document names another issuer is a setting to fix: said as

@@ -115,13 +115,14 @@ async fn every_answer_but_the_static_files_says_no_store() {
         "facebook_profile",
         "my_sessions",
         "set_language",
+        "end_session",
         "no_such_function",
     ] {
         for browser in [&mut app, &mut anonymous] {
             let r = post_json(
                 browser,
                 &format!("/api/{endpoint}"),
-                "organization_id=org-1&lang=th",
+                "organization_id=org-1&lang=th&handle=unknown",
                 &[],
             )
             .await;
@@ -147,6 +148,14 @@ async fn every_answer_but_the_static_files_says_no_store() {
     let out = app.post_form("/api/sign_out", "").await;
     assert_eq!(out.status, StatusCode::FOUND);
     assert_no_store("sign-out", &out);
+    let mut everywhere = app.browser();
+    everywhere.sign_in_as(&idp, "bob").await;
+    let out = everywhere.post_form("/api/sign_out_everywhere", "").await;
+    assert_eq!(out.status, StatusCode::FOUND);
+    assert_no_store("sign out everywhere", &out);
+    let anonymous_everywhere = post_json(&mut anonymous, "/api/sign_out_everywhere", "", &[]).await;
+    assert_eq!(anonymous_everywhere.status, StatusCode::UNAUTHORIZED);
+    assert_no_store("sign out everywhere, anonymous", &anonymous_everywhere);
     let mut again = app.browser();
     again.sign_in_as(&idp, "alice").await;
     let accepted = again

@@ -482,7 +482,10 @@ async fn provider_returning_later_is_picked_up_without_restart() {
         );
     }
     assert_eq!(idp.discovery_requests(), 0);
-    tokio::time::sleep(Duration::from_millis(2100)).await; // past the retry back-off
+    // Past the retry back-off (the provider's clock is tokio's: moved, not waited for).
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(2100)).await;
+    tokio::time::resume();
     app.sign_in(&idp).await;
     assert_eq!(app.current_user().await["sub"], "user-1");
     assert_eq!(idp.discovery_requests(), 1, "discovered once, then cached");
@@ -1137,4 +1140,94 @@ async fn a_refresh_answer_from_another_issuer_ends_the_session() {
         idp.edit_claims(|c| c["iss"] = serde_json::json!("https://evil/oidc"))
     })
     .await;
+}
+
+/// When the refreshed ID token cannot be verified now (Logto rotated its key and the keys cannot
+/// be fetched, or were fetched moments ago), nothing says the answer is wrong: its tokens are
+/// kept (the refresh token is rotated already), the claims stay those verified before, and the
+/// session goes on. Only a refused answer ends it.
+#[tokio::test]
+async fn a_refreshed_id_token_that_cannot_be_verified_now_keeps_the_session() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    let grant = app.grant_id().await;
+    let before = app.tokens.load(&grant).await.unwrap().unwrap();
+    // Logto rotates its key, and its keys cannot be fetched.
+    idp.rotate_key();
+    idp.edit_script(|s| s.jwks_fails = true);
+    app.expire_logto_token().await;
+    assert_eq!(app.call("user_info", "").await.0, StatusCode::OK);
+    let after = app.tokens.load(&grant).await.unwrap().unwrap();
+    assert_eq!(
+        after.refresh_token.as_ref(),
+        idp.refresh_tokens_issued().last(),
+        "the rotated refresh token is kept"
+    );
+    assert_eq!(
+        after.id_token, before.id_token,
+        "the unverified ID token is not"
+    );
+    // The keys come back, but were (tried to be) fetched moments ago: still an unknown key now,
+    // still not an ending.
+    idp.edit_script(|s| s.jwks_fails = false);
+    app.expire_logto_token().await;
+    assert_eq!(app.call("user_info", "").await.0, StatusCode::OK);
+    app.keeper.tasks().close();
+    app.keeper.tasks().wait().await;
+    assert!(idp.revoked_tokens().is_empty(), "nothing revoked");
+    assert!(!idp.grant_revoked());
+    assert_eq!(signed_in_sub(&mut app).await, "user-1");
+}
+
+/// An index from before back-channel logout by `sid` alone gets its `sid` column on open, and
+/// sessions signed in after that are found by it.
+#[tokio::test]
+async fn an_sqlite_index_without_sid_is_migrated() {
+    use tower_sessions_sqlx_store::sqlx;
+    let db = std::env::temp_dir().join(format!("old-index-{}.db", rand::random::<u64>()));
+    {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&db)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+        sqlx::query(
+            "create table logto_session_index (session_id text primary key not null, \
+             sub text not null)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("insert into logto_session_index values ('old-session', 'alice')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let idp = Idp::start().await;
+    let url = format!("sqlite://{}", db.display());
+    let mut app = App::new(&config_for(&idp, &[("SESSION_STORE_URL", &url)])).await;
+    idp.edit_claims(|c| c["sid"] = serde_json::json!("logto-session-9"));
+    app.sign_in_as(&idp, "alice").await;
+    assert_eq!(
+        app.store
+            .user_of_logto_session("logto-session-9")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("alice")
+    );
+    let sids: Vec<Option<String>> = sqlx::query_scalar("select sid from logto_session_index")
+        .fetch_all(&sqlite_pool(&db).await)
+        .await
+        .unwrap();
+    assert!(sids.contains(&None), "the old row kept, without a sid");
+    assert!(sids.contains(&Some("logto-session-9".into())));
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
 }

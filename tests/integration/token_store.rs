@@ -343,7 +343,7 @@ async fn the_redis_refresh_lock_belongs_to_its_owner_and_expires() {
     );
     let key = "logto-leptos:refresh-lock:g";
     let pttl: i64 = redis.cli(&["PTTL", key]).parse().unwrap();
-    assert!((25_000..=30_000).contains(&pttl), "expires: PTTL {pttl}");
+    assert!(0 < pttl && pttl <= 30_000, "expires: PTTL {pttl}");
     // Another instance's unlock leaves it alone.
     store.unlock_refresh("g", "instance-b").await.unwrap();
     assert_eq!(redis.cli(&["GET", key]), "instance-a");

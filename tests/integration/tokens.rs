@@ -2,10 +2,7 @@
 //! organization, refresh that never loses a rotated token, the Facebook token from Logto's Secret
 //! Vault, revocation at sign-out, and the resource server's refusals.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex};
 
 use axum::{
     body::Body,
@@ -439,15 +436,17 @@ async fn refresh_racing_a_new_sign_in(who: &str) -> (Idp, App) {
     let mut app = App::new(&config_for(&idp, &[])).await;
     app.sign_in(&idp).await;
     let old_grant = app.grant_id().await;
-    idp.edit_script(|s| s.respond_delay = Some(Duration::from_millis(600)));
+    let hold = Arc::new(tokio::sync::Notify::new());
+    idp.edit_script(|s| s.hold_refresh = Some(hold.clone()));
     let racing = app.racing_user_info();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    idp.refreshes.notified().await;
     assert_eq!(idp.refresh_requests(), 1, "the refresh is at the provider");
+    idp.edit_script(|s| s.hold_refresh = None);
     let r = app.attempt_sign_in_as(&idp, who).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    hold.notify_one(); // Logto answers the refresh now
     let status = racing.await.unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the late refresh lost");
-    idp.edit_script(|s| s.respond_delay = None);
     assert!(
         app.tokens.load(&old_grant).await.unwrap().is_none(),
         "the late refresh wrote the replaced grant back"
@@ -822,7 +821,10 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
     let config = config_for(&idp, &[]);
     let mut app = App::new(&config).await;
     let options = LeptosOptions::builder().output_name("logto-leptos").build();
-    let stores = logto_leptos::session::Stores::new(app.store.clone(), app.tokens.clone());
+    let stores = logto_leptos::session::Stores {
+        sessions: app.store.clone(),
+        tokens: app.tokens.clone(),
+    };
     let auth = AppState::new(options, &config, &stores).unwrap().auth;
     let handler: Router = Router::new()
         .route("/claims", get(claims))

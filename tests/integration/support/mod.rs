@@ -79,6 +79,8 @@ pub struct Script {
     pub discovery_issuer: Option<String>,
     /// A refresh grant, once rotated, waits for this before answering (see `Idp::refreshes`).
     pub hold_refresh: Option<Arc<tokio::sync::Notify>>,
+    /// A code, once redeemed, waits for this before the answer (see `Idp::exchanges`).
+    pub hold_code: Option<Arc<tokio::sync::Notify>>,
     /// The JWKS lists the previous key too (a rotation in progress: both verify).
     pub jwks_both_keys: bool,
     /// The JWKS endpoint answers 503 (Logto away).
@@ -176,6 +178,8 @@ pub struct Idp {
     pub alg: Alg,
     /// Notified each time a refresh grant has rotated its refresh token (before it answers).
     pub refreshes: Arc<tokio::sync::Notify>,
+    /// Notified each time a code has been redeemed (before the answer).
+    pub exchanges: Arc<tokio::sync::Notify>,
     state: Arc<Mutex<IdpState>>,
     rsa: Arc<CoreRsaPrivateSigningKey>,
     es: Arc<Vec<p384::ecdsa::SigningKey>>,
@@ -216,6 +220,7 @@ impl Idp {
             issuer: issuer.clone(),
             alg,
             refreshes: Arc::new(tokio::sync::Notify::new()),
+            exchanges: Arc::new(tokio::sync::Notify::new()),
             state: Arc::new(Mutex::new(IdpState {
                 issuer,
                 ..Default::default()
@@ -640,6 +645,12 @@ async fn token(
     if rotated && refresh {
         idp.refreshes.notify_one();
         if let Some(hold) = &script.hold_refresh {
+            hold.notified().await;
+        }
+    }
+    if rotated && !refresh {
+        idp.exchanges.notify_one();
+        if let Some(hold) = &script.hold_code {
             hold.notified().await;
         }
     }
