@@ -673,6 +673,13 @@ async fn a_save_after_a_delete_does_not_bring_the_session_back() {
             signer_out.load(&record.id).await.unwrap().is_none(),
             "{url}: the deleted session came back"
         );
+        // Also for a store that never saw it deleted (no tombstone in its cache): the row itself
+        // must be gone.
+        let fresh = session_store(&kind).await;
+        assert!(
+            fresh.load(&record.id).await.unwrap().is_none(),
+            "{url}: the deleted session came back in the store itself"
+        );
         // And a save of a live session still works.
         let mut live = Record {
             id: Default::default(),
