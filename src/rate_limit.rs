@@ -29,11 +29,11 @@ impl std::fmt::Display for ClientKey {
     }
 }
 
-/// Where the client's address is, behind a proxy: the standard headers are read by the
-/// `client-ip` crate (the rightmost `X-Forwarded-For` entry, RFC 7239 `Forwarded: for=`, and the
-/// single-value headers of nginx, Cloudflare, Akamai, Fly.io, CloudFront, Envoy); any other
-/// header as one value. An `ip:port` or `[ipv6]` form, which `client-ip` refuses (Azure
-/// Application Gateway appends `ip:port`), is read here.
+/// Where the client's address is, behind a proxy: RFC 7239 `Forwarded: for=` and the single-value
+/// headers of nginx, Cloudflare, Akamai, Fly.io, CloudFront and Envoy are read by the `client-ip`
+/// crate (which also refuses a single-value header sent twice); `X-Forwarded-For` (its rightmost
+/// entry) and any other header are read here, `ip:port` and `[ipv6]` forms included, which
+/// `client-ip` refuses (Azure Application Gateway appends `ip:port`).
 #[derive(Clone, Debug)]
 pub struct ClientIpSource {
     header: HeaderName,
@@ -47,8 +47,9 @@ impl ClientIpSource {
     }
 
     fn known(&self) -> Option<Extract> {
+        // `X-Forwarded-For` is read here: its rightmost entry, as `client-ip` reads it, and
+        // `ip:port` too (which it refuses).
         Some(match self.header.as_str() {
-            "x-forwarded-for" => client_ip::rightmost_x_forwarded_for,
             "forwarded" => client_ip::rightmost_forwarded,
             "x-real-ip" => client_ip::x_real_ip,
             "cf-connecting-ip" => client_ip::cf_connecting_ip,
@@ -311,15 +312,37 @@ mod tests {
         let (_, b) = proxied_by("x-forwarded-for", "2.2.2.2, unknown");
         assert_eq!(limiter.client(proxy, &a), limiter.client(proxy, &b));
         // A single-value header sent twice (a client added its own): neither line is believed.
-        let name: HeaderName = "x-real-ip".parse().unwrap();
+        for header in [
+            "x-real-ip",
+            "cf-connecting-ip",
+            "true-client-ip",
+            "fly-client-ip",
+            "x-envoy-external-address",
+        ] {
+            let name: HeaderName = header.parse().unwrap();
+            let mut twice = HeaderMap::new();
+            twice.append(&name, "203.0.113.1".parse().unwrap());
+            twice.append(&name, "198.51.100.7".parse().unwrap());
+            let limiter = SignInLimiter::new(1, Some(name));
+            assert!(
+                matches!(limiter.client(proxy, &twice), ClientKey::HeaderValue(_)),
+                "{header}"
+            );
+        }
+        // CloudFront's own form, `ip:port`: `client-ip` takes its last line (CloudFront's own,
+        // written after anything the client sent).
+        let name: HeaderName = "cloudfront-viewer-address".parse().unwrap();
         let mut twice = HeaderMap::new();
-        twice.append(&name, "203.0.113.1".parse().unwrap());
-        twice.append(&name, "198.51.100.7".parse().unwrap());
+        twice.append(&name, "203.0.113.1:443".parse().unwrap());
+        twice.append(&name, "198.51.100.7:443".parse().unwrap());
         let limiter = SignInLimiter::new(1, Some(name));
-        assert!(matches!(
-            limiter.client(proxy, &twice),
-            ClientKey::HeaderValue(_)
-        ));
+        assert_eq!(limiter.client(proxy, &twice), key("198.51.100.7"));
+        // Said in the log as what it is.
+        assert_eq!(key("192.0.2.1").to_string(), "192.0.2.1");
+        assert_eq!(
+            ClientKey::HeaderValue(0xab).to_string(),
+            "header value #00000000000000ab"
+        );
         // Said in the log, once a minute at most.
         let (limiter, headers) = proxied_by("x-forwarded-for", "unknown");
         limiter.client(proxy, &headers);

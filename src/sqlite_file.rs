@@ -152,7 +152,8 @@ fn make_private(_file: &Path, _create: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
@@ -196,13 +197,19 @@ mod tests {
         let a = prepare(&db).unwrap();
         let b = prepare(&db).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
+        // Another file opened meanwhile does not make this process forget the first one's lock,
+        // and another spelling of the same path is the same file.
+        let other = prepare(&root.join("other.db")).unwrap();
+        let spelled = prepare(&root.join(".").join("sessions.db")).unwrap();
+        assert!(Arc::ptr_eq(&a, &spelled));
+        drop(other);
         // Another open file description (as another process has) cannot take it meanwhile.
         let other = File::open(&a.path).unwrap();
         assert!(matches!(
             other.try_lock(),
             Err(std::fs::TryLockError::WouldBlock)
         ));
-        drop((a, b));
+        drop((a, b, spelled));
         assert!(other.try_lock().is_ok(), "released with the last holder");
         std::fs::remove_dir_all(root).unwrap();
     }

@@ -143,6 +143,68 @@ mod tests {
         assert_eq!(max_age(&HeaderMap::new()), None);
     }
 
+    /// A server answering `len` bytes at `/`, with or without a Content-Length (chunked).
+    async fn serve(len: usize, chunked: bool) -> String {
+        use axum::{body::Body, routing::get, Router};
+        let app = Router::new().route(
+            "/",
+            get(move || async move {
+                let body = vec![b'x'; len];
+                if chunked {
+                    let chunks = body
+                        .chunks(1000)
+                        .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                        .collect::<Vec<_>>();
+                    Body::from_stream(futures_util::stream::iter(chunks))
+                } else {
+                    Body::from(body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    /// Exactly the limit is read whole; one byte more is refused, whether the server said its
+    /// length first or not.
+    #[tokio::test]
+    async fn bodies_are_read_up_to_the_limit_and_no_further() {
+        let http = client(Duration::from_secs(5)).unwrap();
+        for chunked in [false, true] {
+            for (len, ok) in [
+                (4_000, true),
+                (4_096, true),
+                (4_097, false),
+                (50_000, false),
+            ] {
+                let res = http.get(serve(len, chunked).await).send().await.unwrap();
+                let read = read_capped(res, 4_096).await;
+                match (ok, read) {
+                    (true, Ok(body)) => assert_eq!(body.len(), len),
+                    (false, Err(HttpError::TooLarge(4_096))) => {}
+                    (ok, other) => panic!("{len} bytes, chunked {chunked}: {ok} {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// Logto's answers may be large (a JWKS of many keys): up to a megabyte is taken.
+    #[tokio::test]
+    async fn logto_answers_up_to_a_megabyte_are_taken() {
+        let http = client(Duration::from_secs(5)).unwrap();
+        let logto = LogtoHttp::new(&http);
+        for (len, ok) in [(LOGTO_BODY_LIMIT, true), (LOGTO_BODY_LIMIT + 1, false)] {
+            let request = openidconnect::http::Request::get(serve(len, true).await)
+                .body(Vec::new())
+                .unwrap();
+            let answer = logto.send(request).await;
+            assert_eq!(answer.is_ok(), ok, "{len}");
+        }
+        assert_eq!(LOGTO_BODY_LIMIT, 1 << 20);
+    }
+
     #[test]
     fn chains_name_every_cause() {
         #[derive(Debug, thiserror::Error)]

@@ -299,6 +299,29 @@ mod tests {
         }
     }
 
+    /// `none` and the HMACs (keyed with the client secret, which the app shares with Logto) are
+    /// refused even by a caller whose list of allowed algorithms names them.
+    #[test]
+    fn no_shared_secret_or_unsigned_algorithm_even_when_allowed() {
+        let (k1, j1) = key(1, "k1");
+        let everything = [
+            CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+            CoreJwsSigningAlgorithm::HmacSha256,
+            CoreJwsSigningAlgorithm::None,
+        ];
+        for alg in ["HS256", "none"] {
+            let token = sign(
+                &k1,
+                serde_json::json!({"alg": alg, "kid": "k1"}),
+                serde_json::json!({}),
+            );
+            let refused = Jws::parse(&token)
+                .unwrap()
+                .verify_signature(&set(std::slice::from_ref(&j1)), &everything);
+            assert!(matches!(refused, Err(JwsError::DisallowedAlg(_))), "{alg}");
+        }
+    }
+
     #[test]
     fn a_changed_payload_breaks_the_signature() {
         let (k1, j1) = key(1, "k1");

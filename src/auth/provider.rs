@@ -90,15 +90,18 @@ struct Discovered {
     keys_fetched_at: Instant,
     /// How long these keys may be used: the configured maximum, or less if Logto said so.
     keys_max_age: Duration,
-    /// Changes whenever the keys do, so a caller can tell whether someone refetched them.
-    generation: u64,
 }
 
 #[derive(Default)]
 struct FetchState {
     last_failure: Option<(Instant, Failure)>,
     last_kid_refetch: Option<Instant>,
-    generation: u64,
+}
+
+/// Whether something fetched (or tried) at `at` is `max_age` old or older at `now`: every age
+/// and back-off here is decided by this one rule.
+fn aged(at: Instant, now: Instant, max_age: Duration) -> bool {
+    now.saturating_duration_since(at) >= max_age
 }
 
 #[derive(Clone)]
@@ -181,8 +184,8 @@ impl Provider {
     }
 
     fn is_fresh(&self, d: &Discovered, now: Instant) -> bool {
-        now.duration_since(d.discovered_at) < self.config.keys_max_age
-            && now.duration_since(d.keys_fetched_at) < d.keys_max_age
+        !aged(d.discovered_at, now, self.config.keys_max_age)
+            && !aged(d.keys_fetched_at, now, d.keys_max_age)
     }
 
     async fn current(&self) -> Result<Arc<Discovered>, AuthError> {
@@ -195,7 +198,7 @@ impl Provider {
             return Ok(d);
         }
         if let Some((at, failure)) = &state.last_failure {
-            if at.elapsed() < failure.retry_after() {
+            if !aged(*at, Instant::now(), failure.retry_after()) {
                 return Err(failure.error());
             }
         }
@@ -203,14 +206,12 @@ impl Provider {
         match fetched {
             Ok((metadata, discovered_at, keys_max_age)) => {
                 state.last_failure = None;
-                state.generation += 1;
                 tracing::info!(issuer = %self.config.issuer(), ?keys_max_age, "provider metadata and keys fetched");
                 Ok(self.install(Discovered {
                     metadata: Arc::new(metadata),
                     discovered_at,
                     keys_fetched_at: Instant::now(),
                     keys_max_age,
-                    generation: state.generation,
                 }))
             }
             Err(failure) => {
@@ -233,9 +234,7 @@ impl Provider {
     /// its age, else both. The metadata, when it was discovered, and the keys' max age.
     async fn fetch_stale(&self) -> Result<(Metadata, Instant, Duration), Failure> {
         match self.snapshot() {
-            Some(old)
-                if Instant::now().duration_since(old.discovered_at) < self.config.keys_max_age =>
-            {
+            Some(old) if !aged(old.discovered_at, Instant::now(), self.config.keys_max_age) => {
                 let (metadata, age) = self.fetch_keys(&old.metadata).await?;
                 Ok((metadata, old.discovered_at, age))
             }
@@ -290,22 +289,22 @@ impl Provider {
     }
 
     /// Refetches the keys after a token named one we do not have (key rotation), once for all
-    /// callers that saw the same keys: those waiting meanwhile get the new set. At most every
-    /// `JWKS_REFETCH_INTERVAL`. `None`: no newer keys.
+    /// callers that saw the same keys (`seen`): those waiting meanwhile get the new set. At most
+    /// every `JWKS_REFETCH_INTERVAL`. `None`: no newer keys.
     async fn keys_after_unknown_kid(
         &self,
-        seen: u64,
+        seen: &Arc<Discovered>,
     ) -> Result<Option<Arc<Discovered>>, AuthError> {
         let mut state = self.fetching.lock().await;
         let Some(current) = self.snapshot() else {
             return Ok(None);
         };
-        if current.generation != seen {
+        if !Arc::ptr_eq(&current, seen) {
             return Ok(Some(current));
         }
         if state
             .last_kid_refetch
-            .is_some_and(|at| at.elapsed() < JWKS_REFETCH_INTERVAL)
+            .is_some_and(|at| !aged(at, Instant::now(), JWKS_REFETCH_INTERVAL))
         {
             tracing::debug!("JWKS refetch skipped (rate limit)");
             return Ok(None);
@@ -313,14 +312,12 @@ impl Provider {
         state.last_kid_refetch = Some(Instant::now());
         match self.fetch_keys(&current.metadata).await {
             Ok((metadata, keys_max_age)) => {
-                state.generation += 1;
                 tracing::info!("JWKS refetched after an unknown key id");
                 Ok(Some(self.install(Discovered {
                     metadata: Arc::new(metadata),
                     discovered_at: current.discovered_at,
                     keys_fetched_at: Instant::now(),
                     keys_max_age,
-                    generation: state.generation,
                 })))
             }
             Err(failure) => {
@@ -340,12 +337,10 @@ impl Provider {
     ) -> Result<Result<T, E>, AuthError> {
         let current = self.current().await?;
         match verify(&current.metadata) {
-            Err(e) if unknown_key(&e) => {
-                match self.keys_after_unknown_kid(current.generation).await? {
-                    Some(newer) => Ok(verify(&newer.metadata)),
-                    None => Ok(Err(e)),
-                }
-            }
+            Err(e) if unknown_key(&e) => match self.keys_after_unknown_kid(&current).await? {
+                Some(newer) => Ok(verify(&newer.metadata)),
+                None => Ok(Err(e)),
+            },
             other => Ok(other),
         }
     }
@@ -371,4 +366,21 @@ pub fn is_unknown_key(err: &ClaimsVerificationError) -> bool {
         err,
         ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exactly the max age old is too old; a nanosecond less is not; a clock read before `at`
+    /// (another thread's instant) is not.
+    #[test]
+    fn ages_end_at_their_last_instant() {
+        let at = Instant::now();
+        let age = Duration::from_secs(600);
+        assert!(aged(at, at + age, age));
+        assert!(!aged(at, at + age - Duration::from_nanos(1), age));
+        assert!(aged(at, at + age + Duration::from_secs(1), age));
+        assert!(!aged(at + Duration::from_secs(1), at, age));
+    }
 }

@@ -72,6 +72,7 @@ async fn a_key_removed_at_the_provider_is_refused_after_the_max_age() {
         fetched + 1,
         "fetched again at the max age"
     );
+    assert_eq!(idp.discovery_requests(), 2, "the discovery document too");
     assert_eq!(
         ask_api(&mut app, &token_signed_by(&idp, old)).await,
         StatusCode::UNAUTHORIZED,
@@ -105,6 +106,7 @@ async fn the_keys_answer_cache_control_is_honoured_when_shorter() {
         ask_api(&mut app, &token_signed_by(&idp, old)).await,
         StatusCode::OK
     );
+    let discovered = idp.discovery_requests();
     idp.rotate_key();
     let_time_pass(Duration::from_secs(119)).await;
     assert_eq!(
@@ -116,6 +118,8 @@ async fn the_keys_answer_cache_control_is_honoured_when_shorter() {
         ask_api(&mut app, &token_signed_by(&idp, old)).await,
         StatusCode::UNAUTHORIZED
     );
+    // Only the keys were out of date: the discovery document (an hour) was not asked again.
+    assert_eq!(idp.discovery_requests(), discovered);
 }
 
 /// `no-store` (or a max-age of seconds) cannot make every verification a request to Logto.
@@ -186,4 +190,39 @@ async fn concurrent_sign_ins_across_a_rotation_share_one_keys_fetch() {
         assert_ne!(user, Value::Null, "sign-in {i} signed in");
     }
     assert_eq!(idp.jwks_requests(), fetched + 1, "one fetch for all");
+}
+
+/// A logout token signed with a key Logto rotated to since the app fetched its keys: the keys
+/// are fetched again (once) and the token is accepted.
+#[tokio::test]
+async fn a_logout_token_signed_with_a_new_key_fetches_the_keys_again() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in_as(&idp, "alice").await;
+    idp.rotate_key();
+    let fetched = idp.jwks_requests();
+    let token = idp.logout_token("alice", None, |_| {});
+    let r = app.backchannel_logout(&token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(idp.jwks_requests(), fetched + 1);
+    assert_eq!(signed_in_sub(&mut app).await, Value::Null);
+}
+
+/// Only a key the provider does not list sends the app to Logto for its keys: a token with a bad
+/// signature, an expired one, or one for another audience does not.
+#[tokio::test]
+async fn a_refused_token_with_a_known_key_does_not_fetch_the_keys() {
+    let idp = Idp::start().await;
+    let mut app = app_with_api(&idp, &[]).await;
+    let good = token_signed_by(&idp, idp.current_key());
+    assert_eq!(ask_api(&mut app, &good).await, StatusCode::OK);
+    let fetched = idp.jwks_requests();
+    for bad in [
+        idp.mint_access_token(API_RESOURCE, Some("read:hello"), 3600, true),
+        idp.mint_access_token(API_RESOURCE, Some("read:hello"), -600, false),
+        idp.mint_access_token("https://other.test", Some("read:hello"), 3600, false),
+    ] {
+        assert_eq!(ask_api(&mut app, &bad).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(idp.jwks_requests(), fetched);
 }

@@ -653,6 +653,14 @@ async fn facebook_card(token: FacebookToken, identity: bool) -> Value {
     body
 }
 
+/// The Account API is called with the user's Logto token: a redirect is not followed (it could
+/// carry the token elsewhere), and the card says the token is unavailable.
+#[tokio::test]
+async fn an_account_api_redirect_is_not_followed() {
+    let body = facebook_card(FacebookToken::Redirected, true).await;
+    assert_eq!(body, "Unavailable", "{body}");
+}
+
 #[tokio::test]
 async fn facebook_profile_with_the_stored_token() {
     let body = facebook_card(FacebookToken::Stored, true).await;

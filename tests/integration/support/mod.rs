@@ -96,6 +96,9 @@ pub enum FacebookToken {
     Expired,
     /// Stored, but Facebook revoked it (Graph answers 190).
     RevokedAtFacebook,
+    /// The Account API answers with a redirect to where the token would be (a client that
+    /// followed it would get one).
+    Redirected,
 }
 
 /// The API resource the double knows, and the organization user-1 belongs to.
@@ -925,11 +928,19 @@ fn logto_error(status: StatusCode, code: &str) -> Response {
 async fn account_federated_token(
     State(idp): State<Idp>,
     axum::extract::Path(target): axum::extract::Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some((_, script)) = grant_of(&idp, &headers) else {
+    let Some((_, mut script)) = grant_of(&idp, &headers) else {
         return logto_error(StatusCode::UNAUTHORIZED, "auth.unauthorized");
     };
+    if script.facebook_token == FacebookToken::Redirected {
+        if query.as_deref() != Some("followed=1") {
+            let to = format!("/api/my-account/identities/{target}/access-token?followed=1");
+            return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
+        }
+        script.facebook_token = FacebookToken::Stored;
+    }
     if target != "facebook" || !script.facebook_identity {
         return logto_error(
             StatusCode::NOT_FOUND,
@@ -945,7 +956,7 @@ async fn account_federated_token(
             StatusCode::UNAUTHORIZED,
             "secrets.third_party_token_set.access_token_expired",
         ),
-        FacebookToken::Stored | FacebookToken::RevokedAtFacebook => {
+        FacebookToken::Stored | FacebookToken::RevokedAtFacebook | FacebookToken::Redirected => {
             let token = format!("fb-{}", rand_suffix());
             idp.state
                 .lock()
