@@ -337,6 +337,14 @@ mod tests {
         twice.append(&name, "198.51.100.7:443".parse().unwrap());
         let limiter = SignInLimiter::new(1, Some(name));
         assert_eq!(limiter.client(proxy, &twice), key("198.51.100.7"));
+        // Its IPv6 form has no brackets: the port is the last group (read as an address, it
+        // would move this one to another /64).
+        let mut v6 = HeaderMap::new();
+        v6.insert(
+            "cloudfront-viewer-address",
+            "2001:db8::1:2:3:4:443".parse().unwrap(),
+        );
+        assert_eq!(limiter.client(proxy, &v6), key("2001:db8::"));
         // Said in the log as what it is.
         assert_eq!(key("192.0.2.1").to_string(), "192.0.2.1");
         assert_eq!(
