@@ -631,3 +631,27 @@ async fn the_request_after_a_logout_is_answered_quietly_and_refusals_say_why() {
     assert!(logged(&["logout token has no jti"]), "{}", log_text());
     assert!(!log_text().contains("ID token"), "{}", log_text());
 }
+
+/// When a user's last session ends, only that user's Logto sessions are forgotten: another
+/// user's `sid` still names their session for a sid-only logout token.
+#[tokio::test]
+async fn a_users_last_sign_out_forgets_only_their_logto_sessions() {
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[]);
+    idp.edit_claims(|c| c["sid"] = json!("logto-session-alice"));
+    let mut alice = App::new(&config).await;
+    alice.sign_in_as(&idp, "alice").await;
+    idp.edit_claims(|c| c["sid"] = json!("logto-session-bob"));
+    let mut bob = alice.browser();
+    bob.sign_in_as(&idp, "bob").await;
+    let out = alice.post_form("/api/sign_out", "").await;
+    assert_eq!(out.status, StatusCode::FOUND, "{}", out.body);
+    assert_eq!(signed_in_sub(&mut alice).await, Value::Null);
+
+    let token = idp.logout_token("bob", Some("logto-session-bob"), |c| {
+        c.as_object_mut().unwrap().remove("sub");
+    });
+    let r = bob.backchannel_logout(&token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(signed_in_sub(&mut bob).await, Value::Null);
+}

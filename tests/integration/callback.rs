@@ -549,3 +549,20 @@ async fn a_discovery_document_for_another_issuer_is_a_configuration_error() {
         log_text()
     );
 }
+
+/// A callback carrying a `state` this browser never started claims nothing, even when the browser
+/// has a sign-in of its own pending: whoever learnt another browser's `state` cannot spend it,
+/// and the browser that started it still signs in with it.
+#[tokio::test]
+async fn a_state_from_another_browser_claims_nothing() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    let callback = app.callback_url_as(&idp, "user-1").await;
+    let mut other = app.browser();
+    other.start_sign_in("mode=sign_in").await;
+    let stolen = other.get(&callback).await;
+    assert_error_page(&idp, &stolen, StatusCode::BAD_REQUEST, "state_mismatch");
+    let own = app.get(&callback).await;
+    assert_eq!(own.status, StatusCode::FOUND, "{}", own.body);
+    assert_eq!(signed_in_sub(&mut app).await, "user-1");
+}

@@ -1238,3 +1238,32 @@ async fn an_sqlite_index_without_sid_is_migrated() {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }
+
+/// The same user signing in again within the same Logto session (`sid`) holds the same grant,
+/// kept; within another Logto session, another grant: the replaced one is revoked.
+#[tokio::test]
+async fn a_new_sign_in_in_another_logto_session_revokes_the_replaced_grant() {
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    idp.edit_claims(|c| c["sid"] = serde_json::json!("logto-session-1"));
+    app.sign_in_as(&idp, "alice").await;
+    app.sign_in_as(&idp, "alice").await;
+    app.keeper.tasks().close();
+    app.keeper.tasks().wait().await;
+    app.keeper.tasks().reopen();
+    assert!(idp.revoked_tokens().is_empty(), "same Logto session: kept");
+    let replaced = app
+        .tokens
+        .load(&app.grant_id().await)
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    idp.edit_claims(|c| c["sid"] = serde_json::json!("logto-session-2"));
+    app.sign_in_as(&idp, "alice").await;
+    app.keeper.tasks().close();
+    app.keeper.tasks().wait().await;
+    assert_eq!(idp.revoked_tokens(), [replaced]);
+    assert_eq!(signed_in_sub(&mut app).await, "alice");
+}
