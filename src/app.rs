@@ -19,12 +19,15 @@ use crate::{
 
 /// The HTML document around the app, rendered once per request on the server.
 #[cfg(feature = "ssr")]
-pub fn shell(options: LeptosOptions) -> impl IntoView {
-    use crate::assets::{site_assets, IslandScripts};
+pub fn shell(options: &LeptosOptions) -> impl IntoView + use<> {
+    use crate::assets::{site_assets, watching, IslandScripts};
     use leptos_meta::MetaTags;
 
     set_content_security_policy();
-    let stylesheet = site_assets(&options).stylesheet_href.as_str();
+    let assets = site_assets(options);
+    let stylesheet = assets.stylesheet_href.as_str();
+    // The page reloads itself only under `cargo leptos watch`: no options copied otherwise.
+    let reload = watching().then(|| view! { <AutoReload options=options.clone() /> });
     let locale = crate::lang::of_current_request();
     view! {
         <!DOCTYPE html>
@@ -34,8 +37,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <link rel="stylesheet" id="leptos" href=stylesheet />
-                <AutoReload options=options.clone() />
-                <IslandScripts options />
+                {reload}
+                <IslandScripts assets />
                 <MetaTags />
             </head>
             <body>

@@ -154,6 +154,13 @@ impl SiteAssets {
     }
 }
 
+/// Whether `cargo leptos watch` runs this server: it rebuilds the site's files while the server
+/// runs (they are then read from disk on every request, and the page reloads itself).
+pub fn watching() -> bool {
+    static WATCHING: OnceLock<bool> = OnceLock::new();
+    *WATCHING.get_or_init(|| std::env::var_os("LEPTOS_WATCH").is_some())
+}
+
 /// The process-wide asset names (one site per process).
 pub fn site_assets(options: &LeptosOptions) -> &'static SiteAssets {
     static ASSETS: OnceLock<SiteAssets> = OnceLock::new();
@@ -171,10 +178,9 @@ pub fn site_assets(options: &LeptosOptions) -> &'static SiteAssets {
 /// CPU for a page (perf). `src/island_script.js` is Leptos 0.8's island loader (MIT), unchanged;
 /// the browser tests fail if it stops hydrating.
 #[leptos::component]
-pub fn IslandScripts(options: LeptosOptions) -> impl leptos::IntoView {
+pub fn IslandScripts(assets: &'static SiteAssets) -> impl leptos::IntoView {
     use leptos::prelude::*;
 
-    let assets = site_assets(&options);
     // Islands start "not hydrating", as in Leptos' component.
     if let Some(sc) = Owner::current_shared_context() {
         sc.set_is_hydrating(false);
@@ -258,7 +264,7 @@ pub async fn site_file_headers(
 }
 
 /// Whether the path names a file whose name holds one of this build's content hashes.
-fn is_hashed(path: &str, hashes: &Hashes) -> bool {
+pub fn is_hashed(path: &str, hashes: &Hashes) -> bool {
     let file = path.rsplit('/').next().unwrap_or_default();
     [&hashes.js, &hashes.wasm, &hashes.css]
         .into_iter()

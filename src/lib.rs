@@ -41,6 +41,8 @@ pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod sqlite_file;
 #[cfg(feature = "ssr")]
+pub mod static_files;
+#[cfg(feature = "ssr")]
 pub mod token_store;
 
 #[cfg(feature = "hydrate")]

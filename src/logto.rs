@@ -22,16 +22,33 @@ use crate::{
     session::{AnyStore, AuthSession, SessionError, SessionUser},
 };
 
-/// What the handle needs from the server; an axum state part and Leptos context.
+/// What the handle needs from the server; an axum state part and Leptos context. Behind one
+/// `Arc`: cloned into every request, it costs one reference count.
 #[derive(Clone)]
-pub struct AuthContext {
+pub struct AuthContext(Arc<AuthShared>);
+
+impl AuthContext {
+    pub fn new(shared: AuthShared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AuthContext {
+    type Target = AuthShared;
+    fn deref(&self) -> &AuthShared {
+        &self.0
+    }
+}
+
+/// The parts of `AuthContext`.
+pub struct AuthShared {
     pub provider: Arc<Provider>,
     pub keeper: Arc<TokenKeeper>,
     /// The session store, for what spans sessions (the sessions page, back-channel logout).
     pub sessions: AnyStore,
     pub max_lifetime: Duration,
     pub idle_timeout: Duration,
-    pub sign_in_limiter: Arc<crate::rate_limit::SignInLimiter>,
+    pub sign_in_limiter: crate::rate_limit::SignInLimiter,
     pub demo_api: Option<DemoApi>,
     pub facebook_graph_url: url::Url,
     /// For calls to APIs other than Logto: bounded, and never following redirects.

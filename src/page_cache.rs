@@ -71,8 +71,11 @@ pub fn strip_marker(headers: &mut HeaderMap) {
 #[derive(Clone, Copy, Debug)]
 pub struct CacheHit;
 
+/// Cloned into every request by the middleware's `State`: one `Arc`.
 #[derive(Clone)]
-pub struct PageCache {
+pub struct PageCache(Arc<PageCacheInner>);
+
+struct PageCacheInner {
     pages: moka::sync::Cache<PageKey, Arc<CachedPage>>,
     auth: AuthContext,
 }
@@ -96,14 +99,14 @@ struct CachedPage {
 
 impl PageCache {
     pub fn new(auth: AuthContext) -> Self {
-        Self {
+        Self(Arc::new(PageCacheInner {
             pages: moka::sync::Cache::builder()
                 .max_capacity(CACHE_BYTES)
                 .weigher(|_, page: &Arc<CachedPage>| page.weight)
                 .time_to_idle(CACHE_IDLE)
                 .build(),
             auth,
-        }
+        }))
     }
 
     /// The middleware, for the Leptos routes (pages, and server functions, which are not GETs):
@@ -117,7 +120,10 @@ impl PageCache {
         };
         let session = AuthSession::new(session);
         let read = session
-            .user(cache.auth.max_lifetime, cache.auth.keeper.store().as_ref())
+            .user(
+                cache.0.auth.max_lifetime,
+                cache.0.auth.keeper.store().as_ref(),
+            )
             .await
             .map(|user| user.map(|u| UserView::from(u.user)))
             .map_err(Arc::new);
@@ -137,7 +143,7 @@ impl PageCache {
             viewer,
             locale: crate::lang::of_request(req.headers()),
         };
-        if let Some(page) = cache.pages.get(&key) {
+        if let Some(page) = cache.0.pages.get(&key) {
             return page.respond(&leptos::nonce::Nonce::new().to_string());
         }
         let res = next.run(req).await;
@@ -152,7 +158,7 @@ impl PageCache {
             Err(failed) => return failed,
         };
         if let Some(page) = CachedPage::new(&key, &parts.headers, &html) {
-            cache.pages.insert(key, Arc::new(page));
+            cache.0.pages.insert(key, Arc::new(page));
         }
         Response::from_parts(parts, Body::from(html))
     }

@@ -22,17 +22,41 @@ use crate::{
     assets::{self, SiteAssets},
     auth::{Provider, TokenKeeper},
     config::AppConfig,
-    logto::{AuthContext, SignedInUser},
+    logto::{AuthContext, AuthShared, SignedInUser},
     page_cache::PageCache,
     resource_server::{self, ResourceServer},
     session::{self, AnyStore, Stores},
+    static_files::StaticFiles,
 };
 
-/// Everything the handlers share, reachable from axum extractors and from Leptos context.
-#[derive(Clone, axum::extract::FromRef)]
-pub struct AppState {
+/// Everything the handlers share, reachable from axum extractors and from Leptos context, behind
+/// one `Arc`: every request clones it (into its Leptos context, into extractors), which is then
+/// one reference count rather than a copy of caches, clients and options.
+#[derive(Clone)]
+pub struct AppState(Arc<AppShared>);
+
+pub struct AppShared {
     pub leptos_options: LeptosOptions,
     pub auth: AuthContext,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for AuthContext {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
 }
 
 impl AppState {
@@ -43,75 +67,45 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let provider = Arc::new(Provider::new(config.auth.clone())?);
         let http = crate::auth::http::client(config.auth.http_timeout)?;
-        Ok(Self {
+        let auth = AuthContext::new(AuthShared {
+            keeper: Arc::new(TokenKeeper::new(provider.clone(), stores.tokens.clone())),
+            sessions: stores.sessions.clone(),
+            provider,
+            max_lifetime: config.session_max_lifetime,
+            idle_timeout: config.session_idle_timeout,
+            sign_in_limiter: crate::rate_limit::SignInLimiter::new(
+                config.sign_in_rate_limit_per_minute,
+                config.client_ip_header.clone(),
+            ),
+            demo_api: config.demo_api.clone(),
+            facebook_graph_url: config.facebook_graph_url.clone(),
+            http,
+        });
+        Ok(Self(Arc::new(AppShared {
             leptos_options,
-            auth: AuthContext {
-                keeper: Arc::new(TokenKeeper::new(provider.clone(), stores.tokens.clone())),
-                sessions: stores.sessions.clone(),
-                provider,
-                max_lifetime: config.session_max_lifetime,
-                idle_timeout: config.session_idle_timeout,
-                sign_in_limiter: Arc::new(crate::rate_limit::SignInLimiter::new(
-                    config.sign_in_rate_limit_per_minute,
-                    config.client_ip_header.clone(),
-                )),
-                demo_api: config.demo_api.clone(),
-                facebook_graph_url: config.facebook_graph_url.clone(),
-                http,
-            },
-        })
+            auth,
+        })))
     }
 }
 
-/// The whole app as a router, so tests can drive it without a socket.
+/// The whole app as a router, so tests can drive it without a socket. The site's static files
+/// are answered from memory in front of the session and page layers (they need neither).
 pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
-    let routes = route_list();
-    let leptos_options = state.leptos_options.clone();
-    let pkg_path = format!("/{}", leptos_options.site_pkg_dir);
-    let auth = state.auth.clone();
-    let mut app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/auth/me", get(me))
-        .route(
-            "/auth/backchannel-logout",
-            axum::routing::post(crate::sessions::backchannel_logout),
-        )
-        .nest(&pkg_path, assets::pkg_router(&leptos_options));
-    if let Some(api) = &config.demo_api {
-        app = app.nest(
-            "/demo-api",
-            resource_server::router(ResourceServer {
-                provider: state.auth.provider.clone(),
-                audience: api.resource.clone(),
-                scope: api.scope.clone(),
-            }),
-        );
-    }
-    let pages = Router::new()
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(auth.clone()),
-            move || shell(leptos_options.clone()),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            PageCache::new(state.auth.clone()),
-            PageCache::layer,
-        ));
-    app.merge(pages)
-        .fallback_service(
-            tower::ServiceBuilder::new()
-                .layer(axum::middleware::from_fn(assets::site_file_headers))
-                .service(axum::handler::Handler::with_state(
-                    leptos_axum::file_and_error_handler::<AppState, _>(shell),
-                    state.clone(),
-                )),
-        )
+    let statics = static_files(&state.leptos_options)
+        .map(|files| axum::middleware::from_fn_with_state(files, StaticFiles::serve));
+    dynamic_routes(&state, config)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(config.auth.base_url.origin().ascii_serialization()),
             same_origin_posts,
         ))
         .layer(axum::middleware::from_fn(page_headers))
+        .layer(session::layer(store, config))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.auth.base_url.clone()),
+            canonical_loopback_host,
+        ))
+        .with_state(state)
+        .layer(tower::util::option_layer(statics))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -131,12 +125,88 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
                 )
             },
         )))
-        .layer(session::layer(store, config))
+}
+
+/// The site's files, read into memory once now (`crate::static_files`); `None` under
+/// `cargo leptos watch` (they change while the server runs), and when there are none or they
+/// cannot be read: then every file comes from disk, as always for the ones not in memory.
+fn static_files(options: &LeptosOptions) -> Option<Arc<StaticFiles>> {
+    if assets::watching() {
+        return None;
+    }
+    let root = std::path::Path::new(options.site_root.as_ref());
+    let hashes = assets::site_assets(options).hashes.clone();
+    match StaticFiles::load(root, &hashes) {
+        Ok(files) if files.is_empty() => None,
+        Ok(files) => {
+            tracing::debug!(
+                files = files.len(),
+                bytes = files.bytes(),
+                "site files in memory"
+            );
+            Some(Arc::new(files))
+        }
+        Err(err) => {
+            tracing::warn!(
+                "site files under {} not read into memory, served from disk: {err}",
+                root.display()
+            );
+            None
+        }
+    }
+}
+
+/// Pages, server functions, the app's own endpoints, the `pkg` directory from disk (what is not
+/// in memory), and the fallback (a file from disk, or the app's 404 page).
+fn dynamic_routes(state: &AppState, config: &AppConfig) -> Router<AppState> {
+    let leptos_options = &state.leptos_options;
+    let auth = state.auth.clone();
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/auth/me", get(me))
+        .route(
+            "/auth/backchannel-logout",
+            axum::routing::post(crate::sessions::backchannel_logout),
+        )
+        .nest(
+            &format!("/{}", leptos_options.site_pkg_dir),
+            assets::pkg_router(leptos_options),
+        );
+    if let Some(api) = &config.demo_api {
+        app = app.nest(
+            "/demo-api",
+            resource_server::router(ResourceServer {
+                provider: state.auth.provider.clone(),
+                audience: api.resource.clone(),
+                scope: api.scope.clone(),
+            }),
+        );
+    }
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            state,
+            route_list(),
+            move || provide_context(auth.clone()),
+            // The state, one `Arc`: the closure is cloned with the route on every request.
+            {
+                let state = state.clone();
+                move || shell(&state.leptos_options)
+            },
+        )
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(config.auth.base_url.clone()),
-            canonical_loopback_host,
-        ))
-        .with_state(state)
+            PageCache::new(state.auth.clone()),
+            PageCache::layer,
+        ));
+    app.merge(pages).fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(assets::site_file_headers))
+            .service(axum::handler::Handler::with_state(
+                leptos_axum::file_and_error_handler::<AppState, _>(|options: LeptosOptions| {
+                    shell(&options)
+                }),
+                state.clone(),
+            )),
+    )
 }
 
 /// The app's routes, generated once per process. Generating them renders the app with resource

@@ -14,5 +14,6 @@ mod language;
 mod no_store;
 mod pages;
 mod sessions;
+mod site_files;
 mod token_store;
 mod tokens;

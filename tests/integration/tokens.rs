@@ -833,7 +833,10 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
         sessions: app.store.clone(),
         tokens: app.tokens.clone(),
     };
-    let auth = AppState::new(options, &config, &stores).unwrap().auth;
+    let auth = AppState::new(options, &config, &stores)
+        .unwrap()
+        .auth
+        .clone();
     let handler: Router = Router::new()
         .route("/claims", get(claims))
         .route("/organizations", get(organizations))

@@ -1049,7 +1049,12 @@ pub fn config_for(idp: &Idp, extra: &[(&str, &str)]) -> AppConfig {
 
 impl App {
     pub async fn new(config: &AppConfig) -> Self {
-        let options = LeptosOptions::builder().output_name("logto-leptos").build();
+        // No site directory: a test is about pages and endpoints (Leptos' default `.` would be
+        // the whole project).
+        let options = LeptosOptions::builder()
+            .output_name("logto-leptos")
+            .site_root("target/no-site")
+            .build();
         Self::with_options(config, options).await
     }
 
