@@ -139,7 +139,7 @@ fn static_files(options: &LeptosOptions) -> Option<Arc<StaticFiles>> {
     match StaticFiles::load(root, &hashes) {
         Ok(files) if files.is_empty() => None,
         Ok(files) => {
-            tracing::debug!(
+            tracing::info!(
                 files = files.len(),
                 bytes = files.bytes(),
                 "site files in memory"

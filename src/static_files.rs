@@ -8,8 +8,10 @@
 //! `If-None-Match`).
 //!
 //! It is a middleware, not routes: a GET or HEAD naming one of the files is answered before the
-//! session and page layers (which a file needs neither of); everything else, a missing `/pkg`
-//! file included, goes on to the app as before (files from disk, then the 404 page). Under
+//! session and page layers (which a file needs neither of); everything else goes on to the app
+//! as before: a missing `/pkg` file to the disk server's empty 404, other paths to Leptos' file
+//! handler and the 404 page, and byte-range requests to the disk server (206). The files are
+//! read once: a server whose files are replaced is restarted (`cargo leptos watch` does). Under
 //! `cargo leptos watch` the files change while the server runs: there it is not installed.
 
 use std::{
@@ -28,21 +30,28 @@ use axum::{
 
 use crate::assets::{Hashes, IMMUTABLE, REVALIDATE};
 
-/// One encoding of a file.
+/// One encoding of a file; its tag differs from the other encodings' (a shared cache must not
+/// answer a `br` request's revalidation with the identity body).
 struct Variant {
     body: Bytes,
     etag: HeaderValue,
 }
 
+/// Headers decided once, at load: only the variant is chosen per request.
 struct StaticFile {
     content_type: HeaderValue,
     cache_control: HeaderValue,
+    /// The file's modification time, for browsers revalidating with `If-Modified-Since` (what
+    /// the disk server sent before them; an ETag is only known after this version).
+    last_modified: HeaderValue,
+    modified: std::time::SystemTime,
     identity: Variant,
     brotli: Option<Variant>,
     gzip: Option<Variant>,
 }
 
-/// Every file of the site, by URL path (`/pkg/app.abc.wasm`, `/favicon.svg`).
+/// Every file of the site, by URL path (`/pkg/app.abc.wasm`, `/favicon.svg`): one lookup per
+/// request, no file system.
 #[derive(Default)]
 pub struct StaticFiles {
     files: HashMap<String, StaticFile>,
@@ -87,9 +96,13 @@ impl StaticFiles {
             } else {
                 REVALIDATE
             };
+            let modified = std::fs::metadata(&path)?.modified()?;
             let file = StaticFile {
                 content_type: content_type(&path),
                 cache_control: HeaderValue::from_static(policy),
+                last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
+                    .unwrap_or(HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT")),
+                modified,
                 identity: Variant::new(std::fs::read(&path)?, ""),
                 brotli: variant(".br")?,
                 gzip: variant(".gz")?,
@@ -127,7 +140,12 @@ impl StaticFiles {
         next: Next,
     ) -> Response {
         let head = req.method() == Method::HEAD;
-        if head || req.method() == Method::GET {
+        // Byte ranges and their preconditions are the disk server's (`ServeDir` answers 206 and
+        // 412): rare, and not worth a second implementation.
+        let ranged = [header::RANGE, header::IF_RANGE, header::IF_UNMODIFIED_SINCE]
+            .iter()
+            .any(|h| req.headers().contains_key(h));
+        if (head || req.method() == Method::GET) && !ranged {
             if let Some(file) = files.find(req.uri().path()) {
                 let mut res = file.answer(req.headers());
                 if head {
@@ -156,22 +174,18 @@ impl StaticFiles {
 impl StaticFile {
     /// The answer, in the encoding the request prefers of those there are.
     fn answer(&self, request: &HeaderMap) -> Response {
-        let file = self;
         let accepted = accepted_encodings(request);
-        let (variant, encoding) = match (&file.brotli, &file.gzip) {
-            (Some(br), _) if accepted.prefers_brotli(file.gzip.is_some()) => (br, Some("br")),
+        let (variant, encoding) = match (&self.brotli, &self.gzip) {
+            (Some(br), _) if accepted.prefers_brotli(self.gzip.is_some()) => (br, Some("br")),
             (_, Some(gz)) if accepted.gzip > 0.0 => (gz, Some("gzip")),
-            _ => (&file.identity, None),
+            _ => (&self.identity, None),
         };
-        let mut res = if request
-            .get(header::IF_NONE_MATCH)
-            .is_some_and(|tags| etag_matches(tags, &variant.etag))
-        {
+        let mut res = if self.not_modified(request, &variant.etag) {
             status(StatusCode::NOT_MODIFIED)
         } else {
             let mut res = Response::new(Body::from(variant.body.clone()));
             res.headers_mut()
-                .insert(header::CONTENT_TYPE, file.content_type.clone());
+                .insert(header::CONTENT_TYPE, self.content_type.clone());
             res.headers_mut().insert(
                 header::CONTENT_LENGTH,
                 HeaderValue::from(variant.body.len()),
@@ -184,7 +198,9 @@ impl StaticFile {
         };
         let headers = res.headers_mut();
         headers.insert(header::ETAG, variant.etag.clone());
-        headers.insert(header::CACHE_CONTROL, file.cache_control.clone());
+        headers.insert(header::LAST_MODIFIED, self.last_modified.clone());
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(header::CACHE_CONTROL, self.cache_control.clone());
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         // As every answer of the app says (`server::page_headers`).
         headers.insert(
@@ -192,6 +208,27 @@ impl StaticFile {
             HeaderValue::from_static("strict-origin-when-cross-origin"),
         );
         res
+    }
+}
+
+impl StaticFile {
+    /// RFC 9110 §13.1: `If-None-Match` decides when sent (`If-Modified-Since` is then ignored);
+    /// else `If-Modified-Since`, to the second.
+    fn not_modified(&self, request: &HeaderMap, etag: &HeaderValue) -> bool {
+        if let Some(tags) = request.get(header::IF_NONE_MATCH) {
+            return etag_matches(tags, etag);
+        }
+        request
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .is_some_and(|since| {
+                let secs = |t: std::time::SystemTime| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                };
+                secs(self.modified) <= secs(since)
+            })
     }
 }
 

@@ -97,8 +97,52 @@ async fn site_files_are_answered_from_memory_with_their_headers() {
     assert_eq!(head.headers[header::CONTENT_TYPE], "image/svg+xml");
     assert_eq!(head.body, "");
 
-    // Not in memory: the dotfile was never read, and a missing pkg file is the app's 404, which
-    // no one may keep.
+    // Revalidation by date, for a browser that kept only Last-Modified: 304 unless older.
+    let icon = app.send(request("GET", "/favicon.svg", &[])).await;
+    let modified = icon.headers[header::LAST_MODIFIED]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let same = app
+        .send(request(
+            "GET",
+            "/favicon.svg",
+            &[("if-modified-since", &modified)],
+        ))
+        .await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    let older = app
+        .send(request(
+            "GET",
+            "/favicon.svg",
+            &[("if-modified-since", "Thu, 01 Jan 1970 00:00:00 GMT")],
+        ))
+        .await;
+    assert_eq!(older.status, StatusCode::OK);
+    assert_eq!(older.body, "<svg/>");
+    // If-None-Match decides when both are sent.
+    let both = app
+        .send(request(
+            "GET",
+            "/favicon.svg",
+            &[
+                ("if-modified-since", &modified),
+                ("if-none-match", "\"other\""),
+            ],
+        ))
+        .await;
+    assert_eq!(both.status, StatusCode::OK);
+    assert_eq!(icon.headers[header::ACCEPT_RANGES], "bytes");
+    // A byte range goes on to the disk server (206 there): memory would answer the whole file,
+    // and the file is gone from disk.
+    let ranged = app
+        .send(request("GET", "/favicon.svg", &[("range", "bytes=0-1")]))
+        .await;
+    assert_ne!(ranged.status, StatusCode::OK);
+    assert!(!ranged.body.contains("<svg/>"));
+
+    // Not in memory: the dotfile was never read, and a missing pkg file is the disk server's
+    // empty 404 (as before), which no one may keep.
     let env = app.send(request("GET", "/.env", &[])).await;
     assert_ne!(env.status, StatusCode::OK);
     assert!(!env.body.contains("do-not-serve"));
@@ -106,5 +150,6 @@ async fn site_files_are_answered_from_memory_with_their_headers() {
         .send(request("GET", "/pkg/logto-leptos.0ld.js", &[]))
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.body, "", "not the HTML 404 page");
     assert_eq!(missing.headers[header::CACHE_CONTROL], "no-store");
 }
