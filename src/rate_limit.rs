@@ -31,7 +31,8 @@ impl std::fmt::Display for ClientKey {
 
 /// Where the client's address is, behind a proxy: RFC 7239 `Forwarded: for=` and the single-value
 /// headers of nginx, Cloudflare, Akamai, Fly.io, CloudFront and Envoy are read by the `client-ip`
-/// crate (which also refuses a single-value header sent twice); `X-Forwarded-For` (its rightmost
+/// crate (which also refuses a single-value header sent twice, except CloudFront's, whose last
+/// line it takes); `X-Forwarded-For` (its rightmost
 /// entry) and any other header are read here, `ip:port` and `[ipv6]` forms included, which
 /// `client-ip` refuses (Azure Application Gateway appends `ip:port`).
 #[derive(Clone, Debug)]

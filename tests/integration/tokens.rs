@@ -628,6 +628,11 @@ async fn organizations_are_listed_and_an_organization_token_is_shown_as_claims()
 }
 
 async fn facebook_card(token: FacebookToken, identity: bool) -> Value {
+    facebook_card_with(token, identity).await.0
+}
+
+/// The card, and the provider double that answered it.
+async fn facebook_card_with(token: FacebookToken, identity: bool) -> (Value, Idp) {
     let idp = Idp::start().await;
     let api = start_api(&idp, ApiMode::Real).await;
     let mut app = app_with(
@@ -650,15 +655,24 @@ async fn facebook_card(token: FacebookToken, identity: bool) -> Value {
             "no Facebook token either: {body}"
         );
     }
-    body
+    (body, idp)
 }
 
 /// The Account API is called with the user's Logto token: a redirect is not followed (it could
 /// carry the token elsewhere), and the card says the token is unavailable.
 #[tokio::test]
 async fn an_account_api_redirect_is_not_followed() {
-    let body = facebook_card(FacebookToken::Redirected, true).await;
+    let (body, idp) = facebook_card_with(FacebookToken::Redirected, true).await;
     assert_eq!(body, "Unavailable", "{body}");
+    assert_eq!(
+        idp.account_redirects(),
+        1,
+        "the double answered with its redirect"
+    );
+    assert!(
+        idp.facebook_tokens().is_empty(),
+        "and the token behind it was not fetched"
+    );
 }
 
 #[tokio::test]

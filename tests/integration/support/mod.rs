@@ -170,6 +170,8 @@ struct IdpState {
     /// Facebook tokens the Secret Vault handed out.
     facebook_tokens: Vec<String>,
     pub token_requests: usize,
+    /// Account API answers that were redirects (`FacebookToken::Redirected`).
+    pub account_redirects: usize,
     pub refresh_requests: usize,
     pub jwks_requests: usize,
     pub discovery_requests: usize,
@@ -337,6 +339,9 @@ impl Idp {
     }
     pub fn refresh_targets(&self) -> Vec<String> {
         self.state.lock().unwrap().refresh_targets.clone()
+    }
+    pub fn account_redirects(&self) -> usize {
+        self.state.lock().unwrap().account_redirects
     }
     pub fn facebook_tokens(&self) -> Vec<String> {
         self.state.lock().unwrap().facebook_tokens.clone()
@@ -936,6 +941,7 @@ async fn account_federated_token(
     };
     if script.facebook_token == FacebookToken::Redirected {
         if query.as_deref() != Some("followed=1") {
+            idp.state.lock().unwrap().account_redirects += 1;
             let to = format!("/api/my-account/identities/{target}/access-token?followed=1");
             return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
         }
