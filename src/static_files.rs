@@ -18,6 +18,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::Arc,
+    time::SystemTime,
 };
 
 use axum::{
@@ -44,7 +45,7 @@ struct StaticFile {
     /// The file's modification time, for browsers revalidating with `If-Modified-Since` (what
     /// the disk server sent before them; an ETag is only known after this version).
     last_modified: HeaderValue,
-    modified: std::time::SystemTime,
+    modified: SystemTime,
     identity: Variant,
     brotli: Option<Variant>,
     gzip: Option<Variant>,
@@ -76,7 +77,7 @@ impl StaticFiles {
             bytes: Self::MAX_BYTES,
         };
         let paths = walk(root, &mut budget)?;
-        for path in paths {
+        for (path, modified) in paths {
             let name = path.to_string_lossy();
             if name.ends_with(".br") || name.ends_with(".gz") {
                 continue;
@@ -96,7 +97,6 @@ impl StaticFiles {
             } else {
                 REVALIDATE
             };
-            let modified = std::fs::metadata(&path)?.modified()?;
             let file = StaticFile {
                 content_type: content_type(&path),
                 cache_control: HeaderValue::from_static(policy),
@@ -223,7 +223,7 @@ impl StaticFile {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .is_some_and(|since| {
-                let secs = |t: std::time::SystemTime| {
+                let secs = |t: SystemTime| {
                     t.duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs())
                 };
@@ -261,9 +261,9 @@ struct Budget {
     bytes: u64,
 }
 
-/// Every file under `dir`, depth first; an error as soon as they pass the budget (before any
-/// is read).
-fn walk(dir: &Path, budget: &mut Budget) -> std::io::Result<Vec<PathBuf>> {
+/// Every file under `dir` with its modification time, depth first; an error as soon as they pass
+/// the budget (before any is read).
+fn walk(dir: &Path, budget: &mut Budget) -> std::io::Result<Vec<(PathBuf, SystemTime)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -280,7 +280,7 @@ fn walk(dir: &Path, budget: &mut Budget) -> std::io::Result<Vec<PathBuf>> {
         } else if meta.is_file() {
             budget.files = budget.files.checked_sub(1).ok_or_else(too_many)?;
             budget.bytes = budget.bytes.checked_sub(meta.len()).ok_or_else(too_many)?;
-            out.push(path);
+            out.push((path, meta.modified()?));
         }
     }
     Ok(out)

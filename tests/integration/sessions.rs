@@ -1093,14 +1093,7 @@ async fn a_new_sign_in_revokes_the_replaced_grant_unless_it_is_the_same() {
         StatusCode::OK,
         "and it refreshes"
     );
-    let alices = app
-        .tokens
-        .load(&app.grant_id().await)
-        .await
-        .unwrap()
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let alices = app.refresh_token().await;
     app.sign_in_as(&idp, "bob").await;
     app.keeper.tasks().close();
     app.keeper.tasks().wait().await;
@@ -1252,14 +1245,7 @@ async fn a_new_sign_in_in_another_logto_session_revokes_the_replaced_grant() {
     app.keeper.tasks().wait().await;
     app.keeper.tasks().reopen();
     assert!(idp.revoked_tokens().is_empty(), "same Logto session: kept");
-    let replaced = app
-        .tokens
-        .load(&app.grant_id().await)
-        .await
-        .unwrap()
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let replaced = app.refresh_token().await;
     idp.edit_claims(|c| c["sid"] = serde_json::json!("logto-session-2"));
     app.sign_in_as(&idp, "alice").await;
     app.keeper.tasks().close();

@@ -1081,6 +1081,17 @@ impl App {
     }
 
     /// The token store's key for this browser's signed-in user, read from the session record.
+    /// The refresh token of this browser's grant, as the token store holds it now.
+    pub async fn refresh_token(&self) -> String {
+        self.tokens
+            .load(&self.grant_id().await)
+            .await
+            .unwrap()
+            .expect("a token set")
+            .refresh_token
+            .expect("a refresh token")
+    }
+
     pub async fn grant_id(&self) -> String {
         use tower_sessions::SessionStore;
         let record = self
