@@ -97,6 +97,10 @@ fn set_content_security_policy() {
 /// The signed-in user as a blocking resource: SSR waits for it, so pages are complete without JS.
 type UserResource = Resource<Result<Option<UserView>, ServerFnError>>;
 
+/// Data only some signed-in users get, by a server function: `None` when it was not asked for
+/// (or not for this user), else its answer.
+type ActionResource<T> = Resource<Option<Result<T, AppError>>>;
+
 /// Pages are rendered on the server only (Leptos islands): the browser's WASM holds just the
 /// `#[island]` components (theme switch, sign-in and sign-out buttons), which keeps it small.
 /// Everything else is plain HTML with forms, so it works the same without JavaScript.
@@ -208,7 +212,10 @@ fn ThemeToggle(label: String) -> impl IntoView {
 
 /// Renders `signed_in` or `signed_out` from the session's user.
 #[component]
-fn AuthGate(signed_in: fn(UserView) -> AnyView, signed_out: fn() -> AnyView) -> impl IntoView {
+fn AuthGate(
+    signed_in: impl Fn(UserView) -> AnyView + Copy + Send + Sync + 'static,
+    signed_out: fn() -> AnyView,
+) -> impl IntoView {
     let user = expect_context::<UserResource>();
     let locale = use_locale();
     view! {
@@ -259,17 +266,20 @@ fn HomePage() -> impl IntoView {
 #[component]
 fn ProfilePage() -> impl IntoView {
     let locale = use_locale();
+    let api = query_action("call", |_| true, |_| call_api());
+    let org_token = query_action("organization", |_| true, organization_token);
+    let facebook = query_action("facebook", has_facebook, |_| facebook_profile());
     view! {
         <Title text=td_string!(locale, profile.title) />
         <AuthGate
-            signed_in=|u| {
+            signed_in=move |u| {
                 let locale = use_locale();
                 view! {
                     <h1>{td_string!(locale, profile.title)}</h1>
                     <UserCard user=UserCardView::new(u.clone(), locale) />
-                    <ApiCard />
-                    <OrganizationsCard organizations=u.organizations.clone() />
-                    {u.identities.iter().any(|i| i == "facebook").then(|| view! { <FacebookCard /> })}
+                    <ApiCard result=api />
+                    <OrganizationsCard organizations=u.organizations.clone() token=org_token />
+                    {has_facebook(&u).then(|| view! { <FacebookCard profile=facebook /> })}
                     <section class="card">
                         <h2>{td_string!(locale, profile.claims)}</h2>
                         <ClaimsTable claims=u.claims />
@@ -286,18 +296,47 @@ fn ProfilePage() -> impl IntoView {
 #[component]
 fn SessionsPage() -> impl IntoView {
     let locale = use_locale();
+    let sessions = for_signed_in_user(|_| true, my_sessions);
     view! {
         <Title text=td_string!(locale, sessions.title) />
         <AuthGate
-            signed_in=|_| view! { <SessionsList /> }.into_any()
+            signed_in=move |_| view! { <SessionsList sessions /> }.into_any()
             signed_out=|| view! { <SignInFirst /> }.into_any()
         />
     }
 }
 
+/// A resource of data that only a signed-in user may see, created at the page's top and read
+/// inside the Suspense that waits for the user. Created inside it, Leptos' SSR re-runs the child
+/// closure, makes a fresh resource each time and can wait on it forever (leptos-rs/leptos#4866:
+/// the sessions page hung about once in twenty views with SQLite). `None` for anyone `shown`
+/// refuses (signed out, or a card the user does not get), without asking the server.
+fn for_signed_in_user<T, Fut>(
+    shown: fn(&UserView) -> bool,
+    load: impl Fn() -> Fut + Send + Sync + 'static,
+) -> ActionResource<T>
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+{
+    let user = expect_context::<UserResource>();
+    let load = std::sync::Arc::new(load);
+    Resource::new_blocking(
+        || (),
+        move |_| {
+            let load = load.clone();
+            async move {
+                match user.await {
+                    Ok(Some(u)) if shown(&u) => Some(load().await),
+                    _ => None,
+                }
+            }
+        },
+    )
+}
+
 #[component]
-fn SessionsList() -> impl IntoView {
-    let sessions = Resource::new_blocking(|| (), |_| my_sessions());
+fn SessionsList(sessions: ActionResource<Vec<SessionView>>) -> impl IntoView {
     let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="sessions-title">
@@ -306,12 +345,13 @@ fn SessionsList() -> impl IntoView {
             <Suspense fallback=move || view! { <p class="muted">{td_string!(locale, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match sessions.await {
-                        Ok(list) => view! {
+                        Some(Ok(list)) => view! {
                             <ul class="sessions">
                                 {list.into_iter().map(|s| view! { <SessionItem session=s /> }).collect_view()}
                             </ul>
                         }.into_any(),
-                        Err(e) => view! { <AppErrorNote error=e /> }.into_any(),
+                        Some(Err(e)) => view! { <AppErrorNote error=e /> }.into_any(),
+                        None => ().into_any(),
                     }
                 })}
             </Suspense>
@@ -428,25 +468,30 @@ fn url_encode(s: &str) -> String {
 
 /// A profile-page action that runs when its GET form's button put `name=value` in the URL: each
 /// press loads the page again and the server renders the result into it, with or without
-/// JavaScript. (The name is on the button so the URL carries nothing else.)
+/// JavaScript. (The name is on the button so the URL carries nothing else.) Created at the page's
+/// top, as `for_signed_in_user` and for the same reason; it runs only for a user `shown` allows
+/// (one who sees the card with the button).
 fn query_action<T, Fut>(
     name: &'static str,
+    shown: fn(&UserView) -> bool,
     run: impl Fn(String) -> Fut + Send + Sync + 'static,
-) -> Resource<Option<Result<T, AppError>>>
+) -> ActionResource<T>
 where
     T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
     Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
 {
     let query = use_query_map();
+    let user = expect_context::<UserResource>();
     let run = std::sync::Arc::new(run);
     Resource::new(
         move || query.with(|q| q.get(name)),
         move |value| {
             let run = run.clone();
             async move {
-                match value {
-                    Some(v) => Some(run(v).await),
-                    None => None,
+                let value = value?;
+                match user.await {
+                    Ok(Some(u)) if shown(&u) => Some(run(value).await),
+                    _ => None,
                 }
             }
         },
@@ -455,7 +500,7 @@ where
 
 /// Under an action's button: nothing until it is asked for, then its answer, or the error.
 fn action_result<T>(
-    resource: Resource<Option<Result<T, AppError>>>,
+    resource: ActionResource<T>,
     waiting: &'static str,
     show: fn(T) -> AnyView,
 ) -> impl IntoView
@@ -524,9 +569,13 @@ pub fn app_error_text(locale: Locale, error: &AppError) -> &'static str {
     }
 }
 
+/// The Facebook card (and its action) is for users who signed in with Facebook at least once.
+fn has_facebook(user: &UserView) -> bool {
+    user.identities.iter().any(|i| i == "facebook")
+}
+
 #[component]
-fn ApiCard() -> impl IntoView {
-    let result = query_action("call", |_| call_api());
+fn ApiCard(result: ActionResource<ApiCallView>) -> impl IntoView {
     let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="api-title">
@@ -574,8 +623,10 @@ fn ApiResult(result: ApiCallView) -> impl IntoView {
 }
 
 #[component]
-fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
-    let token = query_action("organization", organization_token);
+fn OrganizationsCard(
+    organizations: Vec<OrganizationView>,
+    token: ActionResource<OrgTokenView>,
+) -> impl IntoView {
     let locale = use_locale();
     let list = if organizations.is_empty() {
         view! { <p class="muted">{td_string!(locale, orgs.none)}</p> }.into_any()
@@ -621,8 +672,7 @@ fn OrganizationsCard(organizations: Vec<OrganizationView>) -> impl IntoView {
 }
 
 #[component]
-fn FacebookCard() -> impl IntoView {
-    let profile = query_action("facebook", |_| facebook_profile());
+fn FacebookCard(profile: ActionResource<FacebookView>) -> impl IntoView {
     let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="facebook-title">

@@ -1253,3 +1253,40 @@ async fn a_new_sign_in_in_another_logto_session_revokes_the_replaced_grant() {
     assert_eq!(idp.revoked_tokens(), [replaced]);
     assert_eq!(signed_in_sub(&mut app).await, "alice");
 }
+
+/// The sessions page is rendered whole, every time. Its list was a resource created inside the
+/// Suspense that waits for the user, and Leptos' SSR then sometimes never finished the page
+/// (leptos-rs/leptos#4866): about one view in twenty hung with SQLite, whose reads resolve on
+/// another thread. Many views on a multi-thread runtime; each must end within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sessions_page_always_finishes() {
+    let dir = std::env::temp_dir().join(format!("sessions-page-{}", std::process::id()));
+    let db = dir.join("sessions.db");
+    let idp = Idp::start().await;
+    let url = format!("sqlite://{}", db.display());
+    let mut app = App::new(&config_for(&idp, &[("SESSION_STORE_URL", &url)])).await;
+    app.sign_in_as(&idp, "alice").await;
+    let tabs: Vec<_> = (0..4)
+        .map(|tab| {
+            let mut app = app.tab();
+            tokio::spawn(async move {
+                for view in 0..250 {
+                    let page = tokio::time::timeout(Duration::from_secs(10), app.get("/sessions"))
+                        .await
+                        .unwrap_or_else(|_| panic!("tab {tab}, view {view}: never finished"));
+                    assert_eq!(page.status, StatusCode::OK, "tab {tab}, view {view}");
+                    assert_eq!(
+                        page.body.matches("class=\"session\"").count(),
+                        1,
+                        "tab {tab}, view {view}: {}",
+                        page.body
+                    );
+                }
+            })
+        })
+        .collect();
+    for tab in tabs {
+        tab.await.unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
