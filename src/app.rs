@@ -97,9 +97,9 @@ fn set_content_security_policy() {
 /// The signed-in user as a blocking resource: SSR waits for it, so pages are complete without JS.
 type UserResource = Resource<Result<Option<UserView>, ServerFnError>>;
 
-/// Data only some signed-in users get, by a server function: `None` when it was not asked for
-/// (or not for this user), else its answer.
-type ActionResource<T> = Resource<Option<Result<T, AppError>>>;
+/// A server function's answer that only a signed-in user gets: `None` for anyone else, and for
+/// a profile action nobody asked for.
+type SignedInResource<T> = Resource<Option<Result<T, AppError>>>;
 
 /// Pages are rendered on the server only (Leptos islands): the browser's WASM holds just the
 /// `#[island]` components (theme switch, sign-in and sign-out buttons), which keeps it small.
@@ -210,7 +210,11 @@ fn ThemeToggle(label: String) -> impl IntoView {
     }
 }
 
-/// Renders `signed_in` or `signed_out` from the session's user.
+/// Renders `signed_in` or `signed_out` from the session's user. SSR runs `signed_in` again each
+/// time it walks the Suspense's children, so it only builds views: a resource created in it is a
+/// fresh one each time, which Leptos can wait on forever (leptos-rs/leptos#4866; here the sessions
+/// page hung about once in twenty views with SQLite). Pages create their resources at their top
+/// (`for_signed_in_user`, `query_action`) and pass them in.
 #[component]
 fn AuthGate(
     signed_in: impl Fn(UserView) -> AnyView + Copy + Send + Sync + 'static,
@@ -266,9 +270,9 @@ fn HomePage() -> impl IntoView {
 #[component]
 fn ProfilePage() -> impl IntoView {
     let locale = use_locale();
-    let api = query_action("call", |_| true, |_| call_api());
-    let org_token = query_action("organization", |_| true, organization_token);
-    let facebook = query_action("facebook", has_facebook, |_| facebook_profile());
+    let api = query_action("call", |_| call_api());
+    let org_token = query_action("organization", organization_token);
+    let facebook = query_action("facebook", |_| facebook_profile());
     view! {
         <Title text=td_string!(locale, profile.title) />
         <AuthGate
@@ -296,7 +300,7 @@ fn ProfilePage() -> impl IntoView {
 #[component]
 fn SessionsPage() -> impl IntoView {
     let locale = use_locale();
-    let sessions = for_signed_in_user(|_| true, my_sessions);
+    let sessions = for_signed_in_user(my_sessions);
     view! {
         <Title text=td_string!(locale, sessions.title) />
         <AuthGate
@@ -306,15 +310,10 @@ fn SessionsPage() -> impl IntoView {
     }
 }
 
-/// A resource of data that only a signed-in user may see, created at the page's top and read
-/// inside the Suspense that waits for the user. Created inside it, Leptos' SSR re-runs the child
-/// closure, makes a fresh resource each time and can wait on it forever (leptos-rs/leptos#4866:
-/// the sessions page hung about once in twenty views with SQLite). `None` for anyone `shown`
-/// refuses (signed out, or a card the user does not get), without asking the server.
-fn for_signed_in_user<T, Fut>(
-    shown: fn(&UserView) -> bool,
-    load: impl Fn() -> Fut + Send + Sync + 'static,
-) -> ActionResource<T>
+/// Call in a page component's body, never inside a Suspense (see `AuthGate`). It waits for the
+/// user first so that a signed-out visitor costs no server call (which would answer 401 and log
+/// a refusal on a page that only sends them to sign in).
+fn for_signed_in_user<T, Fut>(load: impl Fn() -> Fut + Send + Sync + 'static) -> SignedInResource<T>
 where
     T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
     Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
@@ -327,7 +326,7 @@ where
             let load = load.clone();
             async move {
                 match user.await {
-                    Ok(Some(u)) if shown(&u) => Some(load().await),
+                    Ok(Some(_)) => Some(load().await),
                     _ => None,
                 }
             }
@@ -336,7 +335,7 @@ where
 }
 
 #[component]
-fn SessionsList(sessions: ActionResource<Vec<SessionView>>) -> impl IntoView {
+fn SessionsList(sessions: SignedInResource<Vec<SessionView>>) -> impl IntoView {
     let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="sessions-title">
@@ -468,14 +467,14 @@ fn url_encode(s: &str) -> String {
 
 /// A profile-page action that runs when its GET form's button put `name=value` in the URL: each
 /// press loads the page again and the server renders the result into it, with or without
-/// JavaScript. (The name is on the button so the URL carries nothing else.) Created at the page's
-/// top, as `for_signed_in_user` and for the same reason; it runs only for a user `shown` allows
-/// (one who sees the card with the button).
+/// JavaScript. (The name is on the button so the URL carries nothing else.) Call in the page's body
+/// (see `AuthGate`). Signed-in users only, as `for_signed_in_user`: a link with the query must
+/// not make a signed-out visitor's page call the server function. Blocking, so its answer (and
+/// the status it sets) is in before the headers are.
 fn query_action<T, Fut>(
     name: &'static str,
-    shown: fn(&UserView) -> bool,
     run: impl Fn(String) -> Fut + Send + Sync + 'static,
-) -> ActionResource<T>
+) -> SignedInResource<T>
 where
     T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
     Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
@@ -483,14 +482,14 @@ where
     let query = use_query_map();
     let user = expect_context::<UserResource>();
     let run = std::sync::Arc::new(run);
-    Resource::new(
+    Resource::new_blocking(
         move || query.with(|q| q.get(name)),
         move |value| {
             let run = run.clone();
             async move {
                 let value = value?;
                 match user.await {
-                    Ok(Some(u)) if shown(&u) => Some(run(value).await),
+                    Ok(Some(_)) => Some(run(value).await),
                     _ => None,
                 }
             }
@@ -500,7 +499,7 @@ where
 
 /// Under an action's button: nothing until it is asked for, then its answer, or the error.
 fn action_result<T>(
-    resource: ActionResource<T>,
+    resource: SignedInResource<T>,
     waiting: &'static str,
     show: fn(T) -> AnyView,
 ) -> impl IntoView
@@ -569,13 +568,14 @@ pub fn app_error_text(locale: Locale, error: &AppError) -> &'static str {
     }
 }
 
-/// The Facebook card (and its action) is for users who signed in with Facebook at least once.
+/// The Facebook card is for users with a Facebook identity linked in Logto (the server function
+/// checks it again: `services::facebook_profile`).
 fn has_facebook(user: &UserView) -> bool {
     user.identities.iter().any(|i| i == "facebook")
 }
 
 #[component]
-fn ApiCard(result: ActionResource<ApiCallView>) -> impl IntoView {
+fn ApiCard(result: SignedInResource<ApiCallView>) -> impl IntoView {
     let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="api-title">
@@ -625,7 +625,7 @@ fn ApiResult(result: ApiCallView) -> impl IntoView {
 #[component]
 fn OrganizationsCard(
     organizations: Vec<OrganizationView>,
-    token: ActionResource<OrgTokenView>,
+    token: SignedInResource<OrgTokenView>,
 ) -> impl IntoView {
     let locale = use_locale();
     let list = if organizations.is_empty() {
@@ -672,7 +672,7 @@ fn OrganizationsCard(
 }
 
 #[component]
-fn FacebookCard(profile: ActionResource<FacebookView>) -> impl IntoView {
+fn FacebookCard(profile: SignedInResource<FacebookView>) -> impl IntoView {
     let locale = use_locale();
     view! {
         <section class="card" aria-labelledby="facebook-title">

@@ -1260,7 +1260,7 @@ async fn a_new_sign_in_in_another_logto_session_revokes_the_replaced_grant() {
 /// another thread. Many views on a multi-thread runtime; each must end within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sessions_page_always_finishes() {
-    let dir = std::env::temp_dir().join(format!("sessions-page-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sessions-page-{}", rand::random::<u64>()));
     let db = dir.join("sessions.db");
     let idp = Idp::start().await;
     let url = format!("sqlite://{}", db.display());

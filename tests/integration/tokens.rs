@@ -2,7 +2,10 @@
 //! organization, refresh that never loses a rotated token, the Facebook token from Logto's Secret
 //! Vault, revocation at sign-out, and the resource server's refusals.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     body::Body,
@@ -1037,4 +1040,71 @@ async fn an_api_answer_larger_than_the_cap_is_not_read() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], 200, "{body}");
     assert!(body["body"].is_null(), "the body was not read: {body}");
+}
+
+/// The sessions list and the profile page's actions are resources of their page, there for every
+/// visitor: a signed-out visitor (following a link with an action's query, say) is sent to sign
+/// in, and nothing is called for them (no 401 refusal behind the redirect, no API call, no token
+/// asked for).
+#[tokio::test]
+async fn protected_pages_call_nothing_for_a_signed_out_visitor() {
+    capture_logs();
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let app = app_with(&idp, &api, Script::default()).await;
+    let mut anonymous = app.browser();
+    for page in [
+        "/sessions",
+        "/profile?call=api",
+        "/profile?organization=org-1",
+        "/profile?facebook=1",
+    ] {
+        let r = anonymous.get(page).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{page}");
+        assert!(
+            r.location().is_some_and(|l| l.starts_with("/sign-in")),
+            "{page}: {:?}",
+            r.location()
+        );
+    }
+    assert!(!logged(&["refused"]), "{}", log_text());
+    assert!(api.tokens_seen.lock().unwrap().is_empty(), "no API call");
+    assert_eq!(idp.token_requests(), 0, "no token asked for");
+}
+
+/// The profile actions under the load that made the sessions page hang when its resource was
+/// created inside a Suspense (see `sessions::the_sessions_page_always_finishes`). Created there,
+/// each press of "Call the API" called it about three times (594 calls for 200 views).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_page_with_an_action_always_finishes() {
+    let idp = Idp::start().await;
+    let api = start_api(&idp, ApiMode::Real).await;
+    let mut app = app_with(&idp, &api, Script::default()).await;
+    app.sign_in(&idp).await;
+    let tabs: Vec<_> = (0..4)
+        .map(|tab| {
+            let mut app = app.tab();
+            tokio::spawn(async move {
+                for view in 0..50 {
+                    let page =
+                        tokio::time::timeout(Duration::from_secs(10), app.get("/profile?call=api"))
+                            .await
+                            .unwrap_or_else(|_| panic!("tab {tab}, view {view}: never finished"));
+                    assert!(
+                        page.body.contains("data-outcome=\"Ok\""),
+                        "tab {tab}, view {view}: {}",
+                        page.body
+                    );
+                }
+            })
+        })
+        .collect();
+    for tab in tabs {
+        tab.await.unwrap();
+    }
+    assert_eq!(
+        api.tokens_seen.lock().unwrap().len(),
+        200,
+        "one call per view"
+    );
 }
