@@ -129,7 +129,16 @@ pub mod ssr {
         session::{AuthSession, SessionError},
     };
 
-    use super::AppError;
+    use super::{AppError, UserView};
+
+    /// The page cache middleware's read of the signed-in user (a request extension), so the
+    /// page's own `current_user` does not read the session again. Valid while the session id is
+    /// the one it was read under: signing in and signing out both change it.
+    #[derive(Clone)]
+    pub struct ViewerRead {
+        pub session_id: Option<tower_sessions::session::Id>,
+        pub read: Result<Option<UserView>, std::sync::Arc<SessionError>>,
+    }
 
     pub fn auth_context() -> Result<AuthContext, ServerFnError> {
         use_context::<AuthContext>().ok_or_else(|| ServerFnError::new("auth context missing"))
@@ -478,12 +487,7 @@ pub async fn current_user() -> Result<Option<UserView>, ServerFnError> {
     // A page request: the page cache already read the user (once, for its key and the page),
     // unless this render has signed someone in or out since.
     if let Some(earlier) = use_context::<axum::http::request::Parts>()
-        .and_then(|parts| {
-            parts
-                .extensions
-                .get::<crate::page_cache::ViewerRead>()
-                .cloned()
-        })
+        .and_then(|parts| parts.extensions.get::<ViewerRead>().cloned())
         .filter(|earlier| earlier.session_id == session.id())
     {
         return earlier.read.map_err(|e| store_failure(&e));
@@ -543,9 +547,6 @@ pub async fn facebook_profile() -> Result<crate::views::FacebookView, AppError> 
         .map_err(app_error_from)
 }
 
-/// How the browser and its system are joined in a stored session's `browser` (`Chrome on Linux`).
-pub const BROWSER_ON_OS: &str = " on ";
-
 /// One of the signed-in user's app sessions, as the sessions page shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionView {
@@ -554,7 +555,7 @@ pub struct SessionView {
     /// Unix seconds (the page writes them in the reader's language).
     pub signed_in: i64,
     pub last_seen: i64,
-    /// "Firefox on Linux" (as stored at sign-in, joined by [`BROWSER_ON_OS`]; the page words the
+    /// "Firefox on Linux" (as stored at sign-in, joined by [`crate::views::BROWSER_ON_OS`]; the page words the
     /// "on" in its language), when the browser was recognised.
     pub browser: Option<String>,
     /// The session of the browser asking.

@@ -368,7 +368,7 @@ fn SessionItem(session: SessionView) -> impl IntoView {
     let browser = match session
         .browser
         .as_deref()
-        .map(|b| b.split_once(crate::api::BROWSER_ON_OS))
+        .map(|b| b.split_once(crate::views::BROWSER_ON_OS))
     {
         Some(Some((browser, os))) => {
             td_string!(locale, sessions.browser_on, browser = browser, os = os).to_string()

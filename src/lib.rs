@@ -25,6 +25,8 @@ pub mod fetch_site;
 #[cfg(feature = "ssr")]
 pub mod logto;
 #[cfg(feature = "ssr")]
+pub mod page_body;
+#[cfg(feature = "ssr")]
 pub mod page_cache;
 #[cfg(feature = "ssr")]
 pub mod rate_limit;

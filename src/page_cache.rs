@@ -8,15 +8,16 @@
 //! (`lang`, from the request's cookie and `Accept-Language`) and of nothing else, so those are
 //! the key, compared exactly (no hash stands in for the user). Each answer still
 //! carries its own CSP nonce: the cached HTML is kept split where the nonce was and joined with a
-//! fresh one. Answers from the cache say `x-page-cache: hit`.
+//! fresh one. Answers from the cache carry the [`CacheHit`] extension (never a header: a client
+//! must not tell that a URL was visited lately).
 //!
 //! The middleware reads the user once per page request, through the same [`AuthSession::user`]
 //! as always, so its effects (ending a session past its lifetime, extending the idle timeout)
-//! happen on a cached answer too, and hands that read to the render ([`ViewerRead`], used by
-//! `current_user` unless the render itself signed someone in or out): a stored page is always
-//! the one its key describes. Set-Cookie is added outside, by the session layer, as for any
-//! page. The cache is per process; with Redis each instance reads the user from the store on
-//! every request, so a sign-out elsewhere is seen.
+//! happen on a cached answer too, and hands that read to the render
+//! ([`ViewerRead`](crate::api::ssr::ViewerRead), used by `current_user` unless the render itself
+//! signed someone in or out): a stored page is always the one its key describes. Set-Cookie is
+//! added outside, by the session layer, as for any page. The cache is per process; with Redis
+//! each instance reads the user from the store on every request, so a sign-out elsewhere is seen.
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,14 +28,9 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use tower_sessions::{session::Id, Session};
+use tower_sessions::Session;
 
-use crate::{
-    api::UserView,
-    assets,
-    logto::AuthContext,
-    session::{AuthSession, SessionError},
-};
+use crate::{api::UserView, assets, logto::AuthContext, session::AuthSession};
 
 /// Pages are a few KB; this holds a few hundred of them.
 const CACHE_BYTES: u64 = 2 * 1024 * 1024;
@@ -50,14 +46,6 @@ pub fn allow_caching() {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         response.insert_header(MARKER, HeaderValue::from_static("store"));
     }
-}
-
-/// The middleware's read of the signed-in user, for the page's own `current_user`. Valid while
-/// the session id is the one it was read under: signing in and signing out both change it.
-#[derive(Clone)]
-pub struct ViewerRead {
-    pub session_id: Option<Id>,
-    pub read: Result<Option<UserView>, Arc<SessionError>>,
 }
 
 /// The marker is for this middleware only: `page_headers` (outside every route) calls this so
@@ -127,7 +115,7 @@ impl PageCache {
             .await
             .map(|user| user.map(|u| UserView::from(u.user)))
             .map_err(Arc::new);
-        req.extensions_mut().insert(ViewerRead {
+        req.extensions_mut().insert(crate::api::ssr::ViewerRead {
             session_id: session.id(),
             read: read.clone(),
         });
@@ -153,7 +141,7 @@ impl PageCache {
             return res;
         }
         let (parts, body) = res.into_parts();
-        let html = match crate::server::page_bytes(body).await {
+        let html = match crate::page_body::page_bytes(body).await {
             Ok(html) => html,
             Err(failed) => return failed,
         };

@@ -353,31 +353,12 @@ async fn page_headers(
     res
 }
 
-/// Pages are a few KB; anything near this is a bug, not a page.
-const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
-
 async fn into_one_piece(res: axum::response::Response) -> axum::response::Response {
     let (parts, body) = res.into_parts();
-    match page_bytes(body).await {
+    match crate::page_body::page_bytes(body).await {
         Ok(bytes) => axum::response::Response::from_parts(parts, axum::body::Body::from(bytes)),
         Err(failed) => failed,
     }
-}
-
-/// A rendered page's whole body, or the 500 answer to send instead when it cannot be had.
-pub(crate) async fn page_bytes(
-    body: axum::body::Body,
-) -> Result<axum::body::Bytes, axum::response::Response> {
-    axum::body::to_bytes(body, MAX_PAGE_BYTES)
-        .await
-        .map_err(|err| {
-            tracing::error!("rendering a page failed: {err}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong. Please try again.",
-            )
-                .into_response()
-        })
 }
 
 /// The signed-in user as JSON, for scripts and other front ends: an example of a plain axum handler
@@ -592,6 +573,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::page_body::MAX_PAGE_BYTES;
 
     /// Pages go through the guard on their way out (`page_headers`): one of exactly the limit is
     /// sent whole with its length, one byte more becomes the 500 page; files are not held.

@@ -139,7 +139,7 @@ pub fn browser_summary(user_agent: &str) -> Option<String> {
         None
     };
     match (browser, os) {
-        (Some(b), Some(o)) => Some(format!("{b}{}{o}", crate::api::BROWSER_ON_OS)),
+        (Some(b), Some(o)) => Some(format!("{b}{}{o}", crate::views::BROWSER_ON_OS)),
         (Some(x), None) | (None, Some(x)) => Some(x.to_owned()),
         (None, None) => None,
     }

@@ -78,3 +78,8 @@ pub enum FacebookView {
     AccountApiDisabled,
     Unavailable,
 }
+
+/// How the browser and its system are joined in a stored session's `browser` (`Chrome on Linux`):
+/// written so by the server at sign-in, split again by the sessions page to word the "on" in the
+/// reader's language.
+pub const BROWSER_ON_OS: &str = " on ";
