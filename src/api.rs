@@ -58,7 +58,17 @@ impl From<crate::auth::UserProfile> for UserView {
                     roles: o.roles,
                 })
                 .collect(),
-            claims: u.claims,
+            claims: u.claims.into_iter().map(|(k, v)| (k, v.into())).collect(),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::auth::ClaimValue> for ClaimValue {
+    fn from(v: crate::auth::ClaimValue) -> Self {
+        match v {
+            crate::auth::ClaimValue::Text(t) => Self::Text(t),
+            crate::auth::ClaimValue::Time(t) => Self::Time(t),
         }
     }
 }
@@ -506,7 +516,11 @@ pub async fn user_info() -> Result<Vec<(String, ClaimValue)>, AppError> {
 
     let logto = require_user().await?;
     let claims = logto.fetch_user_info().await.map_err(app_error_from)?;
-    Ok(crate::auth::UserProfile::from_claims(&claims).claims)
+    Ok(crate::auth::UserProfile::from_claims(&claims)
+        .claims
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect())
 }
 
 /// "Call the API": a request to the configured API with the user's access token for it.

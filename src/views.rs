@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 /// A claim's value as the claims tables show it: times stay numbers here and are written out in
-/// the reader's language by the page (`lang::format_datetime`). Untagged, so session records
-/// written before times were numbers (every claim a string) still read.
+/// the reader's language by the page (`lang::format_datetime`). (The session keeps the auth
+/// layer's own `auth::ClaimValue`, of the same shape.)
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ClaimValue {

@@ -26,7 +26,8 @@ pub use keeper::{TokenError, TokenKeeper};
 pub use provider::Provider;
 pub use token_store::{MemoryTokenStore, TokenStore, TokenStoreError};
 pub use tokens::{
-    AccessToken, CachedToken, Organization, SignedIn, TokenSet, TokenTarget, UserProfile,
+    AccessToken, CachedToken, ClaimValue, Organization, SignedIn, TokenSet, TokenTarget,
+    UserProfile,
 };
 
 /// SHA-256 of `secret`, hex: names a secret (a refresh token in a store's compare-and-swap

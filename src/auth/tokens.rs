@@ -4,7 +4,17 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::views::ClaimValue;
+/// A claim's value as the session keeps it for showing: text, or a time (Unix seconds) for the
+/// app to word in its reader's language. Untagged, so records written before times were numbers
+/// (every claim a string) still read. The auth layer's own type: the app's pages have theirs
+/// (`views::ClaimValue`), which this layer must not depend on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClaimValue {
+    Text(String),
+    /// Unix seconds.
+    Time(i64),
+}
 
 /// The result of a completed sign-in: the tokens (kept in the token store) and who signed in
 /// (kept in the session record).
