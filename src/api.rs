@@ -569,8 +569,9 @@ pub struct SessionView {
     /// Unix seconds (the page writes them in the reader's language).
     pub signed_in: i64,
     pub last_seen: i64,
-    /// "Firefox on Linux" (as stored at sign-in, joined by [`crate::views::BROWSER_ON_OS`]; the page words the
-    /// "on" in its language), when the browser was recognised.
+    /// "Firefox on Linux" (as stored at sign-in, joined by
+    /// [`BROWSER_ON_OS`](crate::views::BROWSER_ON_OS); the page words the "on" in its language),
+    /// when the browser was recognised.
     pub browser: Option<String>,
     /// The session of the browser asking.
     pub current: bool,

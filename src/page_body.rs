@@ -8,18 +8,16 @@ use axum::{
 };
 
 /// Pages are a few KB; anything near this is a bug, not a page.
-pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// A rendered page's whole body, or the 500 answer to send instead when it cannot be had.
-pub async fn page_bytes(body: Body) -> Result<Bytes, Response> {
-    axum::body::to_bytes(body, MAX_PAGE_BYTES)
-        .await
-        .map_err(|err| {
-            tracing::error!("rendering a page failed: {err}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong. Please try again.",
-            )
-                .into_response()
-        })
+pub(crate) async fn whole(body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BYTES).await.map_err(|err| {
+        tracing::error!("rendering a page failed: {err}");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong. Please try again.",
+        )
+            .into_response()
+    })
 }

@@ -141,7 +141,7 @@ impl PageCache {
             return res;
         }
         let (parts, body) = res.into_parts();
-        let html = match crate::page_body::page_bytes(body).await {
+        let html = match crate::page_body::whole(body).await {
             Ok(html) => html,
             Err(failed) => return failed,
         };

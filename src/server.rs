@@ -355,7 +355,7 @@ async fn page_headers(
 
 async fn into_one_piece(res: axum::response::Response) -> axum::response::Response {
     let (parts, body) = res.into_parts();
-    match crate::page_body::page_bytes(body).await {
+    match crate::page_body::whole(body).await {
         Ok(bytes) => axum::response::Response::from_parts(parts, axum::body::Body::from(bytes)),
         Err(failed) => failed,
     }
@@ -573,7 +573,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::page_body::MAX_PAGE_BYTES;
+    use crate::page_body::MAX_BYTES as MAX_PAGE_BYTES;
 
     /// Pages go through the guard on their way out (`page_headers`): one of exactly the limit is
     /// sent whole with its length, one byte more becomes the 500 page; files are not held.

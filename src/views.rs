@@ -1,11 +1,14 @@
-//! What the browser may see of the signed-in user's tokens and APIs: the types the profile page's
-//! server functions return. None of them carries a token.
+//! What the server and the pages share: the types the profile page's server functions return
+//! (what the browser may see of the user's tokens and APIs; none of them carries a token), and
+//! conventions both halves read (`BROWSER_ON_OS`).
 
 use serde::{Deserialize, Serialize};
 
 /// A claim's value as the claims tables show it: times stay numbers here and are written out in
-/// the reader's language by the page (`lang::format_datetime`). (The session keeps the auth
-/// layer's own `auth::ClaimValue`, of the same shape.)
+/// the reader's language by the page (`lang::format_datetime`). Untagged, so `current_user`,
+/// `user_info` and `/auth/me` send each value as a plain string or number (README). Not the auth
+/// layer's `ClaimValue` (the server converts): this one is compiled for the browser too, where
+/// the auth layer is not.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ClaimValue {

@@ -17,7 +17,11 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .timeout(timeout)
-        .user_agent(concat!("logto-leptos/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ))
         .build()
 }
 

@@ -3,7 +3,7 @@
 //! token (signature with the issuer's keys and algorithms, `iss`, `aud`, `exp`), plus what makes it
 //! a logout token: a recent `iat`, a `jti`, the back-channel `events` member, no `nonce`, and
 //! `sub`, `sid` or both. (Not through openidconnect's `IdToken`, which cannot hold a token without
-//! `sub`: see `jws`.) Ending sessions and refusing replays is the app's part (`crate::sessions`).
+//! `sub`: see `jws`.) Ending sessions and refusing replays is the app's part (its `sessions` module).
 
 use serde::Deserialize;
 
@@ -60,7 +60,7 @@ enum Audience {
 pub struct LogoutRequest {
     pub sub: Option<String>,
     pub sid: Option<String>,
-    /// Unique per token: the receiver refuses a second use (see `crate::sessions`).
+    /// Unique per token: the receiver refuses a second use (the app's `sessions` module).
     pub jti: String,
 }
 

@@ -1,7 +1,7 @@
 //! Where token sets live: outside the session record, so that a refresh can replace them
 //! atomically (compare-and-swap on the refresh token it spent) without racing the whole-record
 //! saves of other requests of the same session. Backends: memory here, SQLite and Redis in
-//! `crate::token_store`.
+//! the app's `token_store` module.
 
 use std::{
     collections::HashMap,

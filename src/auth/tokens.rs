@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// A claim's value as the session keeps it for showing: text, or a time (Unix seconds) for the
 /// app to word in its reader's language. Untagged, so records written before times were numbers
-/// (every claim a string) still read. The auth layer's own type: the app's pages have theirs
-/// (`views::ClaimValue`), which this layer must not depend on.
+/// (every claim a string) still read. This layer's own type, so it depends on no app code; apps
+/// convert it to what their pages show.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ClaimValue {

@@ -154,9 +154,18 @@ async fn protected_server_functions_answer_401_when_signed_out() {
     app.sign_in(&idp).await;
     let r = app.get("/auth/me").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        serde_json::from_str::<Value>(&r.body).unwrap()["sub"],
-        "user-1"
+    let me = serde_json::from_str::<Value>(&r.body).unwrap();
+    assert_eq!(me["sub"], "user-1");
+    // Claims as plain strings or numbers (README), times as numbers: the auth layer's claim values
+    // reach JSON in the shape the pages' own type promises.
+    let claims = me["claims"].as_array().expect("claims as a list");
+    assert!(
+        claims.iter().any(|c| c[0] == "iat" && c[1].is_i64()),
+        "{me}"
+    );
+    assert!(
+        claims.iter().any(|c| c[0] == "sub" && c[1] == "user-1"),
+        "{me}"
     );
     assert_no_token_in(&idp, &r.body);
     assert!(
