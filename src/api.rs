@@ -155,9 +155,16 @@ pub mod ssr {
     }
 
     pub async fn session() -> Result<AuthSession, ServerFnError> {
-        crate::session::from_leptos()
+        request_session().await.map_err(|e| store_failure(&e))
+    }
+
+    /// The request's session, from the session layer as axum handlers get it: the session code
+    /// knows nothing of Leptos, so server functions fetch it here.
+    async fn request_session() -> Result<AuthSession, SessionError> {
+        leptos_axum::extract::<tower_sessions::Session>()
             .await
-            .map_err(|e| store_failure(&e))
+            .map(AuthSession::from)
+            .map_err(|_| SessionError::Missing)
     }
 
     /// The handle for server functions (what the `Logto` extractor is for axum handlers).
@@ -166,7 +173,7 @@ pub mod ssr {
             tracing::error!("auth context missing");
             app_error(AppError::Internal)
         })?;
-        let session = crate::session::from_leptos()
+        let session = request_session()
             .await
             .map_err(|e| app_error_from(LogtoError::Session(e)))?;
         Logto::load(session, ctx).await.map_err(app_error_from)
@@ -296,7 +303,7 @@ pub mod ssr {
         {
             return Ok(None);
         }
-        let key = format!("callback-state:{}", crate::sessions::digest(state));
+        let key = format!("callback-state:{}", crate::auth::sha256_hex(state));
         let claimed = ctx
             .sessions
             .claim_once(&key)

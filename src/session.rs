@@ -74,6 +74,14 @@ pub struct SessionUser {
 #[derive(Clone)]
 pub struct AuthSession(Session);
 
+/// For code that gets the request's `Session` its own way (a Leptos server function, through
+/// `leptos_axum::extract`); axum handlers take `AuthSession` as an extractor.
+impl From<Session> for AuthSession {
+    fn from(session: Session) -> Self {
+        Self(session)
+    }
+}
+
 impl AuthSession {
     const PENDING: &'static str = "auth.pending";
     /// A `SessionUser`. (Sessions from before the token store used `auth.signed_in`, which is
@@ -1038,14 +1046,6 @@ pub fn layer(store: AnyStore, config: &AppConfig) -> SessionManagerLayer<AnyStor
         .with_secure(secure)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(idle))
-}
-
-/// Session from Leptos server functions (thin wrapper over the axum extractor).
-pub async fn from_leptos() -> Result<AuthSession, SessionError> {
-    let session: Session = leptos_axum::extract()
-        .await
-        .map_err(|_| SessionError::Missing)?;
-    Ok(AuthSession(session))
 }
 
 #[cfg(test)]

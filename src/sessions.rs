@@ -23,10 +23,8 @@ use crate::{
 /// Names a session on the sessions page without revealing its id (the id is the cookie's
 /// value, a credential): a hash of it, enough to pick one of a user's few sessions.
 pub fn handle(id: &Id) -> String {
-    digest(&id.to_string())[..32].to_owned()
+    crate::auth::sha256_hex(&id.to_string())[..32].to_owned()
 }
-
-pub use crate::auth::sha256_hex as digest;
 
 /// Ends one stored session: its tokens, then its record. With `revoke`, its refresh token is then
 /// revoked at Logto (best effort), so the grant is dead too.
