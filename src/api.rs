@@ -163,7 +163,7 @@ pub mod ssr {
     async fn request_session() -> Result<AuthSession, SessionError> {
         leptos_axum::extract::<tower_sessions::Session>()
             .await
-            .map(AuthSession::from)
+            .map(AuthSession::new)
             .map_err(|_| SessionError::Missing)
     }
 

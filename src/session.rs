@@ -74,14 +74,6 @@ pub struct SessionUser {
 #[derive(Clone)]
 pub struct AuthSession(Session);
 
-/// For code that gets the request's `Session` its own way (a Leptos server function, through
-/// `leptos_axum::extract`); axum handlers take `AuthSession` as an extractor.
-impl From<Session> for AuthSession {
-    fn from(session: Session) -> Self {
-        Self(session)
-    }
-}
-
 impl AuthSession {
     const PENDING: &'static str = "auth.pending";
     /// A `SessionUser`. (Sessions from before the token store used `auth.signed_in`, which is
@@ -92,6 +84,9 @@ impl AuthSession {
     /// Activity extends the idle timeout at most this often (each extension is a store write).
     const TOUCH_EVERY_SECS: i64 = 60;
 
+    /// For code that gets the request's `Session` its own way (a web framework's extraction,
+    /// middleware reading the request's extensions); axum handlers take `AuthSession` as an
+    /// extractor.
     pub fn new(session: Session) -> Self {
         Self(session)
     }

@@ -31,7 +31,8 @@ pub use tokens::{
 };
 
 /// SHA-256 of `secret`, hex: names a secret (a refresh token in a store's compare-and-swap
-/// column, a session id on a page) without revealing it.
+/// column, a session id on a page, a callback's `state` in its once-only key) without revealing
+/// it. Stored values are compared with it: its output must never change.
 pub fn sha256_hex(secret: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
