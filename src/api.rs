@@ -136,6 +136,7 @@ pub mod ssr {
     use crate::{
         auth::AuthError,
         logto::{Logto, LogtoError},
+        services::AppServices,
         session::{AuthSession, SessionError},
     };
 
@@ -258,8 +259,16 @@ pub mod ssr {
         ServerFnError::new("session_store_unavailable")
     }
 
+    /// The app's own services (`crate::services::AppServices`), from the request's context, as
+    /// `auth_context` gives the auth layer's.
+    pub fn app_services() -> Result<std::sync::Arc<AppServices>, ServerFnError> {
+        use_context::<std::sync::Arc<AppServices>>()
+            .ok_or_else(|| ServerFnError::new("app services missing"))
+    }
+
     /// False (with `Retry-After` set) when this client has started or finished too many sign-ins.
-    pub async fn sign_in_allowed(ctx: &AuthContext) -> bool {
+    pub async fn sign_in_allowed() -> Result<bool, ServerFnError> {
+        let services = app_services()?;
         let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .await
             .ok()
@@ -267,8 +276,8 @@ pub mod ssr {
         let headers = leptos_axum::extract::<axum::http::HeaderMap>()
             .await
             .unwrap_or_default();
-        match ctx.sign_in_limiter.check(peer, &headers) {
-            Ok(()) => true,
+        match services.sign_in_limiter.check(peer, &headers) {
+            Ok(()) => Ok(true),
             Err(wait) => {
                 if let Some(res) = use_context::<ResponseOptions>() {
                     res.insert_header(
@@ -276,7 +285,7 @@ pub mod ssr {
                         axum::http::HeaderValue::from(wait),
                     );
                 }
-                false
+                Ok(false)
             }
         }
     }
@@ -344,7 +353,7 @@ pub async fn sign_in(mode: SignInMode, return_to: Option<String>) -> Result<(), 
     use ssr::*;
 
     let ctx = auth_context()?;
-    if !sign_in_allowed(&ctx).await {
+    if !sign_in_allowed().await? {
         redirect_to_error(&crate::auth::AuthError::RateLimited);
         return Ok(());
     }
@@ -411,7 +420,7 @@ pub async fn finish_sign_in(
         Ok(CallbackOutcome::Failed(err.code().to_owned()))
     };
     // Before the pending sign-in is used: a limited callback can be repeated as it is.
-    if !sign_in_allowed(&ctx).await {
+    if !sign_in_allowed().await? {
         return fail(AuthError::RateLimited);
     }
     let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
@@ -537,7 +546,8 @@ pub async fn call_api() -> Result<crate::views::ApiCallView, AppError> {
 
     let logto = require_user().await?;
     require_same_site().await?;
-    crate::services::call_api(&logto)
+    let services = app_services().map_err(|_| app_error(AppError::Internal))?;
+    crate::services::call_api(&logto, &services)
         .await
         .map_err(app_error_from)
 }
@@ -563,7 +573,8 @@ pub async fn facebook_profile() -> Result<crate::views::FacebookView, AppError> 
 
     let logto = require_user().await?;
     require_same_site().await?;
-    crate::services::facebook_profile(&logto)
+    let services = app_services().map_err(|_| app_error(AppError::Internal))?;
+    crate::services::facebook_profile(&logto, &services)
         .await
         .map_err(app_error_from)
 }

@@ -18,7 +18,6 @@ use crate::{
         config::ORGANIZATIONS_SCOPE, flow, keeper::REFRESH_MARGIN_SECS, now_unix, AccessToken,
         AuthError, Organization, Provider, TokenError, TokenKeeper, TokenTarget, UserProfile,
     },
-    config::DemoApi,
     session::{AnyStore, AuthSession, SessionError, SessionUser},
 };
 
@@ -48,11 +47,6 @@ pub struct AuthShared {
     pub sessions: AnyStore,
     pub max_lifetime: Duration,
     pub idle_timeout: Duration,
-    pub sign_in_limiter: crate::rate_limit::SignInLimiter,
-    pub demo_api: Option<DemoApi>,
-    pub facebook_graph_url: url::Url,
-    /// For calls to APIs other than Logto: bounded, and never following redirects.
-    pub http: reqwest::Client,
 }
 
 #[derive(Debug, thiserror::Error)]

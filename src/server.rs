@@ -25,6 +25,7 @@ use crate::{
     logto::{AuthContext, AuthShared, SignedInUser},
     page_cache::PageCache,
     resource_server::{self, ResourceServer},
+    services::AppServices,
     session::{self, AnyStore, Stores},
     static_files::StaticFiles,
 };
@@ -38,6 +39,7 @@ pub struct AppState(Arc<AppShared>);
 pub struct AppShared {
     pub leptos_options: LeptosOptions,
     pub auth: AuthContext,
+    pub services: Arc<AppServices>,
 }
 
 impl std::ops::Deref for AppState {
@@ -73,17 +75,20 @@ impl AppState {
             provider,
             max_lifetime: config.session_max_lifetime,
             idle_timeout: config.session_idle_timeout,
+        });
+        let services = Arc::new(AppServices {
+            demo_api: config.demo_api.clone(),
+            facebook_graph_url: config.facebook_graph_url.clone(),
+            http,
             sign_in_limiter: crate::rate_limit::SignInLimiter::new(
                 config.sign_in_rate_limit_per_minute,
                 config.client_ip_header.clone(),
             ),
-            demo_api: config.demo_api.clone(),
-            facebook_graph_url: config.facebook_graph_url.clone(),
-            http,
         });
         Ok(Self(Arc::new(AppShared {
             leptos_options,
             auth,
+            services,
         })))
     }
 }
@@ -161,6 +166,7 @@ fn static_files(options: &LeptosOptions) -> Option<Arc<StaticFiles>> {
 fn dynamic_routes(state: &AppState, config: &AppConfig) -> Router<AppState> {
     let leptos_options = &state.leptos_options;
     let auth = state.auth.clone();
+    let services = state.services.clone();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/auth/me", get(me))
@@ -186,7 +192,10 @@ fn dynamic_routes(state: &AppState, config: &AppConfig) -> Router<AppState> {
         .leptos_routes_with_context(
             state,
             route_list(),
-            move || provide_context(auth.clone()),
+            move || {
+                provide_context(auth.clone());
+                provide_context(services.clone());
+            },
             // The state, one `Arc`: the closure is cloned with the route on every request.
             {
                 let state = state.clone();

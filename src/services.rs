@@ -12,9 +12,23 @@ use crate::{
         tokens::web_picture,
         AuthError, TokenTarget,
     },
+    config::DemoApi,
     logto::{Logto, LogtoError},
+    rate_limit::SignInLimiter,
     views::{ApiCallView, ApiOutcome, ClaimValue, FacebookView, OrgTokenView},
 };
+
+/// What the app's own features use beside the sign-in: the demo API, the Facebook card's Graph
+/// URL, a client for APIs other than Logto, the sign-in limit. Kept apart from the auth layer's
+/// `AuthContext` (which the SDK crate will own); shared by every request behind one `Arc`
+/// (`AppState`, and Leptos context for server functions).
+pub struct AppServices {
+    pub demo_api: Option<DemoApi>,
+    pub facebook_graph_url: url::Url,
+    /// For calls to APIs other than Logto: bounded, and never following redirects.
+    pub http: reqwest::Client,
+    pub sign_in_limiter: SignInLimiter,
+}
 
 /// The API's answer is shown on the page; more than this is cut.
 const MAX_BODY: usize = 2048;
@@ -31,7 +45,7 @@ fn token_failure(err: LogtoError) -> Result<ApiOutcome, LogtoError> {
     }
 }
 
-pub async fn call_api(logto: &Logto) -> Result<ApiCallView, LogtoError> {
+pub async fn call_api(logto: &Logto, services: &AppServices) -> Result<ApiCallView, LogtoError> {
     logto.require_user()?;
     let view = |outcome, status, body, retried| ApiCallView {
         outcome,
@@ -39,7 +53,7 @@ pub async fn call_api(logto: &Logto) -> Result<ApiCallView, LogtoError> {
         body,
         retried,
     };
-    let Some(api) = logto.context().demo_api.clone() else {
+    let Some(api) = services.demo_api.clone() else {
         return Ok(view(ApiOutcome::NotConfigured, None, None, false));
     };
     let target = logto.resource_target(&api.resource)?;
@@ -49,8 +63,7 @@ pub async fn call_api(logto: &Logto) -> Result<ApiCallView, LogtoError> {
     };
     let mut retried = false;
     loop {
-        let res = match logto
-            .context()
+        let res = match services
             .http
             .get(api.url.clone())
             .bearer_auth(token.secret())
@@ -189,7 +202,10 @@ fn facebook_token_failure(err: LogtoError) -> Result<FacebookView, LogtoError> {
 }
 
 /// The user's Facebook profile, with the Facebook token Logto stored at sign-in.
-pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError> {
+pub async fn facebook_profile(
+    logto: &Logto,
+    services: &AppServices,
+) -> Result<FacebookView, LogtoError> {
     let user = logto.require_user()?;
     if !user.identities.iter().any(|i| i == "facebook") {
         return Ok(FacebookView::NotLinked);
@@ -234,13 +250,13 @@ pub async fn facebook_profile(logto: &Logto) -> Result<FacebookView, LogtoError>
             }
         }
     };
-    let mut url = ctx.facebook_graph_url.clone();
+    let mut url = services.facebook_graph_url.clone();
     if let Ok(mut path) = url.path_segments_mut() {
         path.pop_if_empty().push("me");
     }
     url.query_pairs_mut()
         .append_pair("fields", "id,name,picture");
-    let res = match ctx
+    let res = match services
         .http
         .get(url)
         .bearer_auth(&stored.access_token)
