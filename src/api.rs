@@ -259,14 +259,18 @@ pub mod ssr {
         ServerFnError::new("session_store_unavailable")
     }
 
-    /// The app's own services (`crate::services::AppServices`), from the request's context, as
-    /// `auth_context` gives the auth layer's.
+    /// The app's own services (`crate::services::AppServices`), from the context
+    /// `server::dynamic_routes` gives pages and server functions (the 404 fallback has none).
     pub fn app_services() -> Result<std::sync::Arc<AppServices>, ServerFnError> {
-        use_context::<std::sync::Arc<AppServices>>()
-            .ok_or_else(|| ServerFnError::new("app services missing"))
+        use_context::<std::sync::Arc<AppServices>>().ok_or_else(|| {
+            tracing::error!("app services missing");
+            set_status(500);
+            ServerFnError::new("app services missing")
+        })
     }
 
-    /// False (with `Retry-After` set) when this client has started or finished too many sign-ins.
+    /// False (with `Retry-After` set) when this client has started or finished too many
+    /// sign-ins; an error when the app's services are missing from the context.
     pub async fn sign_in_allowed() -> Result<bool, ServerFnError> {
         let services = app_services()?;
         let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

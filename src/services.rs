@@ -1,6 +1,7 @@
 //! What the profile page does with the sign-in: call the API with its access token (refreshing and
 //! retrying once on 401), fetch an organization token, and read the user's Facebook profile with
-//! the token Logto's Secret Vault stored. Each answer is a view without tokens.
+//! the token Logto's Secret Vault stored. Each answer is a view without tokens. And
+//! [`AppServices`], what the app's own features share.
 
 use serde::Deserialize;
 
@@ -18,10 +19,11 @@ use crate::{
     views::{ApiCallView, ApiOutcome, ClaimValue, FacebookView, OrgTokenView},
 };
 
-/// What the app's own features use beside the sign-in: the demo API, the Facebook card's Graph
-/// URL, a client for APIs other than Logto, the sign-in limit. Kept apart from the auth layer's
-/// `AuthContext` (which the SDK crate will own); shared by every request behind one `Arc`
-/// (`AppState`, and Leptos context for server functions).
+/// What the app's own features use: the demo API, the Facebook card's Graph URL, a client for
+/// APIs other than Logto, and the sign-in limit (the app's policy: `SIGN_IN_RATE_LIMIT_PER_MINUTE`
+/// and the client IP header, not part of the OpenID Connect flow). Kept apart from the auth
+/// layer's `AuthContext`, which the SDK crate will own; shared by every request behind one `Arc`
+/// (`AppState`, and Leptos context for server functions: `server::dynamic_routes`).
 pub struct AppServices {
     pub demo_api: Option<DemoApi>,
     pub facebook_graph_url: url::Url,
