@@ -47,7 +47,8 @@ impl From<crate::auth::UserProfile> for UserView {
             username: u.username,
             email: u.email,
             email_verified: u.email_verified,
-            picture: u.picture,
+            // Stored as Logto sent it; the page shows only what its CSP lets load.
+            picture: u.picture.as_deref().and_then(crate::views::web_picture),
             identities: u.identities,
             organizations: u
                 .organizations
@@ -442,7 +443,7 @@ pub async fn finish_sign_in(
                 .and_then(|h| {
                     h.get(axum::http::header::USER_AGENT)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(crate::sessions::browser_summary)
+                        .and_then(crate::views::browser_summary)
                 });
             let (_, replaced) = session
                 .sign_in(
@@ -716,6 +717,20 @@ pub async fn set_language(lang: String, return_to: Option<String>) -> Result<(),
 mod tests {
     use super::{ssr::app_error_from, AppError};
     use crate::{auth::AuthError, logto::LogtoError, session::SessionError};
+
+    #[test]
+    fn the_pages_get_only_pictures_they_may_load() {
+        for (stored, shown) in [
+            ("javascript:alert(1)", None),
+            ("http://x.test/p.png", Some("https://x.test/p.png")),
+            ("https://x.test/p.png", Some("https://x.test/p.png")),
+        ] {
+            let claims = serde_json::json!({"sub": "u1", "picture": stored});
+            let profile = crate::auth::UserProfile::from_claims(claims.as_object().unwrap());
+            let view = super::UserView::from(profile);
+            assert_eq!(view.picture.as_deref(), shown, "{stored}");
+        }
+    }
 
     #[test]
     fn what_the_user_is_told_for_each_failure() {

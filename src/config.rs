@@ -1,64 +1,13 @@
-//! The app's settings: Logto (see `auth::config`) plus where sessions live and for how long.
+//! The app's settings: Logto and sessions (see `auth::config`, `auth::session_config`) plus the
+//! app's own: the demo API, Facebook's Graph API, the sign-in rate limit, the client-IP header.
 
-use std::time::Duration;
-
-use crate::auth::{AuthConfig, ConfigError};
-
-/// `Debug` (what the start-up log and errors print) hides a Redis password.
-#[derive(Clone, PartialEq, Eq)]
-pub enum SessionStoreKind {
-    /// `sqlite://path/to/file.db` (the default, `sqlite://.data/sessions.db`).
-    Sqlite(String),
-    /// `redis://host:port[/db]`.
-    Redis(String),
-    /// `memory`: lost on restart; only when asked for explicitly.
-    Memory,
-}
-
-impl std::fmt::Debug for SessionStoreKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
-            Self::Redis(url) => f
-                .debug_tuple("Redis")
-                .field(&without_password(url))
-                .finish(),
-            Self::Memory => f.write_str("Memory"),
-        }
-    }
-}
-
-/// A store URL fit for logs: the password replaced by `***` (a lone user name too: some write
-/// the password there).
-pub fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(mut parsed) if !parsed.username().is_empty() => {
-            let _ = parsed.set_username("***");
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        // Unparsable: drop whatever could be credentials (`scheme://<this>@host`).
-        Err(_) => match (url.find("://"), url.rfind('@')) {
-            (Some(start), Some(at)) if at > start => {
-                format!("{}***{}", &url[..start + 3], &url[at..])
-            }
-            _ => url.to_owned(),
-        },
-    }
-}
+use crate::auth::{AuthConfig, ConfigError, SessionConfig};
 
 #[derive(Clone, Debug)]
 pub struct AppConfig {
     pub auth: AuthConfig,
-    pub session_store: SessionStoreKind,
-    /// Sessions unused for this long end (server-side).
-    pub session_idle_timeout: Duration,
-    /// Sessions end this long after sign-in, however active.
-    pub session_max_lifetime: Duration,
+    /// Where sessions live and how long they last.
+    pub sessions: SessionConfig,
     /// The API behind the profile page's "Call the API" (off unless `DEMO_API_RESOURCE` is set).
     pub demo_api: Option<DemoApi>,
     /// Facebook's Graph API, for the "From Facebook" card (a stand-in in development).
@@ -84,15 +33,7 @@ pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
 /// A person signing in needs two (start, callback), a few times over at most.
 pub const DEFAULT_SIGN_IN_RATE_LIMIT: u32 = 30;
 
-pub const DEFAULT_SESSION_STORE: &str = "sqlite://.data/sessions.db";
-
 impl AppConfig {
-    /// The longest a session can stay signed in: its maximum lifetime, plus the idle timeout
-    /// a record may outlive it by until it is next read.
-    pub fn longest_sign_in(&self) -> Duration {
-        self.session_max_lifetime + self.session_idle_timeout
-    }
-
     /// Loads `.env` (if present) and then reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal; a malformed one is not.
@@ -128,10 +69,7 @@ impl AppConfig {
             Some(raw) => {
                 let resource = crate::auth::config::parse_resource("DEMO_API_RESOURCE", &raw)?;
                 let scope = set("DEMO_API_SCOPE").unwrap_or_else(|| DEFAULT_DEMO_API_SCOPE.into());
-                if !scope
-                    .chars()
-                    .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
-                {
+                if !crate::auth::config::is_scope_token(&scope) {
                     return Err(ConfigError::Invalid {
                         name: "DEMO_API_SCOPE",
                         reason: format!("{scope:?} is not a single scope token"),
@@ -154,31 +92,9 @@ impl AppConfig {
             "FACEBOOK_GRAPH_URL",
             set("FACEBOOK_GRAPH_URL").unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.into()),
         )?;
-        let store_url = lookup("SESSION_STORE_URL")
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_SESSION_STORE.to_owned());
-        let session_store = parse_store(&store_url)?;
-        let minutes = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            match lookup(name)
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-            {
-                None => Ok(Duration::from_secs(default * 60)),
-                Some(raw) => match raw.parse::<u64>() {
-                    Ok(m) if m > 0 && m <= 60 * 24 * 366 => Ok(Duration::from_secs(m * 60)),
-                    _ => Err(ConfigError::Invalid {
-                        name,
-                        reason: format!("{raw:?} is not a number of minutes between 1 and 527040"),
-                    }),
-                },
-            }
-        };
         Ok(Self {
             auth,
-            session_store,
-            session_idle_timeout: minutes("SESSION_IDLE_TIMEOUT_MINUTES", 60 * 24 * 7)?,
-            session_max_lifetime: minutes("SESSION_MAX_LIFETIME_MINUTES", 60 * 24 * 14)?,
+            sessions: SessionConfig::from_lookup(&lookup)?,
             demo_api,
             facebook_graph_url,
             sign_in_rate_limit_per_minute: match lookup("SIGN_IN_RATE_LIMIT_PER_MINUTE")
@@ -207,37 +123,6 @@ impl AppConfig {
     }
 }
 
-fn parse_store(url: &str) -> Result<SessionStoreKind, ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid {
-        name: "SESSION_STORE_URL",
-        reason: format!("{:?}: {reason}", without_password(url)),
-    };
-    if url == "memory" {
-        Ok(SessionStoreKind::Memory)
-    } else if let Some(path) = url.strip_prefix("sqlite://") {
-        if path.is_empty() {
-            return Err(invalid(
-                "needs a file path, e.g. sqlite://.data/sessions.db",
-            ));
-        }
-        Ok(SessionStoreKind::Sqlite(path.to_owned()))
-    } else if url.starts_with("rediss://") {
-        // The Redis client here is built without TLS: it would connect in clear and send the
-        // password that way. Refuse rather than pretend.
-        Err(invalid(
-            "rediss:// (TLS) is not supported by this build; use redis:// on a private network \
-             or through a TLS tunnel",
-        ))
-    } else if url.starts_with("redis://") {
-        url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
-        Ok(SessionStoreKind::Redis(url.to_owned()))
-    } else {
-        Err(invalid(
-            "use sqlite://<file>, redis://<host>:<port> or memory",
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,13 +148,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_to_sqlite() {
-        let c = AppConfig::from_lookup(lookup(&[])).unwrap();
-        assert_eq!(
-            c.session_store,
-            SessionStoreKind::Sqlite(".data/sessions.db".into())
+    fn sessions_are_read_with_the_rest() {
+        let c = AppConfig::from_lookup(lookup(&[("SESSION_STORE_URL", "memory")])).unwrap();
+        assert_eq!(c.sessions.store, crate::auth::SessionStoreKind::Memory);
+        let err =
+            AppConfig::from_lookup(lookup(&[("SESSION_IDLE_TIMEOUT_MINUTES", "0")])).unwrap_err();
+        assert!(
+            err.to_string().contains("SESSION_IDLE_TIMEOUT_MINUTES"),
+            "{err}"
         );
-        assert_eq!(c.session_idle_timeout, Duration::from_secs(7 * 24 * 3600));
     }
 
     #[test]
@@ -294,91 +181,6 @@ mod tests {
                 .to_string();
             assert!(err.contains(name), "{err}");
         }
-    }
-
-    #[test]
-    fn redis_passwords_stay_out_of_logs_and_errors() {
-        let kind = |u| {
-            AppConfig::from_lookup(lookup(&[("SESSION_STORE_URL", u)])).map(|c| c.session_store)
-        };
-        let store = kind("redis://:s3cret-pw@127.0.0.1:6379/0").unwrap();
-        assert_eq!(
-            store,
-            SessionStoreKind::Redis("redis://:s3cret-pw@127.0.0.1:6379/0".into()),
-            "the app itself still gets the password"
-        );
-        let logged = format!("{store:?}");
-        assert!(!logged.contains("s3cret-pw"), "{logged}");
-        assert!(logged.contains("127.0.0.1:6379"), "{logged}");
-        let with_user = format!(
-            "{:?}",
-            kind("redis://app:s3cret-pw@redis.example:6380").unwrap()
-        );
-        assert!(
-            !with_user.contains("s3cret-pw") && with_user.contains("app:***@"),
-            "{with_user}"
-        );
-        // A URL too broken to parse still has its credentials hidden in the error.
-        let err = kind("redis://:s3cret-pw@[::1").unwrap_err().to_string();
-        assert!(!err.contains("s3cret-pw"), "{err}");
-        assert!(err.contains("SESSION_STORE_URL"), "{err}");
-        let user_only = format!("{:?}", kind("redis://s3cret-pw@redis.example").unwrap());
-        assert!(!user_only.contains("s3cret-pw"), "{user_only}");
-        // TLS to Redis is refused (this build would connect in clear), without echoing the secret.
-        let err = kind("rediss://:s3cret-pw@redis.example:6380")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("rediss://") && err.contains("not supported"),
-            "{err}"
-        );
-        assert!(!err.contains("s3cret-pw"), "{err}");
-        // Nothing to hide: unchanged.
-        assert_eq!(
-            without_password("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
-    }
-
-    #[test]
-    fn store_urls() {
-        let kind = |u| {
-            AppConfig::from_lookup(lookup(&[("SESSION_STORE_URL", u)])).map(|c| c.session_store)
-        };
-        assert_eq!(kind("memory").unwrap(), SessionStoreKind::Memory);
-        assert_eq!(
-            kind("redis://127.0.0.1:6379").unwrap(),
-            SessionStoreKind::Redis("redis://127.0.0.1:6379".into())
-        );
-        for bad in ["postgres://x", "sqlite://", "mem", "redis://[::1"] {
-            assert!(
-                matches!(
-                    kind(bad),
-                    Err(ConfigError::Invalid {
-                        name: "SESSION_STORE_URL",
-                        ..
-                    })
-                ),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn timeouts_must_be_positive_minutes() {
-        for bad in ["0", "-5", "soon", "99999999"] {
-            let err = AppConfig::from_lookup(lookup(&[("SESSION_IDLE_TIMEOUT_MINUTES", bad)]))
-                .unwrap_err();
-            assert!(matches!(
-                err,
-                ConfigError::Invalid {
-                    name: "SESSION_IDLE_TIMEOUT_MINUTES",
-                    ..
-                }
-            ));
-        }
-        let c = AppConfig::from_lookup(lookup(&[("SESSION_MAX_LIFETIME_MINUTES", "30")])).unwrap();
-        assert_eq!(c.session_max_lifetime, Duration::from_secs(1800));
     }
 
     #[test]

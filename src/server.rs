@@ -73,8 +73,8 @@ impl AppState {
             keeper: Arc::new(TokenKeeper::new(provider.clone(), stores.tokens.clone())),
             sessions: stores.sessions.clone(),
             provider,
-            max_lifetime: config.session_max_lifetime,
-            idle_timeout: config.session_idle_timeout,
+            max_lifetime: config.sessions.max_lifetime,
+            idle_timeout: config.sessions.idle_timeout,
         });
         let services = Arc::new(AppServices {
             demo_api: config.demo_api.clone(),
@@ -104,7 +104,11 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
             same_origin_posts,
         ))
         .layer(axum::middleware::from_fn(page_headers))
-        .layer(session::layer(store, config))
+        .layer(session::layer(
+            store,
+            &config.sessions,
+            config.auth.is_https(),
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(config.auth.base_url.clone()),
             canonical_loopback_host,
@@ -418,7 +422,12 @@ pub async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let stores = match session::open_store(&config.session_store, config.longest_sign_in()).await {
+    let stores = match session::open_store(
+        &config.sessions.store,
+        config.sessions.longest_sign_in(),
+    )
+    .await
+    {
         Ok(stores) => stores,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -437,7 +446,7 @@ pub async fn main() -> ExitCode {
         issuer = %config.auth.issuer(),
         app_id = %config.auth.app_id,
         base_url = %config.auth.base_url,
-        store = ?config.session_store,
+        store = ?config.sessions.store,
         "starting"
     );
     // Logto once at start, in the background: a LOGTO_ENDPOINT that answers as another issuer is

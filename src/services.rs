@@ -10,7 +10,6 @@ use crate::{
         access_token::{self, organization_audience, AccessTokenError},
         account::{self, AccountApiError},
         http::read_capped,
-        tokens::web_picture,
         AuthError, TokenTarget,
     },
     config::DemoApi,
@@ -282,7 +281,7 @@ pub async fn facebook_profile(
                     .picture
                     .and_then(|p| p.data)
                     .and_then(|d| d.url)
-                    .and_then(|u| web_picture(&u)),
+                    .and_then(|u| crate::views::web_picture(&u)),
             },
             Err(err) => {
                 tracing::warn!("unexpected Graph API answer: {err}");

@@ -33,10 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     auth::{
-        flow::PENDING_TTL_SECS, now_unix, MemoryTokenStore, PendingSignIn, SignedIn, TokenStore,
-        TokenStoreError, UserProfile,
+        flow::PENDING_TTL_SECS, now_unix, MemoryTokenStore, PendingSignIn, SessionConfig,
+        SessionStoreKind, SignedIn, TokenStore, TokenStoreError, UserProfile,
     },
-    config::{AppConfig, SessionStoreKind},
     token_store::{RedisTokenStore, SqliteTokenStore},
 };
 
@@ -921,7 +920,7 @@ pub struct Stores {
 /// Opens (and for SQLite, migrates) the configured store; expired SQLite sessions are swept
 /// every minute in the background (Redis expires keys itself).
 /// `longest_sign_in` bounds how long an index entry must live: the maximum lifetime plus the
-/// idle timeout (`AppConfig::longest_sign_in`).
+/// idle timeout (`SessionConfig::longest_sign_in`).
 pub async fn open_store(
     kind: &SessionStoreKind,
     longest_sign_in: Duration,
@@ -1030,10 +1029,13 @@ async fn open_redis(url: &str, longest_sign_in: Duration) -> anyhow::Result<Stor
 }
 
 /// The cookie: HttpOnly, SameSite=Lax (the callback is a cross-site top-level GET), Secure and
-/// `__Host-`-prefixed on https.
-pub fn layer(store: AnyStore, config: &AppConfig) -> SessionManagerLayer<AnyStore> {
-    let secure = config.auth.is_https();
-    let idle = time::Duration::seconds(config.session_idle_timeout.as_secs() as i64);
+/// `__Host-`-prefixed on https (`secure`: the app is reached over https, `AuthConfig::is_https`).
+pub fn layer(
+    store: AnyStore,
+    config: &SessionConfig,
+    secure: bool,
+) -> SessionManagerLayer<AnyStore> {
+    let idle = time::Duration::seconds(config.idle_timeout.as_secs() as i64);
     SessionManagerLayer::new(store)
         .with_name(if secure { "__Host-session" } else { "session" })
         .with_http_only(true)

@@ -107,10 +107,7 @@ impl AuthConfig {
             Some(raw) => {
                 let mut scopes: Vec<String> = Vec::new();
                 for scope in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
-                    if !scope
-                        .chars()
-                        .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
-                    {
+                    if !is_scope_token(scope) {
                         return Err(ConfigError::Invalid {
                             name: "LOGTO_SCOPES",
                             reason: format!("{scope:?} is not a valid scope token"),
@@ -224,6 +221,16 @@ fn seconds(
 
 /// A resource indicator: an absolute URI, kept verbatim (Logto matches it character for character,
 /// so `https://api.example.com` must not become `https://api.example.com/`).
+/// RFC 6749's scope-token characters (printable ASCII but space, `"` and `\\`): anything else
+/// would break the space-separated `scope` parameter or the `WWW-Authenticate` header it
+/// appears in.
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+}
+
 pub fn parse_resource(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     let url = Url::parse(raw).map_err(|e| ConfigError::Invalid {
         name,

@@ -13,8 +13,8 @@ use url::Url;
 use super::{
     checks::{asymmetric_algs, describe, iat_not_in_future},
     http::chain,
-    now_unix,
     provider::{is_unknown_key, Metadata, OidcClient},
+    util::now_unix,
     AuthConfig, AuthError, Provider, SignedIn, TokenSet, UserProfile,
 };
 

@@ -19,9 +19,9 @@ use std::{
 use tokio_util::task::TaskTracker;
 
 use super::{
-    now_unix,
     refresh::{self, RefreshFailure},
     token_store::{TokenStore, TokenStoreError},
+    util::now_unix,
     AccessToken, AuthError, Provider, TokenSet, TokenTarget,
 };
 

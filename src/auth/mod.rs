@@ -16,34 +16,20 @@ pub mod logout_token;
 pub mod provider;
 pub mod refresh;
 pub mod return_to;
+pub mod session_config;
 pub mod token_store;
 pub mod tokens;
+pub mod util;
 
 pub use config::{AuthConfig, ConfigError, Secret};
 pub use error::AuthError;
 pub use flow::{CallbackParams, PendingSignIn, SignInOptions};
 pub use keeper::{TokenError, TokenKeeper};
 pub use provider::Provider;
+pub use session_config::{without_password, SessionConfig, SessionStoreKind};
 pub use token_store::{MemoryTokenStore, TokenStore, TokenStoreError};
 pub use tokens::{
     AccessToken, CachedToken, ClaimValue, Organization, SignedIn, TokenSet, TokenTarget,
     UserProfile,
 };
-
-/// SHA-256 of `secret`, hex: names a secret (a refresh token in a store's compare-and-swap
-/// column, a session id on a page, a callback's `state` in its once-only key) without revealing
-/// it. Stored values are compared with it: its output must never change.
-pub fn sha256_hex(secret: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        secret.as_bytes(),
-    ))
-}
-
-/// Seconds since the Unix epoch; the unit every stored timestamp uses.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use util::{now_unix, sha256_hex};

@@ -7,7 +7,8 @@ use openidconnect::{OAuth2TokenResponse, RefreshToken, TokenResponse};
 use super::{
     flow::{self, expires_at},
     http::chain,
-    now_unix, AuthError, CachedToken, Provider, TokenSet, TokenTarget,
+    util::now_unix,
+    AuthError, CachedToken, Provider, TokenSet, TokenTarget,
 };
 
 /// Why a refresh did not give tokens.

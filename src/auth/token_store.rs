@@ -11,7 +11,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{now_unix, TokenSet};
+use super::{util::now_unix, TokenSet};
 
 #[derive(Debug, thiserror::Error)]
 #[error("token store: {0}")]

@@ -220,27 +220,10 @@ impl UserProfile {
             username: text("username"),
             email: text("email"),
             email_verified: claims.get("email_verified").and_then(|v| v.as_bool()),
-            picture: text("picture").and_then(|p| web_picture(&p)),
+            picture: text("picture"),
             identities,
             claims: display,
         }
-    }
-}
-
-/// A picture the page may show: `https://` as it is, `http://` upgraded (the page's CSP allows
-/// images over https only, so an http picture would be a broken image; hosts of profile pictures
-/// serve both), anything else (`javascript:`, `data:`) dropped.
-pub fn web_picture(url: &str) -> Option<String> {
-    let lower = url
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if lower.starts_with("https://") {
-        Some(url.to_owned())
-    } else if lower.starts_with("http://") {
-        Some(format!("https://{}", &url[7..]))
-    } else {
-        None
     }
 }
 
@@ -321,7 +304,11 @@ mod tests {
         let p = UserProfile::from_claims(claims.as_object().unwrap());
         assert_eq!(p.sub, "u1");
         assert_eq!(p.name.as_deref(), Some("Jamie"));
-        assert_eq!(p.picture, None, "non-http pictures are dropped");
+        assert_eq!(
+            p.picture.as_deref(),
+            Some("javascript:alert(1)"),
+            "kept as Logto sent it: what a page may show is the app's choice"
+        );
         assert_eq!(p.username, None);
         assert_eq!(p.identities, ["facebook"]);
         assert_eq!(
@@ -396,22 +383,6 @@ mod tests {
             "the cut-off itself"
         );
         assert_eq!(unix_seconds(100_000_000_001), 100_000_000);
-    }
-
-    #[test]
-    fn web_pictures_are_kept_over_https() {
-        for (url, shown) in [
-            ("https://x.test/p.png", Some("https://x.test/p.png")),
-            ("http://x.test/p.png", Some("https://x.test/p.png")),
-            ("HTTP://x.test/p.png", Some("https://x.test/p.png")),
-            ("ftp://x.test/p.png", None),
-            ("data:image/png;base64,AAAA", None),
-            ("http:", None),
-        ] {
-            let claims = serde_json::json!({"sub": "u1", "picture": url});
-            let p = UserProfile::from_claims(claims.as_object().unwrap());
-            assert_eq!(p.picture.as_deref(), shown, "{url}");
-        }
     }
 
     #[test]

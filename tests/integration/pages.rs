@@ -158,7 +158,7 @@ async fn a_page_is_only_ever_shown_to_its_own_viewer() {
 async fn a_cached_page_still_ends_a_session_past_its_lifetime() {
     let idp = Idp::start().await;
     let mut config = config_for(&idp, &[]);
-    config.session_max_lifetime = Duration::from_secs(1);
+    config.sessions.max_lifetime = Duration::from_secs(1);
     let mut app = App::new(&config).await;
     app.sign_in(&idp).await;
     assert!(app.get("/").await.body.contains("user-1"));

@@ -97,7 +97,7 @@ async fn session_id_changes_at_sign_in() {
 async fn idle_timeout_is_enforced_server_side() {
     let idp = Idp::start().await;
     let mut config = config_for(&idp, &[]);
-    config.session_idle_timeout = Duration::from_secs(2);
+    config.sessions.idle_timeout = Duration::from_secs(2);
     let mut app = App::new(&config).await;
     app.sign_in(&idp).await;
     // Activity keeps the session alive well past the idle timeout…
@@ -115,7 +115,7 @@ async fn idle_timeout_is_enforced_server_side() {
 async fn absolute_lifetime_is_enforced_however_active() {
     let idp = Idp::start().await;
     let mut config = config_for(&idp, &[]);
-    config.session_max_lifetime = Duration::from_secs(1);
+    config.sessions.max_lifetime = Duration::from_secs(1);
     let mut app = App::new(&config).await;
     app.sign_in(&idp).await;
     for _ in 0..4 {
@@ -206,7 +206,7 @@ async fn sqlite_exec(db: &std::path::Path, sql: &str, id: &str) {
 
 /// The app's session store of `kind` (user index entries kept for a day), as the app opens it.
 async fn session_store(
-    kind: &logto_leptos::config::SessionStoreKind,
+    kind: &logto_leptos::auth::SessionStoreKind,
 ) -> logto_leptos::session::AnyStore {
     logto_leptos::session::open_store(kind, Duration::from_secs(86_400))
         .await
@@ -217,7 +217,7 @@ async fn session_store(
 /// The app's SQLite session store on a new file in the temp directory, and that file.
 async fn temp_sqlite_store(prefix: &str) -> (std::path::PathBuf, logto_leptos::session::AnyStore) {
     let db = std::env::temp_dir().join(format!("{prefix}-{}.db", rand::random::<u64>()));
-    let kind = logto_leptos::config::SessionStoreKind::Sqlite(db.display().to_string());
+    let kind = logto_leptos::auth::SessionStoreKind::Sqlite(db.display().to_string());
     (db, session_store(&kind).await)
 }
 
@@ -645,7 +645,7 @@ async fn a_save_after_a_delete_does_not_bring_the_session_back() {
     let redis = Redis::start_any().await;
     let dir = std::env::temp_dir().join(format!("resurrect-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
-    use logto_leptos::config::SessionStoreKind;
+    use logto_leptos::auth::SessionStoreKind;
     for kind in [
         SessionStoreKind::Sqlite(dir.join("s.db").display().to_string()),
         SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port)),
@@ -828,7 +828,7 @@ async fn activity_touches_the_session_at_most_every_half_idle_timeout() {
 /// back, and of several claiming it at once exactly one wins; the Redis index is a set per user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn store_rules_hold_on_every_backend() {
-    use logto_leptos::config::SessionStoreKind;
+    use logto_leptos::auth::SessionStoreKind;
     use tower_sessions::{session::Record, SessionStore};
     let redis = Redis::start_any().await;
     let dir = std::env::temp_dir().join(format!("rules-{}", rand::random::<u64>()));
@@ -919,7 +919,7 @@ async fn store_rules_hold_on_every_backend() {
 /// over a wrong entry), and entries whose record is gone are dropped when read.
 #[tokio::test]
 async fn the_session_index_is_checked_against_the_records() {
-    use logto_leptos::config::SessionStoreKind;
+    use logto_leptos::auth::SessionStoreKind;
     use tower_sessions::{session::Record, SessionStore};
     let redis = Redis::start_any().await;
     let db = std::env::temp_dir().join(format!("index-{}.db", rand::random::<u64>()));

@@ -5,8 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use logto_leptos::{
-    auth::{sha256_hex, TokenSet, TokenStore},
-    config::SessionStoreKind,
+    auth::{sha256_hex, SessionStoreKind, TokenSet, TokenStore},
     session::open_store,
 };
 use tower_sessions_sqlx_store::sqlx;

@@ -867,7 +867,11 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
         .route("/claims", get(claims))
         .route("/organizations", get(organizations))
         .route("/token/{resource}", get(token_for))
-        .layer(session::layer(app.store.clone(), &config))
+        .layer(session::layer(
+            app.store.clone(),
+            &config.sessions,
+            config.auth.is_https(),
+        ))
         .with_state(auth);
     let ask_at = |path: &'static str, cookie: Option<String>| {
         let handler = handler.clone();

@@ -1066,7 +1066,7 @@ impl App {
 
     /// With Leptos options of the test's own (a site directory with files in it, say).
     pub async fn with_options(config: &AppConfig, options: LeptosOptions) -> Self {
-        let stores = open_store(&config.session_store, config.longest_sign_in())
+        let stores = open_store(&config.sessions.store, config.sessions.longest_sign_in())
             .await
             .unwrap();
         let state = AppState::new(options, config, &stores).unwrap();
