@@ -39,8 +39,8 @@ pub struct OrganizationView {
 }
 
 #[cfg(feature = "ssr")]
-impl From<crate::auth::UserProfile> for UserView {
-    fn from(u: crate::auth::UserProfile) -> Self {
+impl From<logto_axum::UserProfile> for UserView {
+    fn from(u: logto_axum::UserProfile) -> Self {
         Self {
             sub: u.sub,
             name: u.name,
@@ -65,11 +65,11 @@ impl From<crate::auth::UserProfile> for UserView {
 }
 
 #[cfg(feature = "ssr")]
-impl From<crate::auth::ClaimValue> for ClaimValue {
-    fn from(v: crate::auth::ClaimValue) -> Self {
+impl From<logto_axum::ClaimValue> for ClaimValue {
+    fn from(v: logto_axum::ClaimValue) -> Self {
         match v {
-            crate::auth::ClaimValue::Text(t) => Self::Text(t),
-            crate::auth::ClaimValue::Time(t) => Self::Time(t),
+            logto_axum::ClaimValue::Text(t) => Self::Text(t),
+            logto_axum::ClaimValue::Time(t) => Self::Time(t),
         }
     }
 }
@@ -133,12 +133,12 @@ pub mod ssr {
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
 
-    pub use crate::logto::AuthContext;
-    use crate::{
-        auth::AuthError,
-        logto::{Logto, LogtoError},
-        services::AppServices,
+    use crate::services::AppServices;
+    pub use logto_axum::handle::AuthContext;
+    use logto_axum::{
+        handle::{Logto, LogtoError},
         session::{AuthSession, SessionError},
+        AuthError,
     };
 
     use super::{AppError, UserView};
@@ -309,7 +309,7 @@ pub mod ssr {
         ctx: &AuthContext,
         session: &AuthSession,
         state: &str,
-    ) -> Result<Option<crate::auth::PendingSignIn>, ServerFnError> {
+    ) -> Result<Option<logto_axum::PendingSignIn>, ServerFnError> {
         if !session
             .has_pending(state)
             .await
@@ -317,7 +317,7 @@ pub mod ssr {
         {
             return Ok(None);
         }
-        let key = format!("callback-state:{}", crate::auth::sha256_hex(state));
+        let key = format!("callback-state:{}", logto_axum::sha256_hex(state));
         let claimed = ctx
             .sessions
             .claim_once(&key)
@@ -336,7 +336,7 @@ pub mod ssr {
     /// app's start page), or the start page when Logto cannot be reached.
     pub async fn end_session_target(ctx: &AuthContext) -> String {
         match ctx.provider.metadata().await {
-            Ok(metadata) => crate::auth::flow::end_session_url(
+            Ok(metadata) => logto_axum::flow::end_session_url(
                 ctx.provider.config(),
                 &metadata,
                 crate::lang::tag(crate::lang::of_current_request()),
@@ -354,12 +354,12 @@ pub mod ssr {
 /// to Logto. Posted by a plain form, so it works without JavaScript.
 #[server(prefix = "/api", endpoint = "sign_in")]
 pub async fn sign_in(mode: SignInMode, return_to: Option<String>) -> Result<(), ServerFnError> {
-    use crate::auth::{flow, return_to::sanitize_or_root, SignInOptions};
+    use logto_axum::{flow, flow::return_to::sanitize_or_root, SignInOptions};
     use ssr::*;
 
     let ctx = auth_context()?;
     if !sign_in_allowed().await? {
-        redirect_to_error(&crate::auth::AuthError::RateLimited);
+        redirect_to_error(&logto_axum::AuthError::RateLimited);
         return Ok(());
     }
     let session = session().await?;
@@ -407,7 +407,7 @@ pub async fn finish_sign_in(
     error_description: Option<String>,
     iss: Option<String>,
 ) -> Result<CallbackOutcome, ServerFnError> {
-    use crate::auth::{flow, AuthError, CallbackParams};
+    use logto_axum::{flow, AuthError, CallbackParams};
     use ssr::*;
 
     let ctx = auth_context()?;
@@ -502,7 +502,11 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
         return Ok(());
     };
     tracing::info!(sub = %user.user.sub, "signed out locally");
-    crate::sessions::revoke_waiting_briefly(&ctx.keeper, refresh_token.into_iter().collect()).await;
+    logto_axum::session::ending::revoke_waiting_briefly(
+        &ctx.keeper,
+        refresh_token.into_iter().collect(),
+    )
+    .await;
     leptos_axum::redirect(&end_session_target(&ctx).await);
     Ok(())
 }
@@ -537,7 +541,7 @@ pub async fn user_info() -> Result<Vec<(String, ClaimValue)>, AppError> {
 
     let logto = require_user().await?;
     let claims = logto.fetch_user_info().await.map_err(app_error_from)?;
-    Ok(crate::auth::UserProfile::from_claims(&claims)
+    Ok(logto_axum::UserProfile::from_claims(&claims)
         .claims
         .into_iter()
         .map(|(k, v)| (k, v.into()))
@@ -613,11 +617,11 @@ pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
         .sessions
         .sessions_of(&sub)
         .await
-        .map_err(|e| app_error_from(crate::session::SessionError::from(e).into()))?;
+        .map_err(|e| app_error_from(logto_axum::session::SessionError::from(e).into()))?;
     Ok(sessions
         .into_iter()
         .map(|s| SessionView {
-            handle: crate::sessions::handle(&s.id),
+            handle: logto_axum::session::ending::handle(&s.id),
             signed_in: s.user.signed_in_at,
             last_seen: s.last_seen,
             browser: s.user.browser,
@@ -635,7 +639,7 @@ pub async fn end_session(handle: String) -> Result<(), AppError> {
     let logto = require_user().await?;
     let ctx = logto.context();
     let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
-    let store_error = |e: crate::session::SessionError| app_error_from(e.into());
+    let store_error = |e: logto_axum::session::SessionError| app_error_from(e.into());
     let sessions = ctx
         .sessions
         .sessions_of(&sub)
@@ -644,7 +648,7 @@ pub async fn end_session(handle: String) -> Result<(), AppError> {
     let current = logto.session().id();
     match sessions
         .iter()
-        .find(|s| crate::sessions::handle(&s.id) == handle)
+        .find(|s| logto_axum::session::ending::handle(&s.id) == handle)
     {
         // This browser's own session: that is signing out, Logto's session included.
         Some(s) if Some(s.id) == current => {
@@ -655,7 +659,7 @@ pub async fn end_session(handle: String) -> Result<(), AppError> {
             });
         }
         Some(s) => {
-            crate::sessions::end(&ctx.sessions, &ctx.keeper, s, true)
+            logto_axum::session::ending::end(&ctx.sessions, &ctx.keeper, s, true)
                 .await
                 .map_err(store_error)?;
             tracing::info!(%sub, "ended another session");
@@ -676,7 +680,7 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
     let logto = require_user().await?;
     let ctx = logto.context().clone();
     let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
-    let ended = crate::sessions::end_all(&ctx.sessions, &ctx.keeper, &sub, None, true)
+    let ended = logto_axum::session::ending::end_all(&ctx.sessions, &ctx.keeper, &sub, None, true)
         .await
         .map_err(|e| app_error_from(e.into()))?;
     logto
@@ -693,7 +697,7 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
 /// same without JavaScript) and goes back to the page it was pressed on. `lang` is `en` or `th`.
 #[server(prefix = "/api", endpoint = "set_language")]
 pub async fn set_language(lang: String, return_to: Option<String>) -> Result<(), AppError> {
-    use crate::auth::return_to::sanitize_or_root;
+    use logto_axum::flow::return_to::sanitize_or_root;
     use ssr::*;
 
     let locale = match lang.as_str() {
@@ -716,7 +720,7 @@ pub async fn set_language(lang: String, return_to: Option<String>) -> Result<(),
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::{ssr::app_error_from, AppError};
-    use crate::{auth::AuthError, logto::LogtoError, session::SessionError};
+    use logto_axum::{handle::LogtoError, session::SessionError, AuthError};
 
     #[test]
     fn the_pages_get_only_pictures_they_may_load() {
@@ -726,7 +730,7 @@ mod tests {
             ("https://x.test/p.png", Some("https://x.test/p.png")),
         ] {
             let claims = serde_json::json!({"sub": "u1", "picture": stored});
-            let profile = crate::auth::UserProfile::from_claims(claims.as_object().unwrap());
+            let profile = logto_axum::UserProfile::from_claims(claims.as_object().unwrap());
             let view = super::UserView::from(profile);
             assert_eq!(view.picture.as_deref(), shown, "{stored}");
         }

@@ -1,7 +1,7 @@
 //! The app's settings: Logto and sessions (see `auth::config`, `auth::session_config`) plus the
 //! app's own: the demo API, Facebook's Graph API, the sign-in rate limit, the client-IP header.
 
-use crate::auth::{AuthConfig, ConfigError, SessionConfig};
+use logto_axum::{AuthConfig, ConfigError, SessionConfig};
 
 #[derive(Clone, Debug)]
 pub struct AppConfig {
@@ -67,9 +67,9 @@ impl AppConfig {
         let demo_api = match set("DEMO_API_RESOURCE") {
             None => None,
             Some(raw) => {
-                let resource = crate::auth::config::parse_resource("DEMO_API_RESOURCE", &raw)?;
+                let resource = logto_axum::config::parse_resource("DEMO_API_RESOURCE", &raw)?;
                 let scope = set("DEMO_API_SCOPE").unwrap_or_else(|| DEFAULT_DEMO_API_SCOPE.into());
-                if !crate::auth::config::is_scope_token(&scope) {
+                if !logto_axum::config::is_scope_token(&scope) {
                     return Err(ConfigError::Invalid {
                         name: "DEMO_API_SCOPE",
                         reason: format!("{scope:?} is not a single scope token"),
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn sessions_are_read_with_the_rest() {
         let c = AppConfig::from_lookup(lookup(&[("SESSION_STORE_URL", "memory")])).unwrap();
-        assert_eq!(c.sessions.store, crate::auth::SessionStoreKind::Memory);
+        assert_eq!(c.sessions.store, logto_axum::SessionStoreKind::Memory);
         let err =
             AppConfig::from_lookup(lookup(&[("SESSION_IDLE_TIMEOUT_MINUTES", "0")])).unwrap_err();
         assert!(

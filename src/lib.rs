@@ -17,13 +17,9 @@ include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 #[cfg(feature = "ssr")]
 pub mod assets;
 #[cfg(feature = "ssr")]
-pub mod auth;
-#[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
 pub mod fetch_site;
-#[cfg(feature = "ssr")]
-pub mod logto;
 #[cfg(feature = "ssr")]
 pub mod page_body;
 #[cfg(feature = "ssr")]
@@ -37,15 +33,7 @@ pub mod server;
 #[cfg(feature = "ssr")]
 pub mod services;
 #[cfg(feature = "ssr")]
-pub mod session;
-#[cfg(feature = "ssr")]
-pub mod sessions;
-#[cfg(feature = "ssr")]
-pub mod sqlite_file;
-#[cfg(feature = "ssr")]
 pub mod static_files;
-#[cfg(feature = "ssr")]
-pub mod token_store;
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

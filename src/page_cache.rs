@@ -30,7 +30,9 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{api::UserView, assets, logto::AuthContext, session::AuthSession};
+use logto_axum::{handle::AuthContext, session::AuthSession};
+
+use crate::{api::UserView, assets};
 
 /// Pages are a few KB; this holds a few hundred of them.
 const CACHE_BYTES: u64 = 2 * 1024 * 1024;

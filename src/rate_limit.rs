@@ -180,7 +180,7 @@ impl SignInLimiter {
     /// A proxy header the operator configured that holds no address: the limit is then per
     /// header value, which is likely not what they meant. Said once a minute at most.
     fn warn_unreadable(&self, source: &ClientIpSource, raw: &str) {
-        let now = crate::auth::now_unix();
+        let now = logto_axum::now_unix();
         let last = self.last_warning.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= 60
             && self

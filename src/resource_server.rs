@@ -15,7 +15,7 @@ use axum::{
 use headers::{authorization::Bearer, Authorization, HeaderMapExt};
 use serde_json::json;
 
-use crate::auth::{
+use logto_axum::{
     access_token::{self, AccessTokenError, VerifiedAccessToken},
     Provider,
 };

@@ -20,14 +20,16 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::{
     app::{shell, App},
     assets::{self, SiteAssets},
-    auth::{Provider, TokenKeeper},
     config::AppConfig,
-    logto::{AuthContext, AuthShared, SignedInUser},
     page_cache::PageCache,
     resource_server::{self, ResourceServer},
     services::AppServices,
-    session::{self, AnyStore, Stores},
     static_files::StaticFiles,
+};
+use logto_axum::{
+    handle::{AuthContext, AuthShared, SignedInUser},
+    session::{self, AnyStore, Stores},
+    Provider, TokenKeeper,
 };
 
 /// Everything the handlers share, reachable from axum extractors and from Leptos context, behind
@@ -68,7 +70,7 @@ impl AppState {
         stores: &Stores,
     ) -> anyhow::Result<Self> {
         let provider = Arc::new(Provider::new(config.auth.clone())?);
-        let http = crate::auth::http::client(config.auth.http_timeout)?;
+        let http = logto_axum::http::client(config.auth.http_timeout)?;
         let auth = AuthContext::new(AuthShared {
             keeper: Arc::new(TokenKeeper::new(provider.clone(), stores.tokens.clone())),
             sessions: stores.sessions.clone(),
@@ -176,7 +178,7 @@ fn dynamic_routes(state: &AppState, config: &AppConfig) -> Router<AppState> {
         .route("/auth/me", get(me))
         .route(
             "/auth/backchannel-logout",
-            axum::routing::post(crate::sessions::backchannel_logout),
+            axum::routing::post(logto_axum::session::ending::backchannel_logout),
         )
         .nest(
             &format!("/{}", leptos_options.site_pkg_dir),
@@ -394,7 +396,7 @@ async fn healthz() -> impl IntoResponse {
 
 /// Entry point of the server binary.
 pub async fn main() -> ExitCode {
-    crate::auth::http::install_crypto();
+    logto_axum::http::install_crypto();
     init_tracing();
     // Listening for signals from the start: one that comes before the server runs still stops
     // it cleanly (and is not the default action's abrupt exit).

@@ -5,15 +5,16 @@
 
 use serde::Deserialize;
 
+use logto_axum::{
+    access_token::{self, organization_audience, AccessTokenError},
+    account::{self, AccountApiError},
+    handle::{Logto, LogtoError},
+    http::read_capped,
+    AuthError, TokenTarget,
+};
+
 use crate::{
-    auth::{
-        access_token::{self, organization_audience, AccessTokenError},
-        account::{self, AccountApiError},
-        http::read_capped,
-        AuthError, TokenTarget,
-    },
     config::DemoApi,
-    logto::{Logto, LogtoError},
     rate_limit::SignInLimiter,
     views::{ApiCallView, ApiOutcome, ClaimValue, FacebookView, OrgTokenView},
 };

@@ -382,7 +382,7 @@ async fn the_sessions_page_lists_and_ends_sessions() {
 
     // Ending this browser's own session (a crafted form: the page has no button for it) is
     // signing out, Logto's session included, not just deleting the record.
-    let own = logto_leptos::sessions::handle(&alice.session_id());
+    let own = logto_axum::session::ending::handle(&alice.session_id());
     let mut alice_again = alice.tab();
     let r = alice_again
         .post_form("/api/end_session", &format!("handle={own}"))
@@ -424,9 +424,10 @@ async fn sign_out_everywhere_ends_all_sessions_and_revokes_their_refresh_tokens(
     // What it ends, counted (the count goes to the log).
     let mut phone_again = alice.browser();
     phone_again.sign_in_as(&idp, "alice").await;
-    let ended = logto_leptos::sessions::end_all(&alice.store, &alice.keeper, "alice", None, false)
-        .await
-        .unwrap();
+    let ended =
+        logto_axum::session::ending::end_all(&alice.store, &alice.keeper, "alice", None, false)
+            .await
+            .unwrap();
     assert_eq!(ended, 3);
     alice.sign_in_as(&idp, "alice").await;
     alice_phone.sign_in_as(&idp, "alice").await;

@@ -137,7 +137,7 @@ async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     let (addr, mut seen) = server.listening();
 
     // Straight to it, whatever proxy the test's own environment names.
-    logto_leptos::auth::http::install_crypto();
+    logto_axum::http::install_crypto();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let health = client
         .get(format!("http://{addr}/healthz"))
@@ -230,7 +230,7 @@ async fn a_second_process_on_the_same_sqlite_file_refuses_to_start() {
     assert!(err.contains("Redis"), "says what to use instead: {err}");
     assert!(out.contains("in use by another app process"), "{out}");
 
-    logto_leptos::auth::http::install_crypto();
+    logto_axum::http::install_crypto();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let health = client
         .get(format!("http://{addr}/healthz"))
@@ -274,7 +274,7 @@ async fn a_graceful_shutdown_waits_for_a_refresh_in_flight() {
         .env("APP_BASE_URL", "http://app.test");
     let mut server = Running::start(cmd);
     let (addr, _) = tokio::task::block_in_place(|| server.listening());
-    logto_leptos::auth::http::install_crypto();
+    logto_axum::http::install_crypto();
     let client = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

@@ -205,19 +205,17 @@ async fn sqlite_exec(db: &std::path::Path, sql: &str, id: &str) {
 }
 
 /// The app's session store of `kind` (user index entries kept for a day), as the app opens it.
-async fn session_store(
-    kind: &logto_leptos::auth::SessionStoreKind,
-) -> logto_leptos::session::AnyStore {
-    logto_leptos::session::open_store(kind, Duration::from_secs(86_400))
+async fn session_store(kind: &logto_axum::SessionStoreKind) -> logto_axum::session::AnyStore {
+    logto_axum::session::open_store(kind, Duration::from_secs(86_400))
         .await
         .unwrap()
         .sessions
 }
 
 /// The app's SQLite session store on a new file in the temp directory, and that file.
-async fn temp_sqlite_store(prefix: &str) -> (std::path::PathBuf, logto_leptos::session::AnyStore) {
+async fn temp_sqlite_store(prefix: &str) -> (std::path::PathBuf, logto_axum::session::AnyStore) {
     let db = std::env::temp_dir().join(format!("{prefix}-{}.db", rand::random::<u64>()));
-    let kind = logto_leptos::auth::SessionStoreKind::Sqlite(db.display().to_string());
+    let kind = logto_axum::SessionStoreKind::Sqlite(db.display().to_string());
     (db, session_store(&kind).await)
 }
 
@@ -645,7 +643,7 @@ async fn a_save_after_a_delete_does_not_bring_the_session_back() {
     let redis = Redis::start_any().await;
     let dir = std::env::temp_dir().join(format!("resurrect-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
-    use logto_leptos::auth::SessionStoreKind;
+    use logto_axum::SessionStoreKind;
     for kind in [
         SessionStoreKind::Sqlite(dir.join("s.db").display().to_string()),
         SessionStoreKind::Redis(format!("redis://127.0.0.1:{}", redis.port)),
@@ -828,7 +826,7 @@ async fn activity_touches_the_session_at_most_every_half_idle_timeout() {
 /// back, and of several claiming it at once exactly one wins; the Redis index is a set per user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn store_rules_hold_on_every_backend() {
-    use logto_leptos::auth::SessionStoreKind;
+    use logto_axum::SessionStoreKind;
     use tower_sessions::{session::Record, SessionStore};
     let redis = Redis::start_any().await;
     let dir = std::env::temp_dir().join(format!("rules-{}", rand::random::<u64>()));
@@ -919,7 +917,7 @@ async fn store_rules_hold_on_every_backend() {
 /// over a wrong entry), and entries whose record is gone are dropped when read.
 #[tokio::test]
 async fn the_session_index_is_checked_against_the_records() {
-    use logto_leptos::auth::SessionStoreKind;
+    use logto_axum::SessionStoreKind;
     use tower_sessions::{session::Record, SessionStore};
     let redis = Redis::start_any().await;
     let db = std::env::temp_dir().join(format!("index-{}.db", rand::random::<u64>()));
@@ -933,10 +931,10 @@ async fn the_session_index_is_checked_against_the_records() {
             id: Default::default(),
             data: [(
                 "auth.user".to_owned(),
-                serde_json::to_value(logto_leptos::session::SessionUser {
+                serde_json::to_value(logto_axum::session::SessionUser {
                     grant: "g".into(),
                     signed_in_at: 1,
-                    user: logto_leptos::auth::UserProfile {
+                    user: logto_axum::UserProfile {
                         sub: "alice".into(),
                         ..Default::default()
                     },
@@ -955,10 +953,10 @@ async fn the_session_index_is_checked_against_the_records() {
             id: Default::default(),
             data: [(
                 "auth.user".to_owned(),
-                serde_json::to_value(logto_leptos::session::SessionUser {
+                serde_json::to_value(logto_axum::session::SessionUser {
                     grant: "g2".into(),
                     signed_in_at: 2,
-                    user: logto_leptos::auth::UserProfile {
+                    user: logto_axum::UserProfile {
                         sub: "bob".into(),
                         ..Default::default()
                     },

@@ -4,10 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use logto_leptos::{
-    auth::{sha256_hex, SessionStoreKind, TokenSet, TokenStore},
-    session::open_store,
-};
+use logto_axum::{session::open_store, sha256_hex, SessionStoreKind, TokenSet, TokenStore};
 use tower_sessions_sqlx_store::sqlx;
 
 use crate::sessions::Redis;

@@ -15,10 +15,8 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use logto_leptos::{
-    auth::{Provider, TokenKeeper, TokenTarget},
-    resource_server::{self, ResourceServer},
-};
+use logto_axum::{Provider, TokenKeeper, TokenTarget};
+use logto_leptos::resource_server::{self, ResourceServer};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -827,7 +825,8 @@ async fn the_resource_server_refuses_an_id_token() {
 #[tokio::test]
 async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
     use leptos::prelude::LeptosOptions;
-    use logto_leptos::{logto::SignedInUser, server::AppState, session};
+    use logto_axum::{handle::SignedInUser, session};
+    use logto_leptos::server::AppState;
 
     async fn claims(SignedInUser(logto): SignedInUser) -> Response {
         match logto.id_token_claims().await {
@@ -855,7 +854,7 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
     let config = config_for(&idp, &[]);
     let mut app = App::new(&config).await;
     let options = LeptosOptions::builder().output_name("logto-leptos").build();
-    let stores = logto_leptos::session::Stores {
+    let stores = logto_axum::session::Stores {
         sessions: app.store.clone(),
         tokens: app.tokens.clone(),
     };

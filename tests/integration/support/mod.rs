@@ -18,11 +18,13 @@ use axum::{
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
+use logto_axum::{
+    session::{open_store, AnyStore},
+    TokenKeeper, TokenStore,
+};
 use logto_leptos::{
-    auth::{TokenKeeper, TokenStore},
     config::AppConfig,
     server::{router, AppState},
-    session::{open_store, AnyStore},
 };
 use openidconnect::{
     core::{

@@ -14,7 +14,7 @@ use openidconnect::{
 };
 use serde::{de::DeserializeOwned, Deserialize};
 
-use super::provider::ProviderKeySet;
+use crate::provider::ProviderKeySet;
 
 /// Why a token was refused, in words that say what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

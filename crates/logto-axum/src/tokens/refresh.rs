@@ -4,7 +4,7 @@
 
 use openidconnect::{OAuth2TokenResponse, RefreshToken, TokenResponse};
 
-use super::{
+use crate::{
     flow::{self, expires_at},
     http::chain,
     util::now_unix,
@@ -148,7 +148,7 @@ async fn verified_id_token(
 /// organization does not, and a provider having trouble is worth another try later.
 fn refresh_error(
     e: openidconnect::RequestTokenError<
-        super::http::HttpError,
+        crate::http::HttpError,
         openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
     >,
 ) -> RefreshFailure {

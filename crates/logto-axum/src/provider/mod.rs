@@ -1,6 +1,10 @@
 //! The OpenID provider (a Logto tenant): discovered lazily and retried, so Logto being down neither
 //! crashes the server nor slows pages that do not need it; its keys age out (see `Provider`).
 
+pub mod checks;
+pub mod jwk;
+pub mod jws;
+
 use std::{sync::Arc, time::Duration};
 
 use openidconnect::{
@@ -19,9 +23,9 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use tokio::{sync::Mutex, time::Instant};
 
-use super::{
+use crate::{
     http::{chain, LogtoHttp},
-    jwk::ProviderKey,
+    provider::jwk::ProviderKey,
     AuthConfig, AuthError,
 };
 

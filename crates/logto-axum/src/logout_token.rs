@@ -7,9 +7,9 @@
 
 use serde::Deserialize;
 
-use super::{
-    checks::{asymmetric_algs, iat_not_in_future_at},
-    jws::{Jws, JwsError},
+use crate::{
+    provider::checks::{asymmetric_algs, iat_not_in_future_at},
+    provider::jws::{Jws, JwsError},
     provider::Metadata,
     AuthError, Provider,
 };
@@ -278,7 +278,7 @@ mod tests {
     fn iat_window_edges_are_inclusive() {
         let now = chrono::Utc::now();
         let age = chrono::Duration::seconds(MAX_AGE_SECS);
-        let skew = chrono::Duration::seconds(crate::auth::checks::MAX_CLOCK_SKEW_SECS);
+        let skew = chrono::Duration::seconds(crate::provider::checks::MAX_CLOCK_SKEW_SECS);
         let tick = chrono::Duration::milliseconds(1);
         assert!(
             recent_at(now - age, now).is_ok(),

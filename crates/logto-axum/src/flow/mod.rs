@@ -1,6 +1,8 @@
 //! The authorization-code flow with PKCE: building the sign-in request, completing the callback
 //! and building the sign-out URL. Refresh lives in `refresh`, its coordination in `keeper`.
 
+pub mod return_to;
+
 use openidconnect::{
     core::{CoreAuthenticationFlow, CoreGenderClaim, CoreIdToken, CoreJwsSigningAlgorithm},
     AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, CsrfToken, LanguageTag, Nonce,
@@ -10,9 +12,9 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{
-    checks::{asymmetric_algs, describe, iat_not_in_future},
+use crate::{
     http::chain,
+    provider::checks::{asymmetric_algs, describe, iat_not_in_future},
     provider::{is_unknown_key, Metadata, OidcClient},
     util::now_unix,
     AuthConfig, AuthError, Provider, SignedIn, TokenSet, UserProfile,
@@ -401,7 +403,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::auth::provider::LogtoMetadata;
+    use crate::provider::LogtoMetadata;
 
     fn config(scopes: &str, resources: &str) -> AuthConfig {
         let vars: HashMap<&str, &str> = [
@@ -433,7 +435,7 @@ mod tests {
                 revocation_endpoint: None,
             },
         )
-        .set_jwks(crate::auth::provider::ProviderKeySet::new(vec![]))
+        .set_jwks(crate::provider::ProviderKeySet::new(vec![]))
     }
 
     fn params(

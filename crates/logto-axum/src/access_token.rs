@@ -11,10 +11,10 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{
-    checks::{asymmetric_algs, describe, iat_not_in_future},
-    jws::Jws,
+use crate::{
+    provider::checks::{asymmetric_algs, describe, iat_not_in_future},
     provider::is_unknown_key,
+    provider::jws::Jws,
     AuthError, Provider,
 };
 
@@ -83,8 +83,9 @@ pub async fn verify(
         .verify_with_current_keys(
             |metadata| {
                 let algs = asymmetric_algs(metadata.id_token_signing_alg_values_supported());
-                let verifier =
-                    openidconnect::IdTokenVerifier::<super::jwk::ProviderKey>::new_public_client(
+                let verifier = openidconnect::IdTokenVerifier::<
+                        crate::provider::jwk::ProviderKey,
+                    >::new_public_client(
                         ClientId::new(audience.to_owned()),
                         metadata.issuer().clone(),
                         metadata.jwks().clone(),

@@ -18,9 +18,9 @@ use std::{
 
 use tokio_util::task::TaskTracker;
 
-use super::{
-    refresh::{self, RefreshFailure},
-    token_store::{TokenStore, TokenStoreError},
+use crate::{
+    store::{TokenStore, TokenStoreError},
+    tokens::refresh::{self, RefreshFailure},
     util::now_unix,
     AccessToken, AuthError, Provider, TokenSet, TokenTarget,
 };
@@ -274,7 +274,7 @@ impl TokenKeeper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{AuthConfig, MemoryTokenStore};
+    use crate::{AuthConfig, MemoryTokenStore};
 
     fn keeper() -> TokenKeeper {
         keeper_on(Arc::new(MemoryTokenStore::default()))

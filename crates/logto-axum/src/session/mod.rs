@@ -1,6 +1,8 @@
 //! Sessions: the store chosen by configuration, the cookie, and one typed wrapper so the rest of
 //! the app never spells a session key.
 
+pub mod ending;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,11 +34,11 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::{
-        flow::PENDING_TTL_SECS, now_unix, MemoryTokenStore, PendingSignIn, SessionConfig,
-        SessionStoreKind, SignedIn, TokenStore, TokenStoreError, UserProfile,
-    },
-    token_store::{RedisTokenStore, SqliteTokenStore},
+    flow::PENDING_TTL_SECS,
+    now_unix,
+    store::backends::{RedisTokenStore, SqliteTokenStore},
+    MemoryTokenStore, PendingSignIn, SessionConfig, SessionStoreKind, SignedIn, TokenStore,
+    TokenStoreError, UserProfile,
 };
 
 /// At most this many sign-ins may be in flight per browser (several tabs); the oldest is dropped.
@@ -320,9 +322,9 @@ pub struct AnyStore {
     /// (README: one app process per SQLite file; Redis for several). Not for Redis: another
     /// instance's sign-out must be seen on the next request.
     cache: Option<Arc<RecordCache>>,
-    /// SQLite: this process's claim on the file (`crate::sqlite_file`), held as long as a store
+    /// SQLite: this process's claim on the file (`crate::store::sqlite_file`), held as long as a store
     /// that writes it is.
-    writer_lock: Option<Arc<crate::sqlite_file::WriterLock>>,
+    writer_lock: Option<Arc<crate::store::sqlite_file::WriterLock>>,
 }
 
 #[derive(Clone, Debug)]
@@ -436,7 +438,7 @@ impl AnyStore {
     }
 
     /// Holds the SQLite file's writer lock for as long as this store (or a clone) lives.
-    pub fn holding(mut self, lock: Arc<crate::sqlite_file::WriterLock>) -> Self {
+    pub fn holding(mut self, lock: Arc<crate::store::sqlite_file::WriterLock>) -> Self {
         self.writer_lock = Some(lock);
         self
     }
@@ -940,7 +942,7 @@ async fn open_sqlite(path: &str) -> anyhow::Result<Stores> {
     use tower_sessions_sqlx_store::sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous,
     };
-    let lock = crate::sqlite_file::prepare(std::path::Path::new(path))?;
+    let lock = crate::store::sqlite_file::prepare(std::path::Path::new(path))?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         // A local file cannot go stale like a network connection; the check before
@@ -1162,7 +1164,7 @@ mod tests {
     #[test]
     fn used_token_ids_outlive_the_tokens() {
         let accepted_for =
-            crate::auth::logout_token::MAX_AGE_SECS + crate::auth::checks::MAX_CLOCK_SKEW_SECS;
+            crate::logout_token::MAX_AGE_SECS + crate::provider::checks::MAX_CLOCK_SKEW_SECS;
         let ttl = AnyStore::used_once_cache().policy().time_to_live();
         assert!(
             ttl.is_some_and(|ttl| ttl.as_secs() as i64 >= accepted_for),

@@ -3,6 +3,9 @@
 //! saves of other requests of the same session. Backends: memory here, SQLite and Redis in
 //! the app's `token_store` module.
 
+pub mod backends;
+pub mod sqlite_file;
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -11,7 +14,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{util::now_unix, TokenSet};
+use crate::{util::now_unix, TokenSet};
 
 #[derive(Debug, thiserror::Error)]
 #[error("token store: {0}")]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::ConfigError;
+use crate::ConfigError;
 
 /// Used when `SESSION_STORE_URL` is unset: survives restarts without any other service.
 pub const DEFAULT_SESSION_STORE: &str = "sqlite://.data/sessions.db";

@@ -13,7 +13,7 @@ use tower_sessions_redis_store::fred::{
 };
 use tower_sessions_sqlx_store::sqlx::{self, Row, SqlitePool};
 
-use crate::auth::{now_unix, sha256_hex, TokenSet, TokenStore, TokenStoreError};
+use crate::{now_unix, sha256_hex, TokenSet, TokenStore, TokenStoreError};
 
 /// What the compare-and-swap compares: a hash of the refresh token (`None` as none).
 fn rt_hash(refresh_token: Option<&str>) -> Option<String> {
@@ -39,8 +39,8 @@ fn ttl_secs(ttl: Duration) -> i64 {
 #[derive(Clone, Debug)]
 pub struct SqliteTokenStore {
     pool: SqlitePool,
-    /// This process's claim on the file (`crate::sqlite_file`), held as long as the store is.
-    writer_lock: Option<Arc<crate::sqlite_file::WriterLock>>,
+    /// This process's claim on the file (`crate::store::sqlite_file`), held as long as the store is.
+    writer_lock: Option<Arc<crate::store::sqlite_file::WriterLock>>,
 }
 
 impl SqliteTokenStore {
@@ -118,7 +118,7 @@ async fn migrate_plaintext_column(pool: &SqlitePool) -> Result<(), sqlx::Error> 
 
 impl SqliteTokenStore {
     /// Holds the SQLite file's writer lock for as long as this store (or a clone) lives.
-    pub fn holding(mut self, lock: Arc<crate::sqlite_file::WriterLock>) -> Self {
+    pub fn holding(mut self, lock: Arc<crate::store::sqlite_file::WriterLock>) -> Self {
         self.writer_lock = Some(lock);
         self
     }

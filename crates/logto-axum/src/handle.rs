@@ -14,11 +14,12 @@ use axum::{
 use serde_json::{json, Map, Value};
 
 use crate::{
-    auth::{
-        config::ORGANIZATIONS_SCOPE, flow, keeper::REFRESH_MARGIN_SECS, now_unix, AccessToken,
-        AuthError, Organization, Provider, TokenError, TokenKeeper, TokenTarget, UserProfile,
-    },
+    config::ORGANIZATIONS_SCOPE,
+    flow, now_unix,
     session::{AnyStore, AuthSession, SessionError, SessionUser},
+    tokens::keeper::REFRESH_MARGIN_SECS,
+    AccessToken, AuthError, Organization, Provider, TokenError, TokenKeeper, TokenTarget,
+    UserProfile,
 };
 
 /// What the handle needs from the server; an axum state part and Leptos context. Behind one

@@ -1,5 +1,8 @@
 //! What a signed-in session holds. Tokens stay server-side; `UserProfile` is what the UI may see.
 
+pub mod keeper;
+pub mod refresh;
+
 use std::{collections::BTreeMap, fmt};
 
 use serde::{Deserialize, Serialize};

@@ -15,15 +15,16 @@ use serde_json::json;
 use tower_sessions::session::Id;
 
 use crate::{
-    auth::{logout_token, TokenKeeper, TokenStore},
-    logto::AuthContext,
+    handle::AuthContext,
+    logout_token,
     session::{AnyStore, SessionError, StoredSession},
+    TokenKeeper, TokenStore,
 };
 
 /// Names a session on the sessions page without revealing its id (the id is the cookie's
 /// value, a credential): a hash of it, enough to pick one of a user's few sessions.
 pub fn handle(id: &Id) -> String {
-    crate::auth::sha256_hex(&id.to_string())[..32].to_owned()
+    crate::sha256_hex(&id.to_string())[..32].to_owned()
 }
 
 /// Ends one stored session: its tokens, then its record. With `revoke`, its refresh token is then

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{
+use crate::{
     http::{chain, read_capped},
     AccessToken, AuthConfig,
 };

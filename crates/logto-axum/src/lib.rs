@@ -1,0 +1,33 @@
+//! Sign in with Logto from an axum app: configuration, provider discovery and keys, the sign-in
+//! request, callback verification, tokens with refresh (single flight, a cross-instance lock),
+//! token and session stores (memory, SQLite, Redis), the typed session over tower-sessions, the
+//! per-request `Logto` handle, sign-out, back-channel logout, the Account API and access-token
+//! verification for APIs. Nothing here knows about Leptos: a plain axum app uses it the same way.
+
+pub mod access_token;
+pub mod account;
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod handle;
+pub mod http;
+pub mod logout_token;
+pub mod provider;
+pub mod session;
+pub mod session_config;
+pub mod store;
+pub mod tokens;
+pub mod util;
+
+pub use config::{AuthConfig, ConfigError, Secret};
+pub use error::AuthError;
+pub use flow::{CallbackParams, PendingSignIn, SignInOptions};
+pub use provider::Provider;
+pub use session_config::{without_password, SessionConfig, SessionStoreKind};
+pub use store::{MemoryTokenStore, TokenStore, TokenStoreError};
+pub use tokens::keeper::{TokenError, TokenKeeper};
+pub use tokens::{
+    AccessToken, CachedToken, ClaimValue, Organization, SignedIn, TokenSet, TokenTarget,
+    UserProfile,
+};
+pub use util::{now_unix, sha256_hex};
