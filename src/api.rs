@@ -134,7 +134,7 @@ pub mod ssr {
     use leptos_axum::ResponseOptions;
 
     use crate::services::AppServices;
-    pub use logto_axum::handle::AuthContext;
+    pub use logto_axum::handle::LogtoClient;
     use logto_axum::{
         handle::{Logto, LogtoError},
         session::{AuthSession, SessionError},
@@ -152,8 +152,8 @@ pub mod ssr {
         pub read: Result<Option<UserView>, std::sync::Arc<SessionError>>,
     }
 
-    pub fn auth_context() -> Result<AuthContext, ServerFnError> {
-        use_context::<AuthContext>().ok_or_else(|| ServerFnError::new("auth context missing"))
+    pub fn auth_context() -> Result<LogtoClient, ServerFnError> {
+        use_context::<LogtoClient>().ok_or_else(|| ServerFnError::new("auth context missing"))
     }
 
     pub async fn session() -> Result<AuthSession, ServerFnError> {
@@ -171,7 +171,7 @@ pub mod ssr {
 
     /// The handle for server functions (what the `Logto` extractor is for axum handlers).
     pub async fn use_logto() -> Result<Logto, AppError> {
-        let ctx = use_context::<AuthContext>().ok_or_else(|| {
+        let ctx = use_context::<LogtoClient>().ok_or_else(|| {
             tracing::error!("auth context missing");
             app_error(AppError::Internal)
         })?;
@@ -225,7 +225,7 @@ pub mod ssr {
             leptos_axum::extract::<(axum::http::Method, axum::http::HeaderMap)>()
                 .await
                 .map_err(|_| app_error(AppError::Internal))?;
-        let ctx = use_context::<AuthContext>().ok_or_else(|| app_error(AppError::Internal))?;
+        let ctx = use_context::<LogtoClient>().ok_or_else(|| app_error(AppError::Internal))?;
         let own = ctx
             .provider
             .config()
@@ -300,52 +300,17 @@ pub mod ssr {
         leptos_axum::redirect(&format!("/auth/error?code={}", err.code()));
     }
 
-    /// The pending sign-in `state` names, taken from this browser's session, once: first looked
-    /// up (read only), then claimed in the store across requests and instances, then removed. A
-    /// duplicated callback (a reload while the first is at Logto, a redirect delivered twice)
-    /// must not redeem the code again, which makes Logto revoke the grant; the loser leaves the
-    /// session untouched (no cookie that could replace the winner's).
-    pub async fn claim_pending(
-        ctx: &AuthContext,
-        session: &AuthSession,
-        state: &str,
-    ) -> Result<Option<logto_axum::PendingSignIn>, ServerFnError> {
-        if !session
-            .has_pending(state)
-            .await
-            .map_err(|e| store_failure(&e))?
-        {
-            return Ok(None);
-        }
-        let key = format!("callback-state:{}", logto_axum::sha256_hex(state));
-        let claimed = ctx
-            .sessions
-            .claim_once(&key)
-            .await
-            .map_err(|e| store_failure(&SessionError::from(e)))?;
-        if !claimed {
-            return Ok(None);
-        }
-        session
-            .take_pending(state)
-            .await
-            .map_err(|e| store_failure(&e))
+    /// Logto's pages in the app's language (Logto's tags are `en` and `th`).
+    pub fn ui_locale() -> &'static str {
+        crate::lang::tag(crate::lang::of_current_request())
     }
 
-    /// Where a sign-out sends the browser: Logto's end-session endpoint (which comes back to the
-    /// app's start page), or the start page when Logto cannot be reached.
-    pub async fn end_session_target(ctx: &AuthContext) -> String {
-        match ctx.provider.metadata().await {
-            Ok(metadata) => logto_axum::flow::end_session_url(
-                ctx.provider.config(),
-                &metadata,
-                crate::lang::tag(crate::lang::of_current_request()),
-            )
-            .map_or_else(|| "/".to_owned(), |u| u.to_string()),
-            Err(err) => {
-                tracing::warn!("cannot end the provider session: {err}");
-                "/".to_owned()
-            }
+    /// The answer for a sign-in that could not start or finish: the error page's code for the
+    /// user, or the store failure (503, cause in the log).
+    pub fn flow_failure(err: logto_axum::actions::FlowError) -> Result<AuthError, ServerFnError> {
+        match err {
+            logto_axum::actions::FlowError::Auth(err) => Ok(err),
+            logto_axum::actions::FlowError::Store(err) => Err(store_failure(&err)),
         }
     }
 }
@@ -354,10 +319,10 @@ pub mod ssr {
 /// to Logto. Posted by a plain form, so it works without JavaScript.
 #[server(prefix = "/api", endpoint = "sign_in")]
 pub async fn sign_in(mode: SignInMode, return_to: Option<String>) -> Result<(), ServerFnError> {
-    use logto_axum::{flow, flow::return_to::sanitize_or_root, SignInOptions};
+    use logto_axum::SignInOptions;
     use ssr::*;
 
-    let ctx = auth_context()?;
+    let logto = auth_context()?;
     if !sign_in_allowed().await? {
         redirect_to_error(&logto_axum::AuthError::RateLimited);
         return Ok(());
@@ -366,35 +331,19 @@ pub async fn sign_in(mode: SignInMode, return_to: Option<String>) -> Result<(), 
     let options = SignInOptions {
         first_screen: (mode == SignInMode::Register).then(|| "register".to_owned()),
         direct_sign_in: (mode == SignInMode::Facebook).then(|| "social:facebook".to_owned()),
-        // Logto's pages in the app's language (Logto's tags are `en` and `th`).
-        ui_locales: Some(crate::lang::tag(crate::lang::of_current_request()).to_owned()),
+        ui_locales: Some(ui_locale().to_owned()),
         ..SignInOptions::default()
     };
-    let return_to = sanitize_or_root(return_to.as_deref());
-    let metadata = match ctx.provider.metadata().await {
-        Ok(m) => m,
-        Err(err) => {
-            tracing::warn!("sign-in not started: {err}");
-            redirect_to_error(&err);
-            return Ok(());
-        }
-    };
-    let client = match ctx.provider.client(&metadata) {
-        Ok(c) => c,
-        Err(err) => {
-            tracing::error!("sign-in not started: {err}");
-            redirect_to_error(&err);
-            return Ok(());
-        }
-    };
-    let (url, pending) =
-        flow::authorization_request(ctx.provider.config(), &client, &options, return_to);
-    session
-        .add_pending(pending)
+    match logto
+        .start_sign_in(&session, &options, return_to.as_deref())
         .await
-        .map_err(|e| store_failure(&e))?;
-    tracing::info!(?mode, "sign-in started");
-    leptos_axum::redirect(url.as_str());
+    {
+        Ok(url) => {
+            tracing::info!(?mode, "sign-in started");
+            leptos_axum::redirect(url.as_str());
+        }
+        Err(err) => redirect_to_error(&flow_failure(err)?),
+    }
     Ok(())
 }
 
@@ -407,18 +356,11 @@ pub async fn finish_sign_in(
     error_description: Option<String>,
     iss: Option<String>,
 ) -> Result<CallbackOutcome, ServerFnError> {
-    use logto_axum::{flow, AuthError, CallbackParams};
+    use logto_axum::{AuthError, CallbackParams};
     use ssr::*;
 
-    let ctx = auth_context()?;
+    let logto = auth_context()?;
     let session = session().await?;
-    let params = CallbackParams {
-        code,
-        state,
-        error,
-        error_description,
-        iss,
-    };
     let fail = |err: AuthError| {
         tracing::warn!(code = err.code(), "sign-in failed: {err}");
         set_status(err.status());
@@ -428,47 +370,27 @@ pub async fn finish_sign_in(
     if !sign_in_allowed().await? {
         return fail(AuthError::RateLimited);
     }
-    let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
-        return fail(AuthError::MissingState);
+    let params = CallbackParams {
+        code,
+        state,
+        error,
+        error_description,
+        iss,
     };
-    let Some(pending) = claim_pending(&ctx, &session, state).await? else {
-        return fail(AuthError::UnknownState);
-    };
-    match flow::complete_sign_in(&ctx.provider, &pending, &params).await {
-        Ok(signed_in) => {
-            let sub = signed_in.user.sub.clone();
-            let browser = leptos_axum::extract::<axum::http::HeaderMap>()
-                .await
-                .ok()
-                .and_then(|h| {
-                    h.get(axum::http::header::USER_AGENT)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(crate::views::browser_summary)
-                });
-            let (_, replaced) = session
-                .sign_in(
-                    signed_in,
-                    browser,
-                    ctx.keeper.store().as_ref(),
-                    ctx.max_lifetime,
-                    ctx.idle_timeout,
-                )
-                .await
-                .map_err(|e| store_failure(&e))?;
-            tracing::info!(%sub, "signed in");
-            // Another user's (or Logto session's) grant this browser held: dead from now on.
-            drop(ctx.keeper.revoke(replaced.into_iter().collect()));
-            leptos_axum::redirect(&pending.return_to);
-            Ok(CallbackOutcome::Redirected(pending.return_to))
+    let browser = leptos_axum::extract::<axum::http::HeaderMap>()
+        .await
+        .ok()
+        .and_then(|h| {
+            h.get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::views::browser_summary)
+        });
+    match logto.finish_sign_in(&session, &params, browser).await {
+        Ok(done) => {
+            leptos_axum::redirect(&done.return_to);
+            Ok(CallbackOutcome::Redirected(done.return_to))
         }
-        Err(err) => {
-            // tower-sessions does not save a session on a 5xx answer: the used `state` would be
-            // pending again, and the same callback URL good for another try at the code.
-            if err.status() >= 500 {
-                session.save_now().await.map_err(|e| store_failure(&e))?;
-            }
-            fail(err)
-        }
+        Err(err) => fail(flow_failure(err)?),
     }
 }
 
@@ -477,37 +399,13 @@ pub async fn finish_sign_in(
 pub async fn sign_out() -> Result<(), ServerFnError> {
     use ssr::*;
 
-    let ctx = auth_context()?;
+    let logto = auth_context()?;
     let session = session().await?;
-    let store = ctx.keeper.store().clone();
-    let user = session
-        .user(ctx.max_lifetime, store.as_ref())
+    let target = logto
+        .sign_out(&session, Some(ui_locale()))
         .await
         .map_err(|e| store_failure(&e))?;
-    let refresh_token = match &user {
-        Some(u) => ctx
-            .keeper
-            .tokens(&u.grant)
-            .await
-            .ok()
-            .and_then(|t| t.refresh_token),
-        None => None,
-    };
-    session
-        .sign_out(store.as_ref())
-        .await
-        .map_err(|e| store_failure(&e))?;
-    let Some(user) = user else {
-        leptos_axum::redirect("/");
-        return Ok(());
-    };
-    tracing::info!(sub = %user.user.sub, "signed out locally");
-    logto_axum::session::ending::revoke_waiting_briefly(
-        &ctx.keeper,
-        refresh_token.into_iter().collect(),
-    )
-    .await;
-    leptos_axum::redirect(&end_session_target(&ctx).await);
+    leptos_axum::redirect(&target);
     Ok(())
 }
 
@@ -610,22 +508,15 @@ pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
     use ssr::*;
 
     let logto = require_user().await?;
-    let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
-    let current = logto.session().id();
-    let sessions = logto
-        .context()
-        .sessions
-        .sessions_of(&sub)
-        .await
-        .map_err(|e| app_error_from(logto_axum::session::SessionError::from(e).into()))?;
+    let sessions = logto.sessions().await.map_err(app_error_from)?;
     Ok(sessions
         .into_iter()
         .map(|s| SessionView {
-            handle: logto_axum::session::ending::handle(&s.id),
-            signed_in: s.user.signed_in_at,
+            handle: s.handle,
+            signed_in: s.signed_in_at,
             last_seen: s.last_seen,
-            browser: s.user.browser,
-            current: Some(s.id) == current,
+            browser: s.browser,
+            current: s.current,
         })
         .collect())
 }
@@ -634,41 +525,24 @@ pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
 /// sessions page. Ending this browser's own session is signing out (as the Sign out button).
 #[server(prefix = "/api", endpoint = "end_session")]
 pub async fn end_session(handle: String) -> Result<(), AppError> {
+    use logto_axum::user_sessions::SessionEnded;
     use ssr::*;
 
     let logto = require_user().await?;
-    let ctx = logto.context();
-    let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
-    let store_error = |e: logto_axum::session::SessionError| app_error_from(e.into());
-    let sessions = ctx
-        .sessions
-        .sessions_of(&sub)
-        .await
-        .map_err(|e| store_error(e.into()))?;
-    let current = logto.session().id();
-    match sessions
-        .iter()
-        .find(|s| logto_axum::session::ending::handle(&s.id) == handle)
-    {
-        // This browser's own session: that is signing out, Logto's session included.
-        Some(s) if Some(s.id) == current => {
+    match logto.end_session(&handle).await.map_err(app_error_from)? {
+        SessionEnded::ThisBrowser => {
             drop(logto);
-            return sign_out().await.map_err(|e| {
+            sign_out().await.map_err(|e| {
                 tracing::error!("ending this browser's session: {e}");
                 AppError::Internal
-            });
-        }
-        Some(s) => {
-            logto_axum::session::ending::end(&ctx.sessions, &ctx.keeper, s, true)
-                .await
-                .map_err(store_error)?;
-            tracing::info!(%sub, "ended another session");
-            leptos_axum::redirect("/sessions");
+            })
         }
         // Already ended (another tab, expiry): the page shows what is left.
-        None => leptos_axum::redirect("/sessions"),
+        SessionEnded::Other | SessionEnded::NotFound => {
+            leptos_axum::redirect("/sessions");
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// "Sign out everywhere": ends every session of this user in this app, revoking their refresh
@@ -678,18 +552,9 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
     use ssr::*;
 
     let logto = require_user().await?;
-    let ctx = logto.context().clone();
-    let sub = logto.require_user().map_err(app_error_from)?.sub.clone();
-    let ended = logto_axum::session::ending::end_all(&ctx.sessions, &ctx.keeper, &sub, None, true)
-        .await
-        .map_err(|e| app_error_from(e.into()))?;
-    logto
-        .session()
-        .sign_out(ctx.keeper.store().as_ref())
-        .await
-        .map_err(|e| app_error_from(e.into()))?;
-    tracing::info!(%sub, ended, "signed out everywhere");
-    leptos_axum::redirect(&end_session_target(&ctx).await);
+    logto.sign_out_everywhere().await.map_err(app_error_from)?;
+    let target = logto.context().end_session_target(Some(ui_locale())).await;
+    leptos_axum::redirect(&target);
     Ok(())
 }
 
@@ -705,7 +570,7 @@ pub async fn set_language(lang: String, return_to: Option<String>) -> Result<(),
         "th" => crate::lang::Locale::th,
         _ => return Err(app_error(AppError::UnknownLanguage)),
     };
-    let ctx = use_context::<AuthContext>().ok_or_else(|| app_error(AppError::Internal))?;
+    let ctx = use_context::<LogtoClient>().ok_or_else(|| app_error(AppError::Internal))?;
     let cookie = crate::lang::choice_cookie(locale, ctx.provider.config().is_https());
     let response = use_context::<leptos_axum::ResponseOptions>()
         .ok_or_else(|| app_error(AppError::Internal))?;

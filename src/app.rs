@@ -69,7 +69,7 @@ fn set_content_security_policy() {
     let nonce = leptos::nonce::use_nonce()
         .map(|n| format!(" 'nonce-{n}'"))
         .unwrap_or_default();
-    let logto = use_context::<crate::api::ssr::AuthContext>()
+    let logto = use_context::<crate::api::ssr::LogtoClient>()
         .map(|c| {
             format!(
                 " {}",

@@ -30,7 +30,7 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use logto_axum::{handle::AuthContext, session::AuthSession};
+use logto_axum::{handle::LogtoClient, session::AuthSession};
 
 use crate::{api::UserView, assets};
 
@@ -67,7 +67,7 @@ pub struct PageCache(Arc<PageCacheInner>);
 
 struct PageCacheInner {
     pages: moka::sync::Cache<PageKey, Arc<CachedPage>>,
-    auth: AuthContext,
+    auth: LogtoClient,
 }
 
 #[derive(Hash, PartialEq, Eq)]
@@ -88,7 +88,7 @@ struct CachedPage {
 }
 
 impl PageCache {
-    pub fn new(auth: AuthContext) -> Self {
+    pub fn new(auth: LogtoClient) -> Self {
         Self(Arc::new(PageCacheInner {
             pages: moka::sync::Cache::builder()
                 .max_capacity(CACHE_BYTES)

@@ -27,7 +27,7 @@ use crate::{
     static_files::StaticFiles,
 };
 use logto_axum::{
-    handle::{AuthContext, AuthShared, SignedInUser},
+    handle::{LogtoClient, LogtoShared, SignedInUser},
     session::{self, AnyStore, Stores},
     Provider, TokenKeeper,
 };
@@ -40,7 +40,7 @@ pub struct AppState(Arc<AppShared>);
 
 pub struct AppShared {
     pub leptos_options: LeptosOptions,
-    pub auth: AuthContext,
+    pub auth: LogtoClient,
     pub services: Arc<AppServices>,
 }
 
@@ -57,7 +57,7 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
     }
 }
 
-impl axum::extract::FromRef<AppState> for AuthContext {
+impl axum::extract::FromRef<AppState> for LogtoClient {
     fn from_ref(state: &AppState) -> Self {
         state.auth.clone()
     }
@@ -71,7 +71,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let provider = Arc::new(Provider::new(config.auth.clone())?);
         let http = logto_axum::http::client(config.auth.http_timeout)?;
-        let auth = AuthContext::new(AuthShared {
+        let auth = LogtoClient::new(LogtoShared {
             keeper: Arc::new(TokenKeeper::new(provider.clone(), stores.tokens.clone())),
             sessions: stores.sessions.clone(),
             provider,

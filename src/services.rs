@@ -22,7 +22,7 @@ use crate::{
 /// What the app's own features use: the demo API, the Facebook card's Graph URL, a client for
 /// APIs other than Logto, and the sign-in limit (the app's policy: `SIGN_IN_RATE_LIMIT_PER_MINUTE`
 /// and the client IP header, not part of the OpenID Connect flow). Kept apart from the auth
-/// layer's `AuthContext`, which the SDK crate will own; shared by every request behind one `Arc`
+/// layer's `LogtoClient`, which the SDK crate will own; shared by every request behind one `Arc`
 /// (`AppState`, and Leptos context for server functions: `server::dynamic_routes`).
 pub struct AppServices {
     pub demo_api: Option<DemoApi>,

@@ -25,23 +25,23 @@ use crate::{
 /// What the handle needs from the server; an axum state part and Leptos context. Behind one
 /// `Arc`: cloned into every request, it costs one reference count.
 #[derive(Clone)]
-pub struct AuthContext(Arc<AuthShared>);
+pub struct LogtoClient(Arc<LogtoShared>);
 
-impl AuthContext {
-    pub fn new(shared: AuthShared) -> Self {
+impl LogtoClient {
+    pub fn new(shared: LogtoShared) -> Self {
         Self(Arc::new(shared))
     }
 }
 
-impl std::ops::Deref for AuthContext {
-    type Target = AuthShared;
-    fn deref(&self) -> &AuthShared {
+impl std::ops::Deref for LogtoClient {
+    type Target = LogtoShared;
+    fn deref(&self) -> &LogtoShared {
         &self.0
     }
 }
 
-/// The parts of `AuthContext`.
-pub struct AuthShared {
+/// The parts of `LogtoClient`.
+pub struct LogtoShared {
     pub provider: Arc<Provider>,
     pub keeper: Arc<TokenKeeper>,
     /// The session store, for what spans sessions (the sessions page, back-channel logout).
@@ -91,19 +91,19 @@ impl IntoResponse for LogtoError {
 #[derive(Clone)]
 pub struct Logto {
     session: AuthSession,
-    ctx: AuthContext,
+    ctx: LogtoClient,
     user: Option<SessionUser>,
 }
 
 impl Logto {
-    pub async fn load(session: AuthSession, ctx: AuthContext) -> Result<Self, LogtoError> {
+    pub async fn load(session: AuthSession, ctx: LogtoClient) -> Result<Self, LogtoError> {
         let user = session
             .user(ctx.max_lifetime, ctx.keeper.store().as_ref())
             .await?;
         Ok(Self { session, ctx, user })
     }
 
-    pub fn context(&self) -> &AuthContext {
+    pub fn context(&self) -> &LogtoClient {
         &self.ctx
     }
 
@@ -295,7 +295,7 @@ impl Logto {
 impl<S> FromRequestParts<S> for Logto
 where
     S: Send + Sync,
-    AuthContext: FromRef<S>,
+    LogtoClient: FromRef<S>,
 {
     type Rejection = Response;
 
@@ -303,7 +303,7 @@ where
         let session = AuthSession::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        Logto::load(session, AuthContext::from_ref(state))
+        Logto::load(session, LogtoClient::from_ref(state))
             .await
             .map_err(IntoResponse::into_response)
     }
@@ -315,7 +315,7 @@ pub struct SignedInUser(pub Logto);
 impl<S> FromRequestParts<S> for SignedInUser
 where
     S: Send + Sync,
-    AuthContext: FromRef<S>,
+    LogtoClient: FromRef<S>,
 {
     type Rejection = Response;
 

@@ -6,6 +6,7 @@
 
 pub mod access_token;
 pub mod account;
+pub mod actions;
 pub mod config;
 pub mod error;
 pub mod flow;
@@ -17,6 +18,7 @@ pub mod session;
 pub mod session_config;
 pub mod store;
 pub mod tokens;
+pub mod user_sessions;
 pub mod util;
 
 pub use config::{AuthConfig, ConfigError, Secret};

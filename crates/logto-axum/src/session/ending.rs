@@ -15,7 +15,7 @@ use serde_json::json;
 use tower_sessions::session::Id;
 
 use crate::{
-    handle::AuthContext,
+    handle::LogtoClient,
     logout_token,
     session::{AnyStore, SessionError, StoredSession},
     TokenKeeper, TokenStore,
@@ -112,7 +112,7 @@ pub struct LogoutForm {
 /// the logout token, refuses a `jti` seen before, ends the sessions it names, and answers 200; an
 /// invalid token gets 400 `invalid_request`. Never cached.
 pub async fn backchannel_logout(
-    State(auth): State<AuthContext>,
+    State(auth): State<LogtoClient>,
     form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let token = form
@@ -125,7 +125,7 @@ pub async fn backchannel_logout(
     res
 }
 
-async fn answer_logout(auth: &AuthContext, token: &str) -> Response {
+async fn answer_logout(auth: &LogtoClient, token: &str) -> Response {
     let refuse = |status: StatusCode, error: &str, why: &str| {
         (
             status,
@@ -203,7 +203,7 @@ async fn answer_logout(auth: &AuthContext, token: &str) -> Response {
 /// session's), or, for a token naming only a `sid`, those of the user signed in with that Logto
 /// session (the store remembers whose it is).
 async fn end_named(
-    auth: &AuthContext,
+    auth: &LogtoClient,
     request: &logout_token::LogoutRequest,
 ) -> Result<usize, SessionError> {
     let sub = match (&request.sub, &request.sid) {
