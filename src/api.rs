@@ -134,7 +134,7 @@ pub mod ssr {
     use leptos_axum::ResponseOptions;
 
     use crate::services::AppServices;
-    pub use logto_axum::handle::LogtoClient;
+    pub use logto_axum::LogtoClient;
     use logto_axum::{
         handle::{Logto, LogtoError},
         session::{AuthSession, SessionError},

@@ -30,7 +30,7 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use logto_axum::{handle::LogtoClient, session::AuthSession};
+use logto_axum::{session::AuthSession, LogtoClient};
 
 use crate::{api::UserView, assets};
 

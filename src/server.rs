@@ -26,11 +26,7 @@ use crate::{
     services::AppServices,
     static_files::StaticFiles,
 };
-use logto_axum::{
-    handle::{LogtoClient, LogtoShared, SignedInUser},
-    session::{self, AnyStore, Stores},
-    Provider, TokenKeeper,
-};
+use logto_axum::{LogtoClient, SignedInUser};
 
 /// Everything the handlers share, reachable from axum extractors and from Leptos context, behind
 /// one `Arc`: every request clones it (into its Leptos context, into extractors), which is then
@@ -67,17 +63,9 @@ impl AppState {
     pub fn new(
         leptos_options: LeptosOptions,
         config: &AppConfig,
-        stores: &Stores,
+        auth: LogtoClient,
     ) -> anyhow::Result<Self> {
-        let provider = Arc::new(Provider::new(config.auth.clone())?);
         let http = logto_axum::http::client(config.auth.http_timeout)?;
-        let auth = LogtoClient::new(LogtoShared {
-            keeper: Arc::new(TokenKeeper::new(provider.clone(), stores.tokens.clone())),
-            sessions: stores.sessions.clone(),
-            provider,
-            max_lifetime: config.sessions.max_lifetime,
-            idle_timeout: config.sessions.idle_timeout,
-        });
         let services = Arc::new(AppServices {
             demo_api: config.demo_api.clone(),
             facebook_graph_url: config.facebook_graph_url.clone(),
@@ -97,7 +85,7 @@ impl AppState {
 
 /// The whole app as a router, so tests can drive it without a socket. The site's static files
 /// are answered from memory in front of the session and page layers (they need neither).
-pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
+pub fn router(state: AppState, config: &AppConfig) -> Router {
     let statics = static_files(&state.leptos_options)
         .map(|files| axum::middleware::from_fn_with_state(files, StaticFiles::serve));
     dynamic_routes(&state, config)
@@ -106,11 +94,7 @@ pub fn router(state: AppState, store: AnyStore, config: &AppConfig) -> Router {
             same_origin_posts,
         ))
         .layer(axum::middleware::from_fn(page_headers))
-        .layer(session::layer(
-            store,
-            &config.sessions,
-            config.auth.is_https(),
-        ))
+        .layer(state.auth.session_layer())
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(config.auth.base_url.clone()),
             canonical_loopback_host,
@@ -424,20 +408,15 @@ pub async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let stores = match session::open_store(
-        &config.sessions.store,
-        config.sessions.longest_sign_in(),
-    )
-    .await
-    {
-        Ok(stores) => stores,
+    let auth = match LogtoClient::connect(config.auth.clone(), &config.sessions).await {
+        Ok(auth) => auth,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("session store: {err:#}");
+            tracing::error!("{err}");
+            eprintln!("{err}");
             return ExitCode::FAILURE;
         }
     };
-    let state = match AppState::new(conf.leptos_options, &config, &stores) {
+    let state = match AppState::new(conf.leptos_options, &config, auth) {
         Ok(state) => state,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -455,8 +434,8 @@ pub async fn main() -> ExitCode {
     // named in the log now rather than at the first sign-in (Logto away is only a warning).
     let provider = state.auth.provider.clone();
     tokio::spawn(async move { provider.metadata().await.ok() });
-    let keeper = state.auth.keeper.clone();
-    let app = router(state, stores.sessions, &config);
+    let auth = state.auth.clone();
+    let app = router(state, &config);
 
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
@@ -491,36 +470,13 @@ pub async fn main() -> ExitCode {
         Ok(Err(err)) => Err(format!("server error: {err}")),
         Err(err) => Err(format!("server task failed: {err}")),
     };
-    finish_detached_work(&keeper, config.auth.http_timeout).await;
+    auth.shutdown().await;
     if let Err(err) = served {
         tracing::error!("{err}");
         return ExitCode::FAILURE;
     }
     tracing::info!("shut down cleanly");
     ExitCode::SUCCESS
-}
-
-/// Waits for the refreshes and revocations requests left running (`TokenKeeper::tasks`): a
-/// refresh Logto has answered must store its rotated token, or the next start sends the spent
-/// one and Logto ends the sign-in. Bounded by the longest a refresh can take (two calls to Logto
-/// and a few store commands), so a hung Logto cannot hold the shutdown forever.
-async fn finish_detached_work(keeper: &TokenKeeper, http_timeout: std::time::Duration) {
-    let tasks = keeper.tasks();
-    tasks.close();
-    if tasks.is_empty() {
-        return;
-    }
-    tracing::info!(
-        running = tasks.len(),
-        "waiting for token refreshes and revocations to finish"
-    );
-    let grace = http_timeout * 2 + std::time::Duration::from_secs(5);
-    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
-        tracing::warn!(
-            running = tasks.len(),
-            "stopping with token refreshes or revocations unfinished"
-        );
-    }
 }
 
 fn init_tracing() {

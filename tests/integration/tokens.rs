@@ -824,9 +824,7 @@ async fn the_resource_server_refuses_an_id_token() {
 /// `SignedInUser` extractor: ID token claims, refreshed first when the tokens are about to expire.
 #[tokio::test]
 async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
-    use leptos::prelude::LeptosOptions;
-    use logto_axum::{handle::SignedInUser, session};
-    use logto_leptos::server::AppState;
+    use logto_axum::SignedInUser;
 
     async fn claims(SignedInUser(logto): SignedInUser) -> Response {
         match logto.id_token_claims().await {
@@ -853,24 +851,18 @@ async fn an_axum_handler_reads_id_token_claims_through_the_extractor() {
     let idp = Idp::start().await;
     let config = config_for(&idp, &[]);
     let mut app = App::new(&config).await;
-    let options = LeptosOptions::builder().output_name("logto-leptos").build();
     let stores = logto_axum::session::Stores {
         sessions: app.store.clone(),
         tokens: app.tokens.clone(),
     };
-    let auth = AppState::new(options, &config, &stores)
-        .unwrap()
-        .auth
-        .clone();
+    // A plain axum app's wiring: the SDK's client as the state, its session layer.
+    let auth = logto_axum::LogtoClient::with_stores(config.auth.clone(), &config.sessions, stores)
+        .unwrap();
     let handler: Router = Router::new()
         .route("/claims", get(claims))
         .route("/organizations", get(organizations))
         .route("/token/{resource}", get(token_for))
-        .layer(session::layer(
-            app.store.clone(),
-            &config.sessions,
-            config.auth.is_https(),
-        ))
+        .layer(auth.session_layer())
         .with_state(auth);
     let ask_at = |path: &'static str, cookie: Option<String>| {
         let handler = handler.clone();

@@ -7,8 +7,8 @@
 use url::Url;
 
 use crate::{
+    client::LogtoClient,
     flow::{self, return_to::sanitize_or_root},
-    handle::LogtoClient,
     session::{ending::revoke_waiting_briefly, AuthSession, SessionError},
     sha256_hex, AuthError, CallbackParams, PendingSignIn, SignInOptions,
 };

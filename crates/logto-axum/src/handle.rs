@@ -1,9 +1,8 @@
-//! The one server-side handle app code uses: who is signed in, a guard for anonymous callers, ID
+//! The one per-request handle app code uses: who is signed in, a guard for anonymous callers, ID
 //! token claims, userinfo, and access tokens for APIs and organizations, refreshed as needed.
-//! An axum extractor (`Logto`, or `SignedInUser` to refuse anonymous callers with 401) and, for
-//! server functions, `crate::api::ssr::use_logto()`. Tokens stay on the server.
-
-use std::{sync::Arc, time::Duration};
+//! An axum extractor (`Logto`, or `SignedInUser` to refuse anonymous callers with 401); code
+//! that has the session its own way (a Leptos server function, say) uses `Logto::load`. Tokens
+//! stay on the server.
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -14,41 +13,13 @@ use axum::{
 use serde_json::{json, Map, Value};
 
 use crate::{
+    client::LogtoClient,
     config::ORGANIZATIONS_SCOPE,
     flow, now_unix,
-    session::{AnyStore, AuthSession, SessionError, SessionUser},
+    session::{AuthSession, SessionError, SessionUser},
     tokens::keeper::REFRESH_MARGIN_SECS,
-    AccessToken, AuthError, Organization, Provider, TokenError, TokenKeeper, TokenTarget,
-    UserProfile,
+    AccessToken, AuthError, Organization, TokenError, TokenTarget, UserProfile,
 };
-
-/// What the handle needs from the server; an axum state part and Leptos context. Behind one
-/// `Arc`: cloned into every request, it costs one reference count.
-#[derive(Clone)]
-pub struct LogtoClient(Arc<LogtoShared>);
-
-impl LogtoClient {
-    pub fn new(shared: LogtoShared) -> Self {
-        Self(Arc::new(shared))
-    }
-}
-
-impl std::ops::Deref for LogtoClient {
-    type Target = LogtoShared;
-    fn deref(&self) -> &LogtoShared {
-        &self.0
-    }
-}
-
-/// The parts of `LogtoClient`.
-pub struct LogtoShared {
-    pub provider: Arc<Provider>,
-    pub keeper: Arc<TokenKeeper>,
-    /// The session store, for what spans sessions (the sessions page, back-channel logout).
-    pub sessions: AnyStore,
-    pub max_lifetime: Duration,
-    pub idle_timeout: Duration,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogtoError {

@@ -7,6 +7,7 @@
 pub mod access_token;
 pub mod account;
 pub mod actions;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod flow;
@@ -21,9 +22,11 @@ pub mod tokens;
 pub mod user_sessions;
 pub mod util;
 
+pub use client::{ConnectError, LogtoClient};
 pub use config::{AuthConfig, ConfigError, Secret};
 pub use error::AuthError;
 pub use flow::{CallbackParams, PendingSignIn, SignInOptions};
+pub use handle::{Logto, LogtoError, SignedInUser};
 pub use provider::Provider;
 pub use session_config::{without_password, SessionConfig, SessionStoreKind};
 pub use store::{MemoryTokenStore, TokenStore, TokenStoreError};

@@ -20,7 +20,7 @@ use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
 use logto_axum::{
     session::{open_store, AnyStore},
-    TokenKeeper, TokenStore,
+    LogtoClient, TokenKeeper, TokenStore,
 };
 use logto_leptos::{
     config::AppConfig,
@@ -1071,10 +1071,12 @@ impl App {
         let stores = open_store(&config.sessions.store, config.sessions.longest_sign_in())
             .await
             .unwrap();
-        let state = AppState::new(options, config, &stores).unwrap();
+        let auth = LogtoClient::with_stores(config.auth.clone(), &config.sessions, stores.clone())
+            .unwrap();
+        let state = AppState::new(options, config, auth).unwrap();
         App {
             keeper: state.auth.keeper.clone(),
-            router: router(state, stores.sessions.clone(), config),
+            router: router(state, config),
             store: stores.sessions,
             tokens: stores.tokens,
             cookie: None,

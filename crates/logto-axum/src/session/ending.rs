@@ -15,7 +15,7 @@ use serde_json::json;
 use tower_sessions::session::Id;
 
 use crate::{
-    handle::LogtoClient,
+    client::LogtoClient,
     logout_token,
     session::{AnyStore, SessionError, StoredSession},
     TokenKeeper, TokenStore,

@@ -37,8 +37,8 @@ use crate::{
     flow::PENDING_TTL_SECS,
     now_unix,
     store::backends::{RedisTokenStore, SqliteTokenStore},
-    MemoryTokenStore, PendingSignIn, SessionConfig, SessionStoreKind, SignedIn, TokenStore,
-    TokenStoreError, UserProfile,
+    MemoryTokenStore, PendingSignIn, SessionStoreKind, SignedIn, TokenStore, TokenStoreError,
+    UserProfile,
 };
 
 /// At most this many sign-ins may be in flight per browser (several tabs); the oldest is dropped.
@@ -1032,12 +1032,13 @@ async fn open_redis(url: &str, longest_sign_in: Duration) -> anyhow::Result<Stor
 
 /// The cookie: HttpOnly, SameSite=Lax (the callback is a cross-site top-level GET), Secure and
 /// `__Host-`-prefixed on https (`secure`: the app is reached over https, `AuthConfig::is_https`).
+/// A session unused for `idle_timeout` ends (`SessionConfig::idle_timeout`).
 pub fn layer(
     store: AnyStore,
-    config: &SessionConfig,
+    idle_timeout: Duration,
     secure: bool,
 ) -> SessionManagerLayer<AnyStore> {
-    let idle = time::Duration::seconds(config.idle_timeout.as_secs() as i64);
+    let idle = time::Duration::seconds(idle_timeout.as_secs() as i64);
     SessionManagerLayer::new(store)
         .with_name(if secure { "__Host-session" } else { "session" })
         .with_http_only(true)
