@@ -216,7 +216,7 @@ pub mod ssr {
     }
 
     /// For actions a plain link can start (the profile page's GET forms): run them only when the
-    /// browser says the request comes from this site or from the user (`crate::fetch_site`), so
+    /// browser says the request comes from this site or from the user (`logto_axum::fetch_site`), so
     /// another site cannot make a signed-in user's browser spend their tokens. A page render
     /// (GET) is not refused as a whole: it shows the note and a working button (that is also
     /// where Logto's redirect back after sign-in lands); a direct call gets 403.
@@ -232,7 +232,7 @@ pub mod ssr {
             .base_url
             .origin()
             .ascii_serialization();
-        let Err(refused) = crate::fetch_site::check(&headers, &own) else {
+        let Err(refused) = logto_axum::fetch_site::check(&headers, &own) else {
             return Ok(());
         };
         tracing::info!(

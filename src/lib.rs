@@ -19,8 +19,6 @@ pub mod assets;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
-pub mod fetch_site;
-#[cfg(feature = "ssr")]
 pub mod page_body;
 #[cfg(feature = "ssr")]
 pub mod page_cache;

@@ -22,7 +22,7 @@ use crate::{
     assets::{self, SiteAssets},
     config::AppConfig,
     page_cache::PageCache,
-    resource_server::{self, ResourceServer},
+    resource_server,
     services::AppServices,
     static_files::StaticFiles,
 };
@@ -171,11 +171,10 @@ fn dynamic_routes(state: &AppState, config: &AppConfig) -> Router<AppState> {
     if let Some(api) = &config.demo_api {
         app = app.nest(
             "/demo-api",
-            resource_server::router(ResourceServer {
-                provider: state.auth.provider.clone(),
-                audience: api.resource.clone(),
-                scope: api.scope.clone(),
-            }),
+            resource_server::router(
+                logto_axum::Verifier::new(state.auth.provider.clone(), api.resource.clone())
+                    .require_scopes([api.scope.clone()]),
+            ),
         );
     }
     let pages = Router::new()
@@ -218,7 +217,7 @@ fn route_list() -> Vec<AxumRouteListing> {
 }
 
 /// Server functions change state (sign in, sign out, end sessions): a POST to one must come from
-/// this app's own pages (`crate::fetch_site`); another site, or a sibling subdomain, gets 403
+/// this app's own pages (`logto_axum::fetch_site`); another site, or a sibling subdomain, gets 403
 /// before the session is read.
 async fn same_origin_posts(
     axum::extract::State(origin): axum::extract::State<Arc<String>>,
@@ -227,7 +226,7 @@ async fn same_origin_posts(
 ) -> axum::response::Response {
     if req.method() == axum::http::Method::POST && req.uri().path().starts_with("/api/") {
         let headers = req.headers();
-        if let Err(refused) = crate::fetch_site::check(headers, &origin) {
+        if let Err(refused) = logto_axum::fetch_site::check(headers, &origin) {
             tracing::info!(
                 path = req.uri().path(),
                 sec_fetch_site = refused.site,

@@ -15,8 +15,9 @@ use axum::{
     routing::get,
     Json, Router,
 };
+use logto_axum::{resource::Verifier, AuthInfo};
 use logto_axum::{Provider, TokenKeeper, TokenTarget};
-use logto_leptos::resource_server::{self, ResourceServer};
+use logto_leptos::resource_server;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -42,18 +43,16 @@ struct TestApi {
 
 #[derive(Clone)]
 struct ApiState {
-    server: Arc<ResourceServer>,
+    server: Verifier,
     mode: ApiMode,
     tokens_seen: Arc<Mutex<Vec<String>>>,
 }
 
-fn resource_server(idp: &Idp, audience: &str) -> ResourceServer {
+fn resource_server(idp: &Idp, audience: &str) -> Verifier {
     let config = config_for(idp, &[]);
-    ResourceServer {
-        provider: Arc::new(Provider::new(config.auth).unwrap()),
-        audience: audience.to_owned(),
-        scope: "read:hello".to_owned(),
-    }
+    Verifier::new(Arc::new(Provider::new(config.auth).unwrap()), audience)
+        .require_scopes(["read:hello"])
+        .realm("demo-api")
 }
 
 async fn start_api(idp: &Idp, mode: ApiMode) -> TestApi {
@@ -83,18 +82,18 @@ async fn start_api(idp: &Idp, mode: ApiMode) -> TestApi {
                 Json(json!({"error": "invalid_token"})),
             )
                 .into_response(),
-            _ => match st.server.authorize(&headers).await {
+            _ => match st.server.verify(&headers).await {
                 Ok(t) => Json(
                     json!({"message": format!("Hello, {}!", t.sub), "scope": t.scopes.join(" ")}),
                 )
                 .into_response(),
-                Err(refusal) => refusal,
+                Err(refusal) => refusal.into_response(),
             },
         }
     }
     let tokens_seen = Arc::new(Mutex::new(Vec::new()));
     let state = ApiState {
-        server: Arc::new(resource_server(idp, API_RESOURCE)),
+        server: resource_server(idp, API_RESOURCE),
         mode,
         tokens_seen: tokens_seen.clone(),
     };
@@ -793,6 +792,68 @@ async fn the_resource_server_refuses_bad_tokens() {
     let (status, challenge, _) = api_answer(&idp, Some(&no_permission)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(challenge.contains("insufficient_scope") && challenge.contains("scope=\"read:hello\""));
+}
+
+/// The extractor a plain axum API takes: who called, for which organization, with which scopes.
+#[tokio::test]
+async fn the_auth_info_extractor_names_the_caller_and_the_organization() {
+    async fn whoami(caller: AuthInfo) -> Json<Value> {
+        Json(json!({
+            "sub": caller.sub, "client_id": caller.client_id, "audience": caller.audience,
+            "organization_id": caller.organization_id, "scopes": caller.scopes,
+            "reads": caller.has_scope("read:hello"),
+        }))
+    }
+    let idp = Idp::start().await;
+    let provider = Arc::new(Provider::new(config_for(&idp, &[]).auth).unwrap());
+    let ask = |verifier: Verifier, token: String| async move {
+        let api: Router = Router::new()
+            .route("/whoami", get(whoami))
+            .with_state(verifier);
+        let req = Request::get("/whoami")
+            .header(header::AUTHORIZATION, format!("bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let res = api.oneshot(req).await.unwrap();
+        let status = res.status();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice::<Value>(&body.to_bytes()).unwrap_or(Value::Null),
+        )
+    };
+    let api = Verifier::new(provider.clone(), API_RESOURCE).require_scopes(["read:hello"]);
+
+    // A global API token: no organization.
+    let token = idp.mint_access_token(API_RESOURCE, Some("read:hello write:x"), 3600, false);
+    let (status, body) = ask(api.clone(), token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sub"], "user-1");
+    assert_eq!(body["audience"], API_RESOURCE);
+    assert_eq!(body["client_id"], CLIENT_ID);
+    assert_eq!(body["organization_id"], Value::Null);
+    assert_eq!(body["scopes"], json!(["read:hello", "write:x"]));
+    assert_eq!(body["reads"], true);
+
+    // An organization-level API resource token: Logto's `organization_id` claim.
+    let token = idp.mint_access_token_edited(API_RESOURCE, Some("read:hello"), |c| {
+        c["organization_id"] = json!("org-7");
+    });
+    let (status, body) = ask(api.clone(), token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["organization_id"], "org-7");
+
+    // An organization token: the id in its audience.
+    let org = "urn:logto:organization:org-9";
+    let token = idp.mint_access_token(org, Some("read:members"), 3600, false);
+    let (status, body) = ask(Verifier::new(provider.clone(), org), token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["organization_id"], "org-9");
+    // ... and refused by the API verifier (another audience), before the handler runs.
+    let (status, _) = ask(api, token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

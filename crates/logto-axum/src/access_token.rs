@@ -23,6 +23,9 @@ use crate::{
 pub struct AccessTokenClaims {
     pub scope: Option<String>,
     pub client_id: Option<String>,
+    /// Logto's claim in tokens for an organization-level API resource (a token asked for with
+    /// both `resource` and `organization_id`).
+    pub organization_id: Option<String>,
 }
 impl AdditionalClaims for AccessTokenClaims {}
 
@@ -41,6 +44,10 @@ pub struct VerifiedAccessToken {
     pub issuer: String,
     pub scopes: Vec<String>,
     pub client_id: Option<String>,
+    /// The organization the token is for: Logto's `organization_id` claim (an
+    /// organization-level API resource), else the id in an organization token's audience
+    /// (`urn:logto:organization:{id}`); `None` for a token without organization context.
+    pub organization_id: Option<String>,
     pub issued_at: i64,
     pub expires_at: i64,
 }
@@ -125,12 +132,19 @@ pub async fn verify(
         issuer: claims.issuer().as_str().to_owned(),
         scopes,
         client_id: extra.client_id.clone(),
+        organization_id: extra.organization_id.clone().or_else(|| {
+            audience
+                .strip_prefix(ORGANIZATION_AUDIENCE_PREFIX)
+                .map(str::to_owned)
+        }),
         issued_at: claims.issue_time().timestamp(),
         expires_at: claims.expiration().timestamp(),
     })
 }
 
+const ORGANIZATION_AUDIENCE_PREFIX: &str = "urn:logto:organization:";
+
 /// The audience of an organization token.
 pub fn organization_audience(organization_id: &str) -> String {
-    format!("urn:logto:organization:{organization_id}")
+    format!("{ORGANIZATION_AUDIENCE_PREFIX}{organization_id}")
 }

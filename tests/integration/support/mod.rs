@@ -396,6 +396,31 @@ impl Idp {
         typ: &str,
         es_key: usize,
     ) -> String {
+        self.mint_jwt_edited(aud, scope, exp_in, bad_sig, typ, es_key, |_| {})
+    }
+
+    /// A good access token for `aud` whose claims `edit` changes before signing.
+    pub fn mint_access_token_edited(
+        &self,
+        aud: &str,
+        scope: Option<&str>,
+        edit: impl FnOnce(&mut Value),
+    ) -> String {
+        let es_key = self.state.lock().unwrap().es_key;
+        self.mint_jwt_edited(aud, scope, 3600, false, "at+jwt", es_key, edit)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn mint_jwt_edited(
+        &self,
+        aud: &str,
+        scope: Option<&str>,
+        exp_in: i64,
+        bad_sig: bool,
+        typ: &str,
+        es_key: usize,
+        edit: impl FnOnce(&mut Value),
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = json!({
             "iss": self.issuer, "sub": "user-1", "aud": aud, "iat": now, "exp": now + exp_in,
@@ -404,6 +429,7 @@ impl Idp {
         if let Some(scope) = scope {
             claims["scope"] = json!(scope);
         }
+        edit(&mut claims);
         let script = Script {
             sign: if bad_sig {
                 SignMode::BadSignature

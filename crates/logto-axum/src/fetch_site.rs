@@ -1,6 +1,7 @@
 //! Where a browser says a request comes from (Fetch Metadata's `Sec-Fetch-Site`, else `Origin`),
-//! and the one rule for what may change state or spend tokens: the state-changing server
-//! functions (POST) and the profile page's actions a link can start (GET `?call=api`) use it both.
+//! and one rule for what may change state or spend tokens: the SDK's `POST /sign-out` uses it,
+//! and so can an app's own state-changing handlers (the Leptos app's server functions and its
+//! profile page's actions a link can start do).
 //!
 //! Allowed: this app's own pages (`same-origin`), and the user themselves (`none`: typed, a
 //! bookmark, the browser's UI, a link opened from a mail or chat app; the actions a link can start
