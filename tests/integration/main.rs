@@ -13,6 +13,7 @@ mod keys;
 mod language;
 mod no_store;
 mod pages;
+mod plain_axum;
 mod sessions;
 mod site_files;
 mod token_store;

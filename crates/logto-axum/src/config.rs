@@ -69,6 +69,12 @@ pub const ORGANIZATIONS_SCOPE: &str = "urn:logto:scope:organizations";
 pub const ORGANIZATIONS_RESOURCE: &str = "urn:logto:resource:organizations";
 
 impl AuthConfig {
+    /// Reads `LOGTO_*` and `APP_BASE_URL` from the process environment (load a `.env` file
+    /// first, e.g. with `dotenvy`, if you keep them there).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
     /// Reads `LOGTO_*` and `APP_BASE_URL` through `lookup`, so tests need not touch the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &'static str| {

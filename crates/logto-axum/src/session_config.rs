@@ -75,6 +75,11 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
+    /// Reads `SESSION_*` from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
     /// Reads the three variables through `lookup` (the environment, or a test's table); each
     /// one unset or blank takes its default.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
