@@ -14,7 +14,7 @@ pub mod fetch_site;
 pub mod flow;
 pub mod handle;
 pub mod http;
-pub mod logout_token;
+pub(crate) mod logout_token;
 pub mod provider;
 pub mod resource;
 pub mod routes;
@@ -23,7 +23,7 @@ pub mod session_config;
 pub mod store;
 pub mod tokens;
 pub mod user_sessions;
-pub mod util;
+pub(crate) mod util;
 
 pub use client::{ConnectError, LogtoClient};
 pub use config::{AuthConfig, ConfigError, Secret};

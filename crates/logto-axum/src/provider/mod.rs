@@ -1,9 +1,9 @@
 //! The OpenID provider (a Logto tenant): discovered lazily and retried, so Logto being down neither
 //! crashes the server nor slows pages that do not need it; its keys age out (see `Provider`).
 
-pub mod checks;
-pub mod jwk;
-pub mod jws;
+pub(crate) mod checks;
+pub(crate) mod jwk;
+pub(crate) mod jws;
 
 use std::{sync::Arc, time::Duration};
 

@@ -3,8 +3,8 @@
 //! saves of other requests of the same session. Backends: memory here, SQLite and Redis in
 //! the app's `token_store` module.
 
-pub mod backends;
-pub mod sqlite_file;
+pub(crate) mod backends;
+pub(crate) mod sqlite_file;
 
 use std::{
     collections::HashMap,

@@ -1,7 +1,7 @@
 //! What a signed-in session holds. Tokens stay server-side; `UserProfile` is what the UI may see.
 
-pub mod keeper;
-pub mod refresh;
+pub(crate) mod keeper;
+pub(crate) mod refresh;
 
 use std::{collections::BTreeMap, fmt};
 
