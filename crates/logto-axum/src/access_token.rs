@@ -21,7 +21,9 @@ use crate::{
 /// The access-token claims (RFC 9068) that ID tokens do not have.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct AccessTokenClaims {
+    /// The granted scopes, space-separated (RFC 9068).
     pub scope: Option<String>,
+    /// The application the token was issued to.
     pub client_id: Option<String>,
     /// Logto's claim in tokens for an organization-level API resource (a token asked for with
     /// both `resource` and `organization_id`).
@@ -39,29 +41,40 @@ type AccessJwt = IdToken<
 /// What an API may rely on once a token passed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifiedAccessToken {
+    /// The user (or, for machine-to-machine tokens, the application) the token is for.
     pub sub: String,
+    /// The audience the token was checked for: the API's resource indicator.
     pub audience: String,
+    /// The issuer the token was checked for: the tenant's `{endpoint}/oidc`.
     pub issuer: String,
+    /// The granted scopes.
     pub scopes: Vec<String>,
+    /// The application the token was issued to.
     pub client_id: Option<String>,
     /// The organization the token is for: Logto's `organization_id` claim (an
     /// organization-level API resource), else the id in an organization token's audience
     /// (`urn:logto:organization:{id}`); `None` for a token without organization context.
     pub organization_id: Option<String>,
+    /// Unix seconds.
     pub issued_at: i64,
+    /// Unix seconds; the token was refused after this.
     pub expires_at: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why an access token was refused; `resource::Refusal` turns it into RFC 6750's answer.
 pub enum AccessTokenError {
     #[error("no bearer token")]
+    /// The request carried no bearer token.
     Missing,
     /// Refused; the text says why, about the access token ("access token expired at …").
     #[error("{0}")]
     Invalid(String),
     #[error("the token lacks scope {0:?}")]
+    /// The token lacks this scope, which the API requires.
     InsufficientScope(String),
     #[error(transparent)]
+    /// Logto's keys could not be fetched: the token can be neither accepted nor refused now.
     Provider(#[from] AuthError),
 }
 

@@ -15,9 +15,13 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// A stored third-party token. Prints without the token.
 #[derive(Clone, Deserialize)]
 pub struct FederatedToken {
+    /// The token for the third party's API (e.g. Facebook's Graph API). Never for the browser.
     pub access_token: String,
+    /// The scopes the third party granted, as it stated them.
     pub scope: Option<String>,
+    /// Usually `Bearer`.
     pub token_type: Option<String>,
+    /// Seconds the token was valid for when it was stored.
     pub expires_in: Option<i64>,
 }
 
@@ -31,6 +35,7 @@ impl std::fmt::Debug for FederatedToken {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// How Logto's Account API answered a request for a stored third-party token.
 pub enum AccountApiError {
     /// 404: nothing stored (token storage off, or this user has no such identity).
     #[error("no token stored ({0})")]
@@ -45,6 +50,7 @@ pub enum AccountApiError {
     #[error("Account API not available for this app ({0})")]
     NotEnabled(String),
     #[error("Account API unreachable or failing: {0}")]
+    /// Logto could not be reached, or answered with a server error.
     Unavailable(String),
 }
 

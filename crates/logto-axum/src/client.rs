@@ -18,6 +18,7 @@ use crate::{
 pub struct LogtoClient(Arc<LogtoShared>);
 
 impl LogtoClient {
+    /// Puts the parts behind one `Arc`; `connect` and `with_stores` build them for you.
     pub fn new(shared: LogtoShared) -> Self {
         Self(Arc::new(shared))
     }
@@ -32,11 +33,15 @@ impl std::ops::Deref for LogtoClient {
 
 /// The parts of `LogtoClient`.
 pub struct LogtoShared {
+    /// The Logto tenant: discovery, keys, the app's settings.
     pub provider: Arc<Provider>,
+    /// Tokens by grant: refreshed with single flight, stored, revoked.
     pub keeper: Arc<TokenKeeper>,
     /// The session store, for what spans sessions (the sessions page, back-channel logout).
     pub sessions: AnyStore,
+    /// Sessions end this long after sign-in, however active.
     pub max_lifetime: Duration,
+    /// Sessions unused for this long end.
     pub idle_timeout: Duration,
 }
 

@@ -8,9 +8,16 @@ use url::Url;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{0} is not set (see .env.example)")]
+    /// The variable is unset or blank.
     Missing(&'static str),
     #[error("{name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    /// The variable is set but unusable.
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// A secret that never prints itself.
@@ -18,9 +25,11 @@ pub enum ConfigError {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret read from the environment.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
+    /// The secret itself: only for where it must go (the token endpoint's client authentication).
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -37,10 +46,13 @@ impl fmt::Debug for Secret {
 pub struct AuthConfig {
     /// The tenant, e.g. `https://tenant.logto.app` (the issuer is `{endpoint}/oidc`).
     pub endpoint: Url,
+    /// The application's id in Logto Console (a "Traditional web" application).
     pub app_id: String,
+    /// The application's secret; never printed.
     pub app_secret: Secret,
     /// Where this app is reached; redirect URIs derive from it.
     pub base_url: Url,
+    /// Scopes asked for at sign-in (`LOGTO_SCOPES`; `openid` is always among them).
     pub scopes: Vec<String>,
     /// API resource indicators, exactly as registered in Logto (compared as strings there).
     pub resources: Vec<String>,
@@ -178,10 +190,12 @@ impl AuthConfig {
         format!("{}/oidc", self.endpoint.as_str().trim_end_matches('/'))
     }
 
+    /// The redirect URI to register in Logto Console: `{APP_BASE_URL}/callback`.
     pub fn redirect_uri(&self) -> String {
         format!("{}/callback", self.origin())
     }
 
+    /// The post sign-out redirect URI to register in Logto Console: the app's start page.
     pub fn post_logout_redirect_uri(&self) -> String {
         format!("{}/", self.origin())
     }
@@ -237,6 +251,8 @@ pub fn is_scope_token(scope: &str) -> bool {
             .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
 }
 
+/// Checks an API resource indicator as Logto accepts it (an absolute URI without fragment); `name`
+/// is the variable it came from, for the error.
 pub fn parse_resource(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     let url = Url::parse(raw).map_err(|e| ConfigError::Invalid {
         name,

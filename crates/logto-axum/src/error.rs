@@ -5,46 +5,65 @@
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("identity provider unavailable: {0}")]
+    /// Logto could not be reached or answered with a server error; worth retrying later.
     ProviderUnavailable(String),
     /// Logto answered, but not as the configured issuer (LOGTO_ENDPOINT names another tenant, or
     /// a proxy rewrites the discovery document): a setting to fix, not an outage.
     #[error("LOGTO_ENDPOINT is misconfigured: {0}")]
     ProviderMisconfigured(String),
     #[error("callback without state")]
+    /// The callback came without `state`: not a redirect from Logto for a sign-in started here.
     MissingState,
     #[error("callback state matches no pending sign-in (unknown, expired or already used)")]
+    /// The callback's `state` names no pending sign-in of this browser (unknown, expired, or
+    /// already used: a replay).
     UnknownState,
     #[error("authorization response iss {got:?} does not match issuer {expected:?}")]
+    /// RFC 9207: the callback's `iss` is not the configured issuer (a mix-up attack, or another
+    /// tenant).
     IssuerMismatch {
+        /// The configured issuer.
         expected: String,
+        /// What the callback said, if anything.
         got: Option<String>,
     },
     #[error("provider returned error {code:?}: {description:?}")]
+    /// Logto sent the user back with an OAuth error (e.g. `access_denied` when they cancelled).
     ProviderError {
+        /// The OAuth error code.
         code: String,
+        /// Logto's description, for the log.
         description: Option<String>,
     },
     #[error("callback without code")]
+    /// The callback had neither a code nor an error.
     MissingCode,
     #[error("token exchange failed: {0}")]
+    /// Logto refused to exchange the code for tokens (expired, used, or for another client).
     TokenExchange(String),
     #[error("token response has no ID token")]
+    /// The token response lacked the ID token sign-in requires.
     MissingIdToken,
     #[error("ID token rejected: {0}")]
+    /// The ID token failed a check (signature, issuer, audience, expiry, nonce, `at_hash`).
     InvalidIdToken(String),
     /// The token names a key the provider does not list, and the keys could not be fetched again
     /// now (refetched moments ago, or Logto away): it may be Logto's newest key, or a forgery.
     #[error("ID token signed with an unknown key: {0}")]
     UnknownSigningKey(String),
     #[error("userinfo request failed: {0}")]
+    /// Logto's userinfo endpoint could not be read.
     UserInfo(String),
     #[error("userinfo rejected: {0}")]
+    /// Userinfo answered for another user than the ID token's (`sub` differs).
     UserInfoMismatch(String),
     /// The grant is alive, but the provider will not issue a token for that resource or
     /// organization (e.g. `access_denied`: not a member; `invalid_target`: unknown resource).
     #[error("provider refused the token: {code} ({description:?})")]
     TokenRefused {
+        /// The OAuth error code.
         code: String,
+        /// Logto's description, for the log.
         description: Option<String>,
     },
     /// This client started or finished too many sign-ins lately.

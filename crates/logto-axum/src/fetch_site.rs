@@ -16,7 +16,9 @@ use axum::http::{header, HeaderMap, HeaderName};
 /// The `Sec-Fetch-Site` and `Origin` a request was refused with, for the log.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refused {
+    /// `Sec-Fetch-Site`, when the browser sent it.
     pub site: Option<String>,
+    /// `Origin`, when the browser sent it.
     pub origin: Option<String>,
 }
 

@@ -22,12 +22,16 @@ use crate::{
 };
 
 #[derive(Debug, thiserror::Error)]
+/// Why a `Logto` getter failed; as a response: 401, 503, or the status of Logto's answer.
 pub enum LogtoError {
     #[error("not signed in")]
+    /// Nobody is signed in (or the session just ended).
     Unauthenticated,
     #[error(transparent)]
+    /// The session store failed.
     Session(#[from] SessionError),
     #[error(transparent)]
+    /// Logto refused or could not be reached.
     Auth(#[from] AuthError),
     /// Asking Logto for a resource not named at sign-in would spend the refresh token for nothing
     /// (the grant cannot cover it), so it is refused here.
@@ -67,6 +71,7 @@ pub struct Logto {
 }
 
 impl Logto {
+    /// The handle for `session`: reads who is signed in (one store read; no tokens yet).
     pub async fn load(session: AuthSession, ctx: LogtoClient) -> Result<Self, LogtoError> {
         let user = session
             .user(ctx.max_lifetime, ctx.keeper.store().as_ref())
@@ -74,10 +79,12 @@ impl Logto {
         Ok(Self { session, ctx, user })
     }
 
+    /// The shared client, for what spans requests (the provider, the session store).
     pub fn context(&self) -> &LogtoClient {
         &self.ctx
     }
 
+    /// This request's session.
     pub fn session(&self) -> &AuthSession {
         &self.session
     }
@@ -165,6 +172,8 @@ impl Logto {
         self.token(target, Some(rejected)).await
     }
 
+    /// The token target for API `resource`, if it was requested at sign-in (else no grant can cover
+    /// it).
     pub fn resource_target(&self, resource: &str) -> Result<TokenTarget, LogtoError> {
         if !self
             .ctx
@@ -179,6 +188,7 @@ impl Logto {
         Ok(TokenTarget::Resource(resource.to_owned()))
     }
 
+    /// The token target for an organization, if the organizations scope was requested at sign-in.
     pub fn organization_target(&self, organization_id: &str) -> Result<TokenTarget, LogtoError> {
         if !self
             .ctx

@@ -33,12 +33,16 @@ pub fn install_crypto() {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// A failed request to Logto or an API.
 pub enum HttpError {
     #[error(transparent)]
+    /// No answer (connection, timeout) or an unreadable one.
     Request(#[from] reqwest::Error),
     #[error("the answer is larger than {0} bytes")]
+    /// The body was larger than the cap (bytes): not read further.
     TooLarge(usize),
     #[error("invalid request: {0}")]
+    /// The body was not what was expected.
     Invalid(String),
 }
 
@@ -66,6 +70,7 @@ pub struct LogtoHttp<'a> {
 }
 
 impl<'a> LogtoHttp<'a> {
+    /// Requests through `client`.
     pub fn new(client: &'a reqwest::Client) -> Self {
         Self {
             client,

@@ -4,6 +4,8 @@
 //! per-request `Logto` handle, sign-out, back-channel logout, the Account API and access-token
 //! verification for APIs. Nothing here knows about Leptos: a plain axum app uses it the same way.
 
+#![warn(missing_docs)]
+
 pub mod access_token;
 pub mod account;
 pub mod actions;

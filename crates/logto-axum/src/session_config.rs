@@ -67,6 +67,7 @@ pub fn without_password(url: &str) -> String {
 /// `SESSION_MAX_LIFETIME_MINUTES`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
+    /// `SESSION_STORE_URL`.
     pub store: SessionStoreKind,
     /// Sessions unused for this long end (server-side).
     pub idle_timeout: Duration,

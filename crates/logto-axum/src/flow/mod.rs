@@ -32,6 +32,7 @@ pub struct SignInOptions {
     pub direct_sign_in: Option<String>,
     /// `ui_locales`, e.g. `th en`.
     pub ui_locales: Option<String>,
+    /// `login_hint`: an email or username to fill in on Logto's page.
     pub login_hint: Option<String>,
 }
 
@@ -40,10 +41,15 @@ pub struct SignInOptions {
 /// the sign-in).
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PendingSignIn {
+    /// Echoed by Logto to the callback: names this sign-in, and ties it to this browser.
     pub state: String,
+    /// Must come back in the ID token: ties the token to this sign-in.
     pub nonce: String,
+    /// PKCE (S256): proves at the token exchange that the code went to whoever started the sign-in.
     pub pkce_verifier: String,
+    /// A path on this site to go to after the callback.
     pub return_to: String,
+    /// Unix seconds; pending sign-ins expire after `PENDING_TTL_SECS`.
     pub created_at: i64,
 }
 
@@ -57,6 +63,7 @@ impl std::fmt::Debug for PendingSignIn {
 }
 
 impl PendingSignIn {
+    /// Whether it is too old to finish at `now` (Unix seconds).
     pub fn is_expired(&self, now: i64) -> bool {
         now - self.created_at > PENDING_TTL_SECS || now < self.created_at - 60
     }
@@ -65,10 +72,15 @@ impl PendingSignIn {
 /// Query parameters Logto sends to the redirect URI.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CallbackParams {
+    /// The authorization code to exchange.
     pub code: Option<String>,
+    /// The pending sign-in's `state`.
     pub state: Option<String>,
+    /// An OAuth error instead of a code.
     pub error: Option<String>,
+    /// Logto's description of that error.
     pub error_description: Option<String>,
+    /// RFC 9207: the issuer that sent the response.
     pub iss: Option<String>,
 }
 
@@ -124,6 +136,7 @@ pub fn authorization_request(
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LogtoClaims {
     #[serde(flatten)]
+    /// Every claim but the standard ones openidconnect models.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 impl AdditionalClaims for LogtoClaims {}

@@ -32,6 +32,7 @@ use crate::{
 /// Discovery fields openidconnect does not model but Logto sends and we rely on.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct LogtoMetadata {
+    /// RP-Initiated Logout: where sign-out sends the browser to end Logto's session too.
     pub end_session_endpoint: Option<EndSessionUrl>,
     /// RFC 9207: the provider puts `iss` in authorization responses.
     pub authorization_response_iss_parameter_supported: Option<bool>,
@@ -40,6 +41,7 @@ pub struct LogtoMetadata {
 }
 impl AdditionalProviderMetadata for LogtoMetadata {}
 
+/// Logto's discovery document, with the fields above.
 pub type Metadata = ProviderMetadata<
     LogtoMetadata,
     CoreAuthDisplay,
@@ -74,6 +76,7 @@ pub type OidcClient = Client<
     EndpointMaybeSet,
     EndpointMaybeSet,
 >;
+/// The tenant's signing keys (JWKS).
 pub type ProviderKeySet = JsonWebKeySet<ProviderKey>;
 
 /// After a failed discovery, callers within this window get the failure without a new request.
@@ -143,6 +146,7 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// A provider for `config`'s tenant; nothing is fetched until first use.
     pub fn new(config: AuthConfig) -> Result<Self, AuthError> {
         let http = super::http::client(config.http_timeout)
             .map_err(|e| AuthError::ProviderUnavailable(format!("HTTP client: {e}")))?;
@@ -154,6 +158,7 @@ impl Provider {
         })
     }
 
+    /// The settings it was made with.
     pub fn config(&self) -> &AuthConfig {
         &self.config
     }

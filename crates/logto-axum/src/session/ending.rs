@@ -104,6 +104,7 @@ pub async fn end_all(
 }
 
 #[derive(Deserialize)]
+/// The form Logto posts to the back-channel logout URI.
 pub struct LogoutForm {
     logout_token: Option<String>,
 }

@@ -45,14 +45,19 @@ use crate::{
 const MAX_PENDING: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
+/// A session store failure; a 503 "try again" for the user.
 pub enum SessionError {
     #[error("session store: {0}")]
+    /// Reading or writing the session failed.
     Store(#[from] tower_sessions::session::Error),
     #[error("session store: {0}")]
+    /// The store's backend (SQLite, Redis) failed.
     Backend(#[from] session_store::Error),
     #[error("session unavailable (is the session layer installed?)")]
+    /// The session layer is missing from the router.
     Missing,
     #[error(transparent)]
+    /// The token store failed.
     Tokens(#[from] TokenStoreError),
 }
 
@@ -60,8 +65,11 @@ pub enum SessionError {
 /// `grant`, so that refreshes can replace them atomically.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionUser {
+    /// The key of this sign-in's tokens in the token store.
     pub grant: String,
+    /// Unix seconds.
     pub signed_in_at: i64,
+    /// Who signed in.
     pub user: UserProfile,
     /// Logto's session id from the ID token, when Logto sends one (back-channel logout by `sid`).
     #[serde(default)]
@@ -244,13 +252,16 @@ impl AuthSession {
 /// What the sessions page and back-channel logout read from a stored record (without a request).
 #[derive(Clone, Debug)]
 pub struct StoredSession {
+    /// The session's id: its cookie value, a credential never shown.
     pub id: Id,
+    /// Who is signed in there.
     pub user: SessionUser,
     /// Unix seconds of the last request that extended the idle timeout.
     pub last_seen: i64,
 }
 
 impl StoredSession {
+    /// The signed-in session a record holds, if it holds one.
     pub fn from_record(record: &Record) -> Option<Self> {
         let user: SessionUser =
             serde_json::from_value(record.data.get(AuthSession::USER)?.clone()).ok()?;
@@ -403,6 +414,7 @@ impl AnyStore {
             .build()
     }
 
+    /// Sessions in this process's memory: lost on restart, one instance only.
     pub fn memory(store: MemoryStore) -> Self {
         Self {
             backend: Backend::Memory(store, Default::default()),
@@ -425,6 +437,7 @@ impl AnyStore {
     /// The table `SqliteStore` uses (its default), named here for `create_in_sqlite`.
     const SQLITE_TABLE: &'static str = "tower_sessions";
 
+    /// Sessions in SQLite (the file's one writer: see `open_store`).
     pub fn sqlite(pool: SqlitePool) -> Self {
         Self {
             backend: Backend::Sqlite(SqliteStore::new(pool.clone()), pool),
@@ -464,6 +477,8 @@ impl AnyStore {
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 
+    /// Sessions in Redis, shared by every instance; `index_ttl` bounds the user index's keys
+    /// (`SessionConfig::longest_sign_in`).
     pub fn redis(pool: Pool, index_ttl: Duration) -> Self {
         Self {
             backend: Backend::Redis(RedisStore::new(pool.clone()), pool, index_ttl),
@@ -915,7 +930,9 @@ fn sqlite_err(e: sqlx::Error) -> session_store::Error {
 /// The session store and the token store, on the same backend.
 #[derive(Clone)]
 pub struct Stores {
+    /// Where sessions live.
     pub sessions: AnyStore,
+    /// Where their tokens live (the same backend).
     pub tokens: Arc<dyn TokenStore>,
 }
 

@@ -18,10 +18,14 @@ use crate::{util::now_unix, TokenSet};
 
 #[derive(Debug, thiserror::Error)]
 #[error("token store: {0}")]
+/// A token store failure, with its cause.
 pub struct TokenStoreError(pub String);
 
 #[async_trait]
+/// Where tokens live, by grant, apart from the session record so a refresh can replace them
+/// atomically (compare-and-swap on the refresh token spent). Memory, SQLite and Redis implement it.
 pub trait TokenStore: Send + Sync + 'static {
+    /// The grant's tokens, if stored and not expired.
     async fn load(&self, grant: &str) -> Result<Option<TokenSet>, TokenStoreError>;
     /// Stores a new grant's tokens for at most `ttl`.
     async fn insert(
@@ -38,6 +42,7 @@ pub trait TokenStore: Send + Sync + 'static {
         spent: Option<&str>,
         tokens: &TokenSet,
     ) -> Result<bool, TokenStoreError>;
+    /// Forgets the grant's tokens (sign-out, session end).
     async fn delete(&self, grant: &str) -> Result<(), TokenStoreError>;
     /// Takes the refresh lock of `grant` for every app instance on this store, for at most `ttl`,
     /// under `owner` (a random value only the taker knows). False: another holds it. Stores one

@@ -29,6 +29,7 @@ use crate::{
 pub const REFRESH_MARGIN_SECS: i64 = 30;
 
 #[derive(Debug, thiserror::Error)]
+/// Why no token could be given.
 pub enum TokenError {
     /// Logto ended the grant (`invalid_grant`, or a refreshed ID token for another user): the
     /// session that names it should end too.
@@ -42,11 +43,16 @@ pub enum TokenError {
     #[error("the session changed during the refresh")]
     Superseded,
     #[error(transparent)]
+    /// Logto refused or could not be reached.
     Auth(#[from] AuthError),
     #[error(transparent)]
+    /// The token store failed.
     Store(#[from] TokenStoreError),
 }
 
+/// Tokens by grant: gives fresh access tokens, refreshing with single flight (one refresh per grant
+/// across requests, and across instances through the store's lock), and revokes grants. Detached
+/// work (refreshes a client gave up on, revocations) is tracked so a shutdown can wait for it.
 pub struct TokenKeeper {
     provider: Arc<Provider>,
     store: Arc<dyn TokenStore>,
@@ -59,6 +65,7 @@ pub struct TokenKeeper {
 }
 
 impl TokenKeeper {
+    /// A keeper over `store`, talking to `provider`.
     pub fn new(provider: Arc<Provider>, store: Arc<dyn TokenStore>) -> Self {
         Self {
             provider,
@@ -68,10 +75,12 @@ impl TokenKeeper {
         }
     }
 
+    /// The token store.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.store
     }
 
+    /// The provider tokens come from.
     pub fn provider(&self) -> &Arc<Provider> {
         &self.provider
     }

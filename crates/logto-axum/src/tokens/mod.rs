@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ClaimValue {
+    /// Text as the claim had it (other JSON values written out).
     Text(String),
     /// Unix seconds.
     Time(i64),
@@ -23,8 +24,11 @@ pub enum ClaimValue {
 /// (kept in the session record).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SignedIn {
+    /// The tokens, for the token store.
     pub tokens: TokenSet,
+    /// Unix seconds.
     pub signed_in_at: i64,
+    /// Who signed in, for the session record.
     pub user: UserProfile,
 }
 
@@ -42,6 +46,7 @@ pub struct TokenSet {
     pub access_token: String,
     /// Unix seconds; `None` when the provider did not say.
     pub access_token_expires_at: Option<i64>,
+    /// Spent and replaced at each refresh (Logto rotates it); `None` without `offline_access`.
     pub refresh_token: Option<String>,
     /// Access tokens for API resources and organizations, by `TokenTarget::key`, with their expiry.
     #[serde(default)]
@@ -65,8 +70,11 @@ impl fmt::Debug for TokenSet {
 /// An access token for one API resource or organization.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CachedToken {
+    /// The access token.
     pub token: String,
+    /// Unix seconds; `None` when Logto did not say.
     pub expires_at: Option<i64>,
+    /// The scopes granted, as Logto stated them.
     pub scope: Option<String>,
 }
 
@@ -74,8 +82,11 @@ pub struct CachedToken {
 /// JWT per API resource indicator, and a JWT per organization (audience `urn:logto:organization:{id}`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TokenTarget {
+    /// Logto itself: the opaque token for userinfo and the Account API.
     Logto,
+    /// An API, by resource indicator.
     Resource(String),
+    /// An organization, by id.
     Organization(String),
 }
 
@@ -142,7 +153,9 @@ impl TokenSet {
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken {
     token: String,
+    /// Unix seconds; `None` when Logto did not say.
     pub expires_at: Option<i64>,
+    /// The scopes granted, as Logto stated them.
     pub scope: Option<String>,
 }
 
@@ -162,20 +175,28 @@ impl fmt::Debug for AccessToken {
 /// A Logto organization the user belongs to, with the user's roles in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organization {
+    /// Logto's organization id.
     pub id: String,
     /// From userinfo's `organization_data`, when Logto sent it.
     pub name: Option<String>,
+    /// The user's roles in it.
     pub roles: Vec<String>,
 }
 
 /// Who the user is, from the verified ID token and userinfo. Contains no tokens.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserProfile {
+    /// The user's Logto id.
     pub sub: String,
+    /// `name`.
     pub name: Option<String>,
+    /// `username`.
     pub username: Option<String>,
+    /// `email`.
     pub email: Option<String>,
+    /// `email_verified`.
     pub email_verified: Option<bool>,
+    /// `picture`: as Logto sent it (an app shows only what its pages may load).
     pub picture: Option<String>,
     /// Social identities linked in Logto, e.g. `facebook`.
     pub identities: Vec<String>,
