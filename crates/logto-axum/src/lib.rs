@@ -1,9 +1,4 @@
-//! Sign in with Logto from an axum app: configuration, provider discovery and keys, the sign-in
-//! request, callback verification, tokens with refresh (single flight, a cross-instance lock),
-//! token and session stores (memory, SQLite, Redis), the typed session over tower-sessions, the
-//! per-request `Logto` handle, sign-out, back-channel logout, the Account API and access-token
-//! verification for APIs. Nothing here knows about Leptos: a plain axum app uses it the same way.
-
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 pub mod access_token;
