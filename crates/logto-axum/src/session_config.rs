@@ -6,8 +6,13 @@ use std::time::Duration;
 
 use crate::ConfigError;
 
-/// Used when `SESSION_STORE_URL` is unset: survives restarts without any other service.
-pub const DEFAULT_SESSION_STORE: &str = "sqlite://.data/sessions.db";
+/// Used when `SESSION_STORE_URL` is unset: SQLite survives restarts without any other service.
+/// Built without the `sqlite` feature, memory (the only store that needs no setting).
+pub const DEFAULT_SESSION_STORE: &str = if cfg!(feature = "sqlite") {
+    "sqlite://.data/sessions.db"
+} else {
+    "memory"
+};
 
 /// Sessions unused for a week end; none lasts longer than two weeks.
 const DEFAULT_IDLE_MINUTES: u64 = 60 * 24 * 7;
@@ -130,6 +135,11 @@ fn parse_store(url: &str) -> Result<SessionStoreKind, ConfigError> {
                 "needs a file path, e.g. sqlite://.data/sessions.db",
             ));
         }
+        if !cfg!(feature = "sqlite") {
+            return Err(invalid(
+                "this build has no SQLite store (logto-axum's cargo feature `sqlite`)",
+            ));
+        }
         Ok(SessionStoreKind::Sqlite(path.to_owned()))
     } else if url.starts_with("rediss://") {
         // The Redis client here is built without TLS: it would connect in clear and send the
@@ -140,6 +150,11 @@ fn parse_store(url: &str) -> Result<SessionStoreKind, ConfigError> {
         ))
     } else if url.starts_with("redis://") {
         url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+        if !cfg!(feature = "redis") {
+            return Err(invalid(
+                "this build has no Redis store (logto-axum's cargo feature `redis`)",
+            ));
+        }
         Ok(SessionStoreKind::Redis(url.to_owned()))
     } else {
         Err(invalid(
@@ -166,6 +181,7 @@ mod tests {
         config(&[("SESSION_STORE_URL", url)]).map(|c| c.store)
     }
 
+    #[cfg(feature = "sqlite")]
     #[test]
     fn defaults_to_sqlite_for_a_week_idle_and_two_weeks_at_most() {
         let c = config(&[]).unwrap();
@@ -180,6 +196,7 @@ mod tests {
         assert_eq!(blank.store, c.store);
     }
 
+    #[cfg(feature = "redis")]
     #[test]
     fn redis_passwords_stay_out_of_logs_and_errors() {
         let store = kind("redis://:s3cret-pw@127.0.0.1:6379/0").unwrap();
@@ -221,6 +238,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "redis")]
     #[test]
     fn store_urls() {
         assert_eq!(kind("memory").unwrap(), SessionStoreKind::Memory);
@@ -259,5 +277,41 @@ mod tests {
         }
         let c = config(&[("SESSION_MAX_LIFETIME_MINUTES", "30")]).unwrap();
         assert_eq!(c.max_lifetime, Duration::from_secs(1800));
+    }
+
+    /// A build without a backend says so, naming the feature, instead of failing at connect.
+    #[test]
+    fn stores_this_build_lacks_are_refused_by_name() {
+        assert_eq!(kind("memory").unwrap(), SessionStoreKind::Memory);
+        for (url, feature, built) in [
+            ("sqlite://s.db", "`sqlite`", cfg!(feature = "sqlite")),
+            (
+                "redis://:s3cret-pw@127.0.0.1:6379",
+                "`redis`",
+                cfg!(feature = "redis"),
+            ),
+        ] {
+            match kind(url) {
+                Ok(_) => assert!(built, "{url}"),
+                Err(err) => {
+                    let err = err.to_string();
+                    assert!(!built, "{url}: {err}");
+                    assert!(
+                        err.contains(feature) && err.contains("SESSION_STORE_URL"),
+                        "{err}"
+                    );
+                    assert!(!err.contains("s3cret-pw"), "{err}");
+                }
+            }
+        }
+        let default = config(&[]).unwrap().store;
+        if cfg!(feature = "sqlite") {
+            assert_eq!(
+                default,
+                SessionStoreKind::Sqlite(".data/sessions.db".into())
+            );
+        } else {
+            assert_eq!(default, SessionStoreKind::Memory);
+        }
     }
 }

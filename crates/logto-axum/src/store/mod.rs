@@ -3,7 +3,13 @@
 //! saves of other requests of the same session. Backends: memory here, SQLite and Redis in
 //! the app's `token_store` module.
 
-pub(crate) mod backends;
+#[cfg(any(feature = "sqlite", feature = "redis"))]
+mod codec;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+#[cfg(feature = "sqlite")]
 pub(crate) mod sqlite_file;
 
 use std::{
