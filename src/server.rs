@@ -402,8 +402,8 @@ pub async fn main() -> ExitCode {
     let config = match AppConfig::from_env() {
         Ok(config) => config,
         Err(err) => {
-            tracing::error!("configuration error: {err}");
-            eprintln!("configuration error: {err}");
+            tracing::error!("configuration error: {err} (see .env.example)");
+            eprintln!("configuration error: {err} (see .env.example)");
             return ExitCode::FAILURE;
         }
     };

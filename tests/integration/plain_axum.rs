@@ -199,3 +199,85 @@ async fn the_plain_axum_example_ends_a_session_logto_ended() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(browser.get("/").await.body.contains("href=\"/sign-in\""));
 }
+
+/// The routes' refusals and edges: each answers as documented and signs nobody in or out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_routes_refuse_what_they_must() {
+    let idp = Idp::start().await;
+    let (router, _client) = example_app(&idp).await;
+    let mut browser = Browser {
+        router,
+        cookie: None,
+    };
+    let send = |method: &str, uri: &str, headers: &[(&str, &str)]| {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+
+    // Logto's parameters reach the authorization request as given.
+    let r = browser
+        .get("/sign-in?first_screen=register&direct_sign_in=social:facebook&login_hint=a@b.test&ui_locales=th")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let params: HashMap<String, String> = url::Url::parse(r.location())
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(params["first_screen"], "register");
+    assert_eq!(params["direct_sign_in"], "social:facebook");
+    assert_eq!(params["login_hint"], "a@b.test");
+    assert_eq!(params["ui_locales"], "th");
+
+    // Another site cannot start a sign-in, by Fetch Metadata or, in older browsers, by Origin.
+    let r = browser
+        .send(send("GET", "/sign-in", &[("sec-fetch-site", "cross-site")]))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = browser
+        .send(send(
+            "POST",
+            "/sign-out",
+            &[("origin", "https://evil.example")],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Sign-out is a POST; a link cannot do it.
+    assert_eq!(
+        browser.get("/sign-out").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+
+    // A callback without state, or with one this browser never started: the error, no cookie.
+    let r = browser.get("/callback?code=x").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("state_mismatch"), "{}", r.body);
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    let r = browser.get("/callback?code=x&state=never-issued").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("state_mismatch"), "{}", r.body);
+
+    // Signing out while signed out: back to the start, nothing revoked.
+    let r = browser.sign_out("same-origin").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/");
+    assert!(idp.revoked_tokens().is_empty());
+
+    // A return path to another site becomes the start page.
+    let callback = browser.callback_url(&idp, "//evil.example/x").await;
+    let r = browser.get(&callback).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/");
+    // Signed in, another site still cannot make the browser spend the user's token.
+    let r = browser
+        .send(send(
+            "GET",
+            "/call-api",
+            &[("sec-fetch-site", "cross-site")],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

@@ -15,7 +15,7 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use logto_axum::{resource::Verifier, AuthInfo};
+use logto_axum::{AuthInfo, OrganizationTokens, Verifier};
 use logto_axum::{Provider, TokenKeeper, TokenTarget};
 use logto_leptos::resource_server;
 use serde_json::{json, Value};
@@ -837,13 +837,27 @@ async fn the_auth_info_extractor_names_the_caller_and_the_organization() {
     assert_eq!(body["scopes"], json!(["read:hello", "write:x"]));
     assert_eq!(body["reads"], true);
 
-    // An organization-level API resource token: Logto's `organization_id` claim.
-    let token = idp.mint_access_token_edited(API_RESOURCE, Some("read:hello"), |c| {
+    // An organization-level API resource token (Logto's `organization_id` claim): its scopes
+    // come from an organization role, so a global API refuses it unless told to take it.
+    let org_token = idp.mint_access_token_edited(API_RESOURCE, Some("read:hello"), |c| {
         c["organization_id"] = json!("org-7");
     });
-    let (status, body) = ask(api.clone(), token).await;
+    let (status, _) = ask(api.clone(), org_token.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let both = api
+        .clone()
+        .organization_tokens(OrganizationTokens::Accepted);
+    let (status, body) = ask(both, org_token.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["organization_id"], "org-7");
+    let orgs_only = api
+        .clone()
+        .organization_tokens(OrganizationTokens::Required);
+    let (status, body) = ask(orgs_only.clone(), org_token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let global = idp.mint_access_token(API_RESOURCE, Some("read:hello"), 3600, false);
+    let (status, _) = ask(orgs_only, global).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // An organization token: the id in its audience.
     let org = "urn:logto:organization:org-9";
@@ -854,6 +868,78 @@ async fn the_auth_info_extractor_names_the_caller_and_the_organization() {
     // ... and refused by the API verifier (another audience), before the handler runs.
     let (status, _) = ask(api, token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// The challenge's realm is the verifier's (default `api`, cleaned of what would break the
+/// header); a verifier without required scopes still wants an access token; keys that cannot be
+/// fetched give 503, neither a pass nor a 401.
+#[tokio::test]
+async fn the_verifier_answers_as_rfc_6750_says() {
+    let idp = Idp::start().await;
+    let provider = Arc::new(Provider::new(config_for(&idp, &[]).auth).unwrap());
+    let answer = |verifier: Verifier, token: Option<String>| async move {
+        let mut headers = HeaderMap::new();
+        if let Some(t) = token {
+            headers.insert(
+                header::AUTHORIZATION,
+                format!("Bearer {t}").parse().unwrap(),
+            );
+        }
+        match verifier.verify(&headers).await {
+            Ok(info) => (StatusCode::OK, info.sub),
+            Err(refusal) => {
+                let res = refusal.into_response();
+                let challenge = res
+                    .headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                (res.status(), challenge)
+            }
+        }
+    };
+    let plain = Verifier::new(provider.clone(), API_RESOURCE);
+    assert_eq!(
+        answer(plain.clone(), None).await,
+        (StatusCode::UNAUTHORIZED, "Bearer realm=\"api\"".to_owned())
+    );
+    let odd = plain.clone().realm("my \"api\"\n");
+    assert_eq!(answer(odd, None).await.1, "Bearer realm=\"my api\"");
+    // No scope required: any good access token for the audience, but not an ID token.
+    let token = idp.mint_access_token(API_RESOURCE, None, 3600, false);
+    assert_eq!(answer(plain.clone(), Some(token)).await.0, StatusCode::OK);
+    let id_token_like = idp.mint_jwt(API_RESOURCE, None, 3600, false, "JWT");
+    assert_eq!(
+        answer(plain, Some(id_token_like)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Logto unreachable: the keys cannot be had.
+    let mut away = config_for(&idp, &[]).auth;
+    away.endpoint = url::Url::parse(&format!("http://127.0.0.1:{}", free_port())).unwrap();
+    let away = Verifier::new(Arc::new(Provider::new(away).unwrap()), API_RESOURCE);
+    let token = idp.mint_access_token(API_RESOURCE, Some("read:hello"), 3600, false);
+    assert_eq!(
+        answer(away, Some(token)).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[test]
+#[should_panic(expected = "is not a single scope token")]
+fn a_verifier_refuses_a_scope_no_token_could_carry() {
+    let config = logto_axum::AuthConfig::from_lookup(|name| {
+        let value = match name {
+            "LOGTO_ENDPOINT" => "http://127.0.0.1:9",
+            "LOGTO_APP_ID" => "a",
+            "LOGTO_APP_SECRET" => "b",
+            "APP_BASE_URL" => "http://127.0.0.1:3000",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    })
+    .unwrap();
+    let provider = Arc::new(Provider::new(config).unwrap());
+    let _ = Verifier::new(provider, API_RESOURCE).require_scopes(["read write"]);
 }
 
 #[tokio::test]

@@ -1,15 +1,16 @@
-//! A plain axum app (no Leptos) that signs in with Logto: a page showing who is signed in, sign-in
-//! and sign-out, and a call to an API with the user's access token. The API is served here too
-//! (`/api/hello`, for the first of `LOGTO_RESOURCES`), checking the token as any resource server
-//! would. Run it against the dev IdP: see the crate README.
+//! A plain axum app signing in with Logto: who is signed in, sign-in and sign-out, and a call to
+//! an API with the user's access token. The API (`/api/hello`, for the first of `LOGTO_RESOURCES`)
+//! is served here too, checking the token. Run it against the dev IdP: see the crate README.
+
+use std::time::Duration;
 
 use axum::{
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::get,
     Router,
 };
-use logto_axum::{AuthConfig, AuthInfo, Logto, LogtoClient, LogtoError, SessionConfig, Verifier};
+use logto_axum::{fetch_site, AuthConfig, AuthInfo, Logto, LogtoClient, LogtoError, SessionConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,12 +29,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The whole app as a router (the tests drive it without a socket).
 pub fn app(client: LogtoClient) -> Router {
+    let http = logto_axum::http::client(Duration::from_secs(10)).unwrap_or_default();
     let mut router = Router::new()
         .route("/", get(home))
-        .route("/call-api", get(call_api))
+        .route("/call-api", get(move |l, h| call_api(l, h, http.clone())))
         .merge(logto_axum::routes()); // /sign-in, /callback, /sign-out, back-channel logout
     if let Some(api) = client.provider.config().resources.first() {
-        let verifier = Verifier::new(client.provider.clone(), api.clone());
+        let verifier = logto_axum::Verifier::new(client.provider.clone(), api.clone());
         let api = Router::new().route("/api/hello", get(hello));
         router = router.merge(api.with_state(verifier));
     }
@@ -51,14 +53,26 @@ async fn home(logto: Logto) -> Html<String> {
     })
 }
 
-/// Asks the API with the user's access token for it (refreshed when about to expire).
-async fn call_api(logto: Logto) -> Result<Response, LogtoError> {
+/// Asks the API with the user's access token for it (refreshed when about to expire). A link
+/// can start it, so only this site's pages (or the user, typing it) may: not another site.
+async fn call_api(logto: Logto, headers: HeaderMap, http: reqwest::Client) -> Response {
+    let config = logto.context().provider.config();
+    let own = config.base_url.origin().ascii_serialization();
+    if fetch_site::check(&headers, &own).is_err() {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    ask_api(&logto, &http)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn ask_api(logto: &Logto, http: &reqwest::Client) -> Result<Response, LogtoError> {
     let config = logto.context().provider.config();
     let Some(api) = config.resources.first() else {
         return Ok("No API: set LOGTO_RESOURCES.".into_response());
     };
     let token = logto.access_token(api).await?; // 401 when signed out
-    let answer = reqwest::Client::new()
+    let answer = http
         .get(format!("{}api/hello", config.base_url))
         .bearer_auth(token.secret())
         .send()

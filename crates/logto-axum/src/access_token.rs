@@ -157,6 +157,11 @@ pub async fn verify(
 
 const ORGANIZATION_AUDIENCE_PREFIX: &str = "urn:logto:organization:";
 
+/// Whether `audience` is an organization token's (`urn:logto:organization:{id}`).
+pub fn is_organization_audience(audience: &str) -> bool {
+    audience.starts_with(ORGANIZATION_AUDIENCE_PREFIX)
+}
+
 /// The audience of an organization token.
 pub fn organization_audience(organization_id: &str) -> String {
     format!("{ORGANIZATION_AUDIENCE_PREFIX}{organization_id}")

@@ -60,7 +60,7 @@ impl LogtoClient {
 
     /// Finishes a sign-in at the redirect URI: checks the callback against the pending sign-in
     /// its `state` names (redeemed once), exchanges the code, verifies the ID token and stores
-    /// the session. `device` is a label for the sessions list (e.g. "Firefox on Linux").
+    /// the session. `browser` labels it in the user's sessions list (e.g. "Firefox on Linux").
     ///
     /// On a failure Logto caused (5xx), the session is saved at once: tower-sessions does not
     /// save on a 5xx answer, which would make the used `state` pending again and the same
@@ -69,7 +69,7 @@ impl LogtoClient {
         &self,
         session: &AuthSession,
         params: &CallbackParams,
-        device: Option<String>,
+        browser: Option<String>,
     ) -> Result<SignedInTo, FlowError> {
         let state = params
             .state
@@ -94,7 +94,7 @@ impl LogtoClient {
         let (_, replaced) = session
             .sign_in(
                 signed_in,
-                device,
+                browser,
                 store.as_ref(),
                 self.max_lifetime,
                 self.idle_timeout,

@@ -12,7 +12,7 @@ use crate::{
     AuthConfig, AuthError, Provider, SessionConfig, TokenKeeper,
 };
 
-/// What the handle needs from the server; an axum state part and Leptos context. Behind one
+/// What the handle needs from the server: an axum state part (or any context). Behind one
 /// `Arc`: cloned into every request, it costs one reference count.
 #[derive(Clone)]
 pub struct LogtoClient(Arc<LogtoShared>);

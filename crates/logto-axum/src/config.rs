@@ -7,7 +7,7 @@ use url::Url;
 /// Why the configuration was rejected; always names the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("{0} is not set (see .env.example)")]
+    #[error("{0} is not set")]
     /// The variable is unset or blank.
     Missing(&'static str),
     #[error("{name} is invalid: {reason}")]

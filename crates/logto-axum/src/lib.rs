@@ -22,13 +22,14 @@ pub mod tokens;
 pub mod user_sessions;
 pub(crate) mod util;
 
+pub use actions::{FlowError, SignedInTo};
 pub use client::{ConnectError, LogtoClient};
 pub use config::{AuthConfig, ConfigError, Secret};
 pub use error::AuthError;
 pub use flow::{CallbackParams, PendingSignIn, SignInOptions};
 pub use handle::{Logto, LogtoError, SignedInUser};
 pub use provider::Provider;
-pub use resource::{AuthInfo, Verifier};
+pub use resource::{AuthInfo, OrganizationTokens, Refusal, Verifier};
 pub use routes::routes;
 pub use session_config::{without_password, SessionConfig, SessionStoreKind};
 pub use store::{MemoryTokenStore, TokenStore, TokenStoreError};
@@ -37,4 +38,5 @@ pub use tokens::{
     AccessToken, CachedToken, ClaimValue, Organization, SignedIn, TokenSet, TokenTarget,
     UserProfile,
 };
+pub use user_sessions::{SessionEnded, SessionSummary};
 pub use util::{now_unix, sha256_hex};

@@ -25,11 +25,28 @@ use crate::{
 #[derive(Clone)]
 pub struct Verifier(Arc<VerifierParts>);
 
+#[derive(Clone)]
 struct VerifierParts {
     provider: Arc<Provider>,
     audience: String,
     scopes: Vec<String>,
     realm: String,
+    organizations: OrganizationTokens,
+}
+
+/// Whether an API takes tokens of Logto's organization-level API resources: tokens for the same
+/// audience whose scopes come from the user's roles in one organization (they carry the
+/// `organization_id` claim). Taken as global permissions they would let an organization role
+/// grant what only a global role should, so a `Verifier` refuses them unless told otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OrganizationTokens {
+    /// Global tokens only (the default): a token with `organization_id` is refused.
+    #[default]
+    Refused,
+    /// Both; the handler must look at `AuthInfo::organization_id` before trusting the scopes.
+    Accepted,
+    /// Organization tokens only: a token without `organization_id` is refused.
+    Required,
 }
 
 impl Verifier {
@@ -41,22 +58,40 @@ impl Verifier {
             audience: audience.into(),
             scopes: Vec::new(),
             realm: "api".to_owned(),
+            organizations: OrganizationTokens::default(),
         }))
     }
 
     /// Scopes (permissions) every token must carry, e.g. `read:orders`.
+    ///
+    /// # Panics
+    /// On a string that is not one scope token (RFC 6749: printable ASCII without space, `"` or
+    /// `\\`): no token could carry it, and it would break the `WWW-Authenticate` header.
     pub fn require_scopes<I, T>(self, scopes: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        self.with(|p| p.scopes = scopes.into_iter().map(Into::into).collect())
+        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+        if let Some(bad) = scopes.iter().find(|s| !crate::config::is_scope_token(s)) {
+            panic!("Verifier::require_scopes: {bad:?} is not a single scope token");
+        }
+        self.with(|p| p.scopes = scopes)
     }
 
-    /// The `realm` of the `WWW-Authenticate` challenge (default `api`); quotes and
-    /// backslashes are dropped (they would end the quoted value).
+    /// Whether tokens of organization-level API resources are taken (default: refused).
+    pub fn organization_tokens(self, policy: OrganizationTokens) -> Self {
+        self.with(|p| p.organizations = policy)
+    }
+
+    /// The `realm` of the `WWW-Authenticate` challenge (default `api`); anything but printable
+    /// ASCII, and quotes and backslashes (which would end the quoted value), is dropped.
     pub fn realm(self, realm: impl Into<String>) -> Self {
-        let realm = realm.into().replace(['"', '\\'], "");
+        let realm: String = realm
+            .into()
+            .chars()
+            .filter(|c| (c.is_ascii_graphic() || *c == ' ') && !matches!(c, '"' | '\\'))
+            .collect();
         self.with(|p| p.realm = realm)
     }
 
@@ -66,15 +101,8 @@ impl Verifier {
     }
 
     fn with(self, change: impl FnOnce(&mut VerifierParts)) -> Self {
-        let mut parts = match Arc::try_unwrap(self.0) {
-            Ok(parts) => parts,
-            Err(shared) => VerifierParts {
-                provider: shared.provider.clone(),
-                audience: shared.audience.clone(),
-                scopes: shared.scopes.clone(),
-                realm: shared.realm.clone(),
-            },
-        };
+        let mut parts =
+            Arc::try_unwrap(self.0).unwrap_or_else(|shared| VerifierParts::clone(&shared));
         change(&mut parts);
         Self(Arc::new(parts))
     }
@@ -88,7 +116,10 @@ impl Verifier {
             return Err(self.refusal(AccessTokenError::Missing));
         };
         let scopes: Vec<&str> = self.0.scopes.iter().map(String::as_str).collect();
-        match access_token::verify(&self.0.provider, token, &self.0.audience, &scopes).await {
+        match access_token::verify(&self.0.provider, token, &self.0.audience, &scopes)
+            .await
+            .and_then(|t| self.organization_allowed(t))
+        {
             Ok(t) => Ok(AuthInfo {
                 sub: t.sub,
                 client_id: t.client_id,
@@ -97,6 +128,28 @@ impl Verifier {
                 audience: t.audience,
             }),
             Err(err) => Err(self.refusal(err)),
+        }
+    }
+
+    /// Applies `OrganizationTokens` to a token for a resource indicator. (An organization token,
+    /// audience `urn:logto:organization:{id}`, is for that organization by its audience: a
+    /// verifier made for that audience wants exactly those.)
+    fn organization_allowed(
+        &self,
+        token: access_token::VerifiedAccessToken,
+    ) -> Result<access_token::VerifiedAccessToken, AccessTokenError> {
+        if access_token::is_organization_audience(&self.0.audience) {
+            return Ok(token);
+        }
+        match (self.0.organizations, token.organization_id.is_some()) {
+            (OrganizationTokens::Refused, true) => Err(AccessTokenError::Invalid(
+                "access token is for an organization; this API takes global tokens only".into(),
+            )),
+            (OrganizationTokens::Required, false) => Err(AccessTokenError::Invalid(
+                "access token is for no organization; this API takes organization tokens only"
+                    .into(),
+            )),
+            _ => Ok(token),
         }
     }
 
@@ -188,6 +241,7 @@ impl IntoResponse for Refusal {
         if let Some(code) = code {
             challenge.push_str(&format!(", error=\"{code}\""));
         }
+        // Scopes come from `require_scopes`, which takes scope tokens only.
         if let AccessTokenError::InsufficientScope(scope) = &self.error {
             challenge.push_str(&format!(", scope=\"{scope}\""));
         }

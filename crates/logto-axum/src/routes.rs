@@ -19,7 +19,9 @@ use crate::{
 };
 
 /// The four routes, for any router state the client can be taken from (`FromRef`): the client
-/// itself, or an app state holding one. Needs `LogtoClient::session_layer` on the router.
+/// itself, or an app state holding one. Needs `LogtoClient::session_layer` on the router. The
+/// paths are fixed: `/callback` is the redirect URI `AuthConfig::redirect_uri` names, and
+/// Logto's end-session endpoint comes back to `/`.
 pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -44,11 +46,18 @@ struct SignInQuery {
     ui_locales: Option<String>,
 }
 
+/// From this site's pages or the user themselves only (`fetch_site`): another site must not
+/// start sign-ins in the user's browser (each takes one of the few pending slots, and one Logto
+/// approves without asking would replace the user's sign-in with one the other site shaped).
 async fn sign_in(
     State(client): State<LogtoClient>,
     session: AuthSession,
+    headers: HeaderMap,
     Query(query): Query<SignInQuery>,
 ) -> Response {
+    if let Some(refused) = cross_site(&client, &headers, "sign-in") {
+        return refused;
+    }
     let options = SignInOptions {
         first_screen: query.first_screen,
         direct_sign_in: query.direct_sign_in,
@@ -82,20 +91,29 @@ async fn sign_out(
     session: AuthSession,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(refused) = cross_site(&client, &headers, "sign-out") {
+        return refused;
+    }
+    match client.sign_out(&session, None).await {
+        Ok(target) => Redirect::to(&target).into_response(),
+        Err(err) => failure(FlowError::Store(err)),
+    }
+}
+
+/// 403 for a request another site made the browser send (`fetch_site`'s rule).
+fn cross_site(client: &LogtoClient, headers: &HeaderMap, what: &str) -> Option<Response> {
     let origin = client
         .provider
         .config()
         .base_url
         .origin()
         .ascii_serialization();
-    if let Err(refused) = fetch_site::check(&headers, &origin) {
-        tracing::warn!(?refused, "cross-site sign-out refused");
-        return text(StatusCode::FORBIDDEN, "Sign out from this site's own page.");
-    }
-    match client.sign_out(&session, None).await {
-        Ok(target) => Redirect::to(&target).into_response(),
-        Err(err) => failure(FlowError::Store(err)),
-    }
+    let refused = fetch_site::check(headers, &origin).err()?;
+    tracing::warn!(?refused, "cross-site {what} refused");
+    Some(text(
+        StatusCode::FORBIDDEN,
+        &format!("Start the {what} from this site's own page."),
+    ))
 }
 
 /// The user sees what to do and the error's code; the log has the cause.

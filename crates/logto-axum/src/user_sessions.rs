@@ -16,7 +16,7 @@ pub struct SessionSummary {
     pub signed_in_at: i64,
     /// Unix seconds of the last request that extended the idle timeout.
     pub last_seen: i64,
-    /// The device label given at sign-in (`LogtoClient::finish_sign_in`), if any.
+    /// The browser label given at sign-in (`LogtoClient::finish_sign_in`), if any.
     pub browser: Option<String>,
     /// The session of the browser asking.
     pub current: bool,
