@@ -17,7 +17,7 @@ use axum::{
 };
 use logto_axum::{AuthInfo, OrganizationTokens, Verifier};
 use logto_axum::{Provider, TokenKeeper, TokenTarget};
-use logto_leptos::resource_server;
+use logto_leptos::services::demo_api;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -726,7 +726,7 @@ async fn api_answer(idp: &Idp, token: Option<&str>) -> (StatusCode, String, Valu
 
 /// The same, with the whole `Authorization` header as given.
 async fn api_answer_to(idp: &Idp, authorization: Option<String>) -> (StatusCode, String, Value) {
-    let api: Router = resource_server::router(resource_server(idp, API_RESOURCE));
+    let api: Router = demo_api::router(resource_server(idp, API_RESOURCE));
     let mut req = Request::get("/hello");
     if let Some(value) = authorization {
         req = req.header(header::AUTHORIZATION, value);

@@ -3,6 +3,9 @@
 //! the token Logto's Secret Vault stored. Each answer is a view without tokens. And
 //! [`AppServices`], what the app's own features share.
 
+pub mod demo_api;
+pub mod rate_limit;
+
 use serde::Deserialize;
 
 use logto_axum::{
@@ -15,7 +18,7 @@ use logto_axum::{
 
 use crate::{
     config::DemoApi,
-    rate_limit::SignInLimiter,
+    services::rate_limit::SignInLimiter,
     views::{ApiCallView, ApiOutcome, ClaimValue, FacebookView, OrgTokenView},
 };
 
