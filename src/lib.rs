@@ -1,9 +1,8 @@
 //! Sign in with Logto (and Facebook through Logto) from a Leptos full-stack app.
 //!
 //! `app` holds the UI shared by server and browser (in the words of `lang`), `api` and `views` what
-//! crosses between them;
-//! everything under the `ssr` feature (`auth`, `logto`, `server`, `session`, …) never reaches the
-//! WASM bundle.
+//! crosses between them; everything under the `ssr` feature (`server`, `services`, `config`, the
+//! page cache, and the sign-in itself, the `logto_axum` crate) never reaches the WASM bundle.
 
 pub mod api;
 pub mod app;

@@ -32,9 +32,21 @@ pub async fn open_store(
             tokens: Arc::new(MemoryTokenStore::default()),
         },
         #[cfg(feature = "sqlite")]
-        SessionStoreKind::Sqlite(path) => super::sqlite::open(path).await?,
+        SessionStoreKind::Sqlite(path) => {
+            let (pool, tokens, lock) = super::sqlite::open(path).await?;
+            Stores {
+                sessions: AnyStore::sqlite(pool).holding(lock),
+                tokens: Arc::new(tokens),
+            }
+        }
         #[cfg(feature = "redis")]
-        SessionStoreKind::Redis(url) => super::redis::open(url, longest_sign_in).await?,
+        SessionStoreKind::Redis(url) => {
+            let pool = super::redis::open(url).await?;
+            Stores {
+                sessions: AnyStore::redis(pool.clone(), longest_sign_in),
+                tokens: Arc::new(crate::store::redis::RedisTokenStore::new(pool)),
+            }
+        }
         #[allow(unreachable_patterns)]
         other => anyhow::bail!(
             "SESSION_STORE_URL: {other:?} needs a cargo feature of logto-axum this build lacks"

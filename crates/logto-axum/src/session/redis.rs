@@ -2,38 +2,18 @@
 //! keys, saves that never bring back a deleted session, the user index as Redis sets with a
 //! lifetime, the replay guard as `SET NX`, and opening the connection pool.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context;
 use tower_sessions::{
     session::{Id, Record},
     session_store,
 };
-use tower_sessions_redis_store::{
-    fred::{
-        self,
-        prelude::*,
-        types::{Expiration, SetOptions},
-    },
-    RedisStore,
+use tower_sessions_redis_store::fred::{
+    self,
+    prelude::*,
+    types::{Expiration, SetOptions},
 };
-
-use super::{
-    store::{AnyStore, Backend},
-    Stores,
-};
-use crate::store::redis::RedisTokenStore;
-
-impl AnyStore {
-    /// Sessions in Redis, shared by every instance; `index_ttl` bounds the user index's keys
-    /// (`SessionConfig::longest_sign_in`).
-    pub fn redis(pool: Pool, index_ttl: Duration) -> Self {
-        Self::with_backend(
-            Backend::Redis(RedisStore::new(pool.clone()), pool, index_ttl),
-            false,
-        )
-    }
-}
 
 fn index_key(sub: &str) -> String {
     format!("logto-leptos:sessions-of:{sub}")
@@ -151,7 +131,7 @@ fn redis_err(e: fred::error::Error) -> session_store::Error {
 }
 
 /// Connects a pool that keeps reconnecting: a Redis outage gives 503 pages, not a crash.
-pub(super) async fn open(url: &str, longest_sign_in: Duration) -> anyhow::Result<Stores> {
+pub(super) async fn open(url: &str) -> anyhow::Result<Pool> {
     let config = Config::from_url(url).context("SESSION_STORE_URL: invalid Redis URL")?;
     let mut builder = Builder::from_config(config);
     builder
@@ -167,8 +147,5 @@ pub(super) async fn open(url: &str, longest_sign_in: Duration) -> anyhow::Result
     pool.init()
         .await
         .context("SESSION_STORE_URL: cannot connect to Redis")?;
-    Ok(Stores {
-        sessions: AnyStore::redis(pool.clone(), longest_sign_in),
-        tokens: Arc::new(RedisTokenStore::new(pool)),
-    })
+    Ok(pool)
 }

@@ -18,10 +18,6 @@ use tower_sessions_sqlx_store::{
     SqliteStore,
 };
 
-use super::{
-    store::{AnyStore, Backend},
-    Stores,
-};
 use crate::store::{sqlite::SqliteTokenStore, sqlite_file};
 
 /// The table `SqliteStore` uses (its default), named here for `create`.
@@ -40,19 +36,6 @@ const INDEX: &str = "
         after delete on tower_sessions
         begin delete from logto_session_index where session_id = old.id; end;
 ";
-
-impl AnyStore {
-    /// Sessions in SQLite (the file's one writer: see `open_store`).
-    pub fn sqlite(pool: SqlitePool) -> Self {
-        Self::with_backend(Backend::Sqlite(SqliteStore::new(pool.clone()), pool), true)
-    }
-
-    /// Holds the SQLite file's writer lock for as long as this store (or a clone) lives.
-    pub fn holding(mut self, lock: Arc<sqlite_file::WriterLock>) -> Self {
-        self.writer_lock = Some(lock);
-        self
-    }
-}
 
 pub(super) async fn index(
     pool: &SqlitePool,
@@ -153,8 +136,11 @@ fn sqlite_err(e: sqlx::Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
-/// Opens (and migrates) the file; expired sessions are swept every minute in the background.
-pub(super) async fn open(path: &str) -> anyhow::Result<Stores> {
+/// The file opened (and migrated), its token store, and this process's claim on it. Expired
+/// sessions are swept every minute in the background.
+pub(super) async fn open(
+    path: &str,
+) -> anyhow::Result<(SqlitePool, SqliteTokenStore, Arc<sqlite_file::WriterLock>)> {
     let lock = sqlite_file::prepare(std::path::Path::new(path))?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
@@ -197,10 +183,7 @@ pub(super) async fn open(path: &str) -> anyhow::Result<Stores> {
             .clone()
             .continuously_delete_expired(tokio::time::Duration::from_secs(60)),
     );
-    Ok(Stores {
-        sessions: AnyStore::sqlite(pool).holding(lock),
-        tokens: Arc::new(tokens),
-    })
+    Ok((pool, tokens, lock))
 }
 
 /// Indexes from before back-channel logout by `sid` alone have no `sid` column: add it.

@@ -26,7 +26,7 @@ use super::sqlite;
 /// The configured store behind one type, so the layer's type does not depend on configuration.
 #[derive(Clone, Debug)]
 pub struct AnyStore {
-    pub(super) backend: Backend,
+    backend: Backend,
     /// Memory and SQLite: keys already claimed (see `claim_once`). Redis keeps its own.
     used_once: moka::sync::Cache<String, ()>,
     /// SQLite only: the records this process read or wrote lately, so a page view does not wait
@@ -37,11 +37,11 @@ pub struct AnyStore {
     /// SQLite: this process's claim on the file (`crate::store::sqlite_file`), held as long as a
     /// store that writes it is.
     #[cfg(feature = "sqlite")]
-    pub(super) writer_lock: Option<Arc<crate::store::sqlite_file::WriterLock>>,
+    writer_lock: Option<Arc<crate::store::sqlite_file::WriterLock>>,
 }
 
 #[derive(Clone, Debug)]
-pub(super) enum Backend {
+enum Backend {
     /// With the user index (pruned when read).
     Memory(MemoryStore, Arc<std::sync::Mutex<MemoryIndex>>),
     /// The pool is the store's, for `create` in one statement (see there) and the user index.
@@ -64,7 +64,7 @@ impl AnyStore {
     const USED_ONCE_TTL: Duration = Duration::from_secs(10 * 60);
 
     /// A store over `backend`; `cached`: with the record cache (one writer per backend only).
-    pub(super) fn with_backend(backend: Backend, cached: bool) -> Self {
+    fn with_backend(backend: Backend, cached: bool) -> Self {
         Self {
             backend,
             used_once: Self::used_once_cache(),
@@ -79,6 +79,31 @@ impl AnyStore {
             .max_capacity(100_000)
             .time_to_live(Self::USED_ONCE_TTL)
             .build()
+    }
+
+    /// Sessions in SQLite (the file's one writer: see `open_store`).
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(pool: tower_sessions_sqlx_store::sqlx::SqlitePool) -> Self {
+        let store = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
+        Self::with_backend(Backend::Sqlite(store, pool), true)
+    }
+
+    /// Holds the SQLite file's writer lock for as long as this store (or a clone) lives.
+    #[cfg(feature = "sqlite")]
+    pub fn holding(mut self, lock: Arc<crate::store::sqlite_file::WriterLock>) -> Self {
+        self.writer_lock = Some(lock);
+        self
+    }
+
+    /// Sessions in Redis, shared by every instance; `index_ttl` bounds the user index's keys
+    /// (`SessionConfig::longest_sign_in`).
+    #[cfg(feature = "redis")]
+    pub fn redis(
+        pool: tower_sessions_redis_store::fred::prelude::Pool,
+        index_ttl: Duration,
+    ) -> Self {
+        let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
+        Self::with_backend(Backend::Redis(store, pool, index_ttl), false)
     }
 
     /// Sessions in this process's memory: lost on restart, one instance only.
