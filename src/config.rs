@@ -55,62 +55,20 @@ impl AppConfig {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
         };
-        let http_url = |name: &'static str, raw: String| {
-            url::Url::parse(&raw)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-                .ok_or_else(|| ConfigError::Invalid {
-                    name,
-                    reason: format!("{raw:?} is not an http(s) URL"),
-                })
-        };
-        let demo_api = match set("DEMO_API_RESOURCE") {
-            None => None,
-            Some(raw) => {
-                let resource = logto_axum::config::parse_resource("DEMO_API_RESOURCE", &raw)?;
-                let scope = set("DEMO_API_SCOPE").unwrap_or_else(|| DEFAULT_DEMO_API_SCOPE.into());
-                if !logto_axum::config::is_scope_token(&scope) {
-                    return Err(ConfigError::Invalid {
-                        name: "DEMO_API_SCOPE",
-                        reason: format!("{scope:?} is not a single scope token"),
-                    });
-                }
-                let url = http_url(
-                    "DEMO_API_URL",
-                    set("DEMO_API_URL")
-                        .unwrap_or_else(|| format!("{}demo-api/hello", auth.base_url.as_str())),
-                )?;
-                auth.add_api(&resource, &scope);
-                Some(DemoApi {
-                    resource,
-                    scope,
-                    url,
-                })
-            }
-        };
+        let demo_api = demo_api(&set, &mut auth)?;
         let facebook_graph_url = http_url(
             "FACEBOOK_GRAPH_URL",
             set("FACEBOOK_GRAPH_URL").unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.into()),
         )?;
-        Ok(Self {
-            auth,
-            sessions: SessionConfig::from_lookup(&lookup)?,
-            demo_api,
-            facebook_graph_url,
-            sign_in_rate_limit_per_minute: match lookup("SIGN_IN_RATE_LIMIT_PER_MINUTE")
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-            {
-                None => DEFAULT_SIGN_IN_RATE_LIMIT,
-                Some(raw) => raw.parse::<u32>().map_err(|_| ConfigError::Invalid {
-                    name: "SIGN_IN_RATE_LIMIT_PER_MINUTE",
-                    reason: format!("{raw:?} is not a whole number (0 turns the limit off)"),
-                })?,
-            },
-            client_ip_header: match lookup("CLIENT_IP_HEADER")
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-            {
+        let sign_in_rate_limit_per_minute = match set("SIGN_IN_RATE_LIMIT_PER_MINUTE") {
+            None => DEFAULT_SIGN_IN_RATE_LIMIT,
+            Some(raw) => raw.parse::<u32>().map_err(|_| ConfigError::Invalid {
+                name: "SIGN_IN_RATE_LIMIT_PER_MINUTE",
+                reason: format!("{raw:?} is not a whole number (0 turns the limit off)"),
+            })?,
+        };
+        let client_ip_header =
+            match set("CLIENT_IP_HEADER") {
                 None => None,
                 Some(raw) => Some(raw.parse::<axum::http::HeaderName>().map_err(|_| {
                     ConfigError::Invalid {
@@ -118,9 +76,55 @@ impl AppConfig {
                         reason: format!("{raw:?} is not an HTTP header name"),
                     }
                 })?),
-            },
+            };
+        Ok(Self {
+            auth,
+            sessions: SessionConfig::from_lookup(&lookup)?,
+            demo_api,
+            facebook_graph_url,
+            sign_in_rate_limit_per_minute,
+            client_ip_header,
         })
     }
+}
+
+/// `DEMO_API_RESOURCE` and its scope and URL; the API joins the sign-in request (`auth`), so
+/// users get tokens for it.
+fn demo_api(
+    set: &impl Fn(&str) -> Option<String>,
+    auth: &mut AuthConfig,
+) -> Result<Option<DemoApi>, ConfigError> {
+    let Some(raw) = set("DEMO_API_RESOURCE") else {
+        return Ok(None);
+    };
+    let resource = logto_axum::config::parse_resource("DEMO_API_RESOURCE", &raw)?;
+    let scope = set("DEMO_API_SCOPE").unwrap_or_else(|| DEFAULT_DEMO_API_SCOPE.into());
+    if !logto_axum::config::is_scope_token(&scope) {
+        return Err(ConfigError::Invalid {
+            name: "DEMO_API_SCOPE",
+            reason: format!("{scope:?} is not a single scope token"),
+        });
+    }
+    let url = http_url(
+        "DEMO_API_URL",
+        set("DEMO_API_URL").unwrap_or_else(|| format!("{}demo-api/hello", auth.base_url.as_str())),
+    )?;
+    auth.add_api(&resource, &scope);
+    Ok(Some(DemoApi {
+        resource,
+        scope,
+        url,
+    }))
+}
+
+fn http_url(name: &'static str, raw: String) -> Result<url::Url, ConfigError> {
+    url::Url::parse(&raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?} is not an http(s) URL"),
+        })
 }
 
 #[cfg(test)]

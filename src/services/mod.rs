@@ -10,10 +10,10 @@ use serde::Deserialize;
 
 use logto_axum::{
     access_token::{self, organization_audience, AccessTokenError},
-    account::{self, AccountApiError},
+    account::{AccountApiError, FederatedTokenError},
     handle::{Logto, LogtoError},
     http::read_capped,
-    AuthError, TokenTarget,
+    AuthError,
 };
 
 use crate::{
@@ -215,69 +215,43 @@ pub async fn facebook_profile(
     if !user.identities.iter().any(|i| i == "facebook") {
         return Ok(FacebookView::NotLinked);
     }
-    let ctx = logto.context();
-    let mut token = match logto.logto_access_token().await {
-        Ok(t) => t,
-        Err(e) => return facebook_token_failure(e),
-    };
-    let mut retried = false;
-    let stored = loop {
-        match account::federated_token(
-            ctx.provider.http(),
-            ctx.provider.config(),
-            &token,
-            "facebook",
-        )
-        .await
-        {
-            Ok(stored) => break stored,
-            Err(AccountApiError::Unauthorized(why)) if !retried => {
-                tracing::info!("Account API refused the access token ({why}); refreshing once");
-                token = match logto
-                    .token_after_rejection(&TokenTarget::Logto, &token)
-                    .await
-                {
-                    Ok(t) => t,
-                    Err(e) => return facebook_token_failure(e),
-                };
-                retried = true;
-            }
-            Err(err) => {
-                tracing::info!("no Facebook token from Logto: {err}");
-                return Ok(match err {
-                    AccountApiError::NotStored(_) => FacebookView::NotStored,
-                    AccountApiError::Expired(_) => FacebookView::Expired,
-                    AccountApiError::NotEnabled(_) => FacebookView::AccountApiDisabled,
-                    AccountApiError::Unauthorized(_) | AccountApiError::Unavailable(_) => {
-                        FacebookView::Unavailable
-                    }
-                });
-            }
+    let stored = match logto.federated_token("facebook").await {
+        Ok(stored) => stored,
+        Err(FederatedTokenError::Logto(e)) => return facebook_token_failure(e),
+        Err(FederatedTokenError::Account(err)) => {
+            tracing::info!("no Facebook token from Logto: {err}");
+            return Ok(match err {
+                AccountApiError::NotStored(_) => FacebookView::NotStored,
+                AccountApiError::Expired(_) => FacebookView::Expired,
+                AccountApiError::NotEnabled(_) => FacebookView::AccountApiDisabled,
+                AccountApiError::Unauthorized(_) | AccountApiError::Unavailable(_) => {
+                    FacebookView::Unavailable
+                }
+            });
         }
     };
+    Ok(graph_me(services, &stored.access_token).await)
+}
+
+/// `GET /me` of Facebook's Graph API with the stored token: the profile, or why not.
+async fn graph_me(services: &AppServices, token: &str) -> FacebookView {
     let mut url = services.facebook_graph_url.clone();
     if let Ok(mut path) = url.path_segments_mut() {
         path.pop_if_empty().push("me");
     }
     url.query_pairs_mut()
         .append_pair("fields", "id,name,picture");
-    let res = match services
-        .http
-        .get(url)
-        .bearer_auth(&stored.access_token)
-        .send()
-        .await
-    {
+    let res = match services.http.get(url).bearer_auth(token).send().await {
         Ok(res) => res,
         Err(err) => {
             tracing::warn!("Facebook Graph API unreachable: {err}");
-            return Ok(FacebookView::Unavailable);
+            return FacebookView::Unavailable;
         }
     };
     let status = res.status();
     let body = read_capped(res, READ_LIMIT).await.unwrap_or_default();
     if status.is_success() {
-        return Ok(match serde_json::from_slice::<GraphMe>(&body) {
+        return match serde_json::from_slice::<GraphMe>(&body) {
             Ok(me) => FacebookView::Profile {
                 id: me.id,
                 name: me.name,
@@ -291,16 +265,16 @@ pub async fn facebook_profile(
                 tracing::warn!("unexpected Graph API answer: {err}");
                 FacebookView::Unavailable
             }
-        });
+        };
     }
     let code = serde_json::from_slice::<GraphErrorBody>(&body)
         .ok()
         .and_then(|b| b.error)
         .and_then(|e| e.code);
     tracing::info!(%status, ?code, "Facebook refused the stored token");
-    Ok(if code == Some(190) {
+    if code == Some(190) {
         FacebookView::RejectedByFacebook
     } else {
         FacebookView::Unavailable
-    })
+    }
 }

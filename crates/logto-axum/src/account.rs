@@ -5,8 +5,9 @@
 use serde::Deserialize;
 
 use crate::{
+    handle::{Logto, LogtoError},
     http::{chain, read_capped},
-    AccessToken, AuthConfig,
+    AccessToken, AuthConfig, TokenTarget,
 };
 
 /// Logto's answers here are a few hundred bytes.
@@ -102,6 +103,47 @@ fn error_for(status: u16, code: &str) -> AccountApiError {
         403 => AccountApiError::NotEnabled(why),
         400 if code == "account_center.not_enabled" => AccountApiError::NotEnabled(why),
         _ => AccountApiError::Unavailable(why),
+    }
+}
+
+/// Why `Logto::federated_token` gave no token: Logto's Account API said no (see
+/// `AccountApiError` for what each answer means), or this request's own Logto access token could
+/// not be had (signed out, Logto away).
+#[derive(Debug, thiserror::Error)]
+pub enum FederatedTokenError {
+    /// The Account API's answer.
+    #[error(transparent)]
+    Account(#[from] AccountApiError),
+    /// No Logto access token to ask with.
+    #[error(transparent)]
+    Logto(#[from] LogtoError),
+}
+
+impl Logto {
+    /// The third-party token Logto stored when the user signed in with social connector
+    /// `target` (e.g. `facebook`), from the Account API ("Store tokens for persistent API access"
+    /// on the connector, the Account API enabled, the `identities` scope). Asked with the user's
+    /// Logto access token; when the Account API refuses that token (revoked or expired early), it
+    /// is refreshed once and the request tried again.
+    pub async fn federated_token(
+        &self,
+        target: &str,
+    ) -> Result<FederatedToken, FederatedTokenError> {
+        let provider = &self.context().provider;
+        let mut token = self.logto_access_token().await?;
+        let mut retried = false;
+        loop {
+            match federated_token(provider.http(), provider.config(), &token, target).await {
+                Err(AccountApiError::Unauthorized(why)) if !retried => {
+                    tracing::info!("Account API refused the access token ({why}); refreshing once");
+                    token = self
+                        .token_after_rejection(&TokenTarget::Logto, &token)
+                        .await?;
+                    retried = true;
+                }
+                answer => return Ok(answer?),
+            }
+        }
     }
 }
 

@@ -80,7 +80,77 @@ pub const ORGANIZATIONS_SCOPE: &str = "urn:logto:scope:organizations";
 /// refresh token can later be exchanged for organization tokens.
 pub const ORGANIZATIONS_RESOURCE: &str = "urn:logto:resource:organizations";
 
+/// Builds an `AuthConfig` in code (settings from elsewhere than the environment), checked as
+/// `AuthConfig::from_lookup` checks the environment; an error names the setting by its
+/// environment variable (`LOGTO_SCOPES` for `scopes`, …).
+#[derive(Clone, Debug)]
+pub struct AuthConfigBuilder {
+    settings: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl AuthConfigBuilder {
+    fn set(mut self, name: &'static str, value: String) -> Self {
+        self.settings.insert(name, value);
+        self
+    }
+
+    /// Scopes to ask for at sign-in, instead of `DEFAULT_SCOPES` (`openid` is always added).
+    pub fn scopes<I: IntoIterator<Item = S>, S: AsRef<str>>(self, scopes: I) -> Self {
+        let joined: Vec<String> = scopes.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        self.set("LOGTO_SCOPES", joined.join(" "))
+    }
+
+    /// API resource indicators to ask tokens for, exactly as registered in Logto.
+    pub fn resources<I: IntoIterator<Item = S>, S: AsRef<str>>(self, resources: I) -> Self {
+        let joined: Vec<String> = resources
+            .into_iter()
+            .map(|s| s.as_ref().to_owned())
+            .collect();
+        self.set("LOGTO_RESOURCES", joined.join(" "))
+    }
+
+    /// Upper bound for each call to Logto (1 to 120 seconds; default 10).
+    pub fn http_timeout(self, timeout: std::time::Duration) -> Self {
+        self.set("LOGTO_HTTP_TIMEOUT_SECONDS", timeout.as_secs().to_string())
+    }
+
+    /// How long signing keys are used before they are fetched again (60 to 86,400 seconds;
+    /// default 3,600).
+    pub fn keys_max_age(self, max_age: std::time::Duration) -> Self {
+        self.set("LOGTO_KEYS_MAX_AGE_SECONDS", max_age.as_secs().to_string())
+    }
+
+    /// Allows an `http://` endpoint off this machine (a private network you vouch for).
+    pub fn allow_insecure_http(self, allowed: bool) -> Self {
+        self.set("LOGTO_ALLOW_INSECURE_HTTP", allowed.to_string())
+    }
+
+    /// The configuration, or the first setting that is wrong.
+    pub fn build(self) -> Result<AuthConfig, ConfigError> {
+        AuthConfig::from_lookup(|name| self.settings.get(name).cloned())
+    }
+}
+
 impl AuthConfig {
+    /// A builder for the tenant `endpoint` (e.g. `https://tenant.logto.app`), the application's
+    /// `app_id` and `app_secret`, and `base_url`, where this app is reached.
+    pub fn builder(
+        endpoint: impl Into<String>,
+        app_id: impl Into<String>,
+        app_secret: impl Into<String>,
+        base_url: impl Into<String>,
+    ) -> AuthConfigBuilder {
+        let settings = [
+            ("LOGTO_ENDPOINT", endpoint.into()),
+            ("LOGTO_APP_ID", app_id.into()),
+            ("LOGTO_APP_SECRET", app_secret.into()),
+            ("APP_BASE_URL", base_url.into()),
+        ];
+        AuthConfigBuilder {
+            settings: settings.into_iter().collect(),
+        }
+    }
+
     /// Reads `LOGTO_*` and `APP_BASE_URL` from the process environment (load a `.env` file
     /// first, e.g. with `dotenvy`, if you keep them there).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -96,20 +166,9 @@ impl AuthConfig {
                 .ok_or(ConfigError::Missing(name))
         };
         let endpoint = parse_http_url("LOGTO_ENDPOINT", &get("LOGTO_ENDPOINT")?)?;
-        // The client secret, codes and tokens go to this endpoint: in clear only on this machine,
-        // or on a private network someone vouched for (Logto OSS in a container network).
         let insecure_allowed =
             lookup("LOGTO_ALLOW_INSECURE_HTTP").is_some_and(|v| v.trim() == "true");
-        if endpoint.scheme() == "http" && !is_loopback(&endpoint) && !insecure_allowed {
-            return Err(ConfigError::Invalid {
-                name: "LOGTO_ENDPOINT",
-                reason: format!(
-                    "{endpoint} must be https: over http the app secret and tokens cross the \
-                     network in clear (http is fine for localhost; for a private network set \
-                     LOGTO_ALLOW_INSECURE_HTTP=true)"
-                ),
-            });
-        }
+        check_endpoint_transport(&endpoint, insecure_allowed)?;
         let base_url = parse_http_url("APP_BASE_URL", &get("APP_BASE_URL")?)?;
         if base_url.path() != "/" {
             return Err(ConfigError::Invalid {
@@ -119,27 +178,9 @@ impl AuthConfig {
         }
         let app_id = get("LOGTO_APP_ID")?;
         let app_secret = Secret::new(get("LOGTO_APP_SECRET")?);
-
         let scopes = match lookup("LOGTO_SCOPES").filter(|s| !s.trim().is_empty()) {
             None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
-            Some(raw) => {
-                let mut scopes: Vec<String> = Vec::new();
-                for scope in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
-                    if !is_scope_token(scope) {
-                        return Err(ConfigError::Invalid {
-                            name: "LOGTO_SCOPES",
-                            reason: format!("{scope:?} is not a valid scope token"),
-                        });
-                    }
-                    if !scopes.iter().any(|s| s == scope) {
-                        scopes.push(scope.to_owned());
-                    }
-                }
-                if !scopes.iter().any(|s| s == "openid") {
-                    scopes.insert(0, "openid".to_owned());
-                }
-                scopes
-            }
+            Some(raw) => parse_scopes(&raw)?,
         };
         let resources = lookup("LOGTO_RESOURCES")
             .unwrap_or_default()
@@ -241,7 +282,43 @@ fn seconds(
 
 /// A resource indicator: an absolute URI, kept verbatim (Logto matches it character for character,
 /// so `https://api.example.com` must not become `https://api.example.com/`).
-/// RFC 6749's scope-token characters (printable ASCII but space, `"` and `\\`): anything else
+/// The client secret, codes and tokens go to the endpoint: in clear only on this machine, or on
+/// a private network someone vouched for (Logto OSS in a container network).
+fn check_endpoint_transport(endpoint: &Url, insecure_allowed: bool) -> Result<(), ConfigError> {
+    if endpoint.scheme() == "http" && !is_loopback(endpoint) && !insecure_allowed {
+        return Err(ConfigError::Invalid {
+            name: "LOGTO_ENDPOINT",
+            reason: format!(
+                "{endpoint} must be https: over http the app secret and tokens cross the \
+                 network in clear (http is fine for localhost; for a private network set \
+                 LOGTO_ALLOW_INSECURE_HTTP=true)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `LOGTO_SCOPES`: space or comma separated, each once, `openid` always first among them.
+fn parse_scopes(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
+        if !is_scope_token(scope) {
+            return Err(ConfigError::Invalid {
+                name: "LOGTO_SCOPES",
+                reason: format!("{scope:?} is not a valid scope token"),
+            });
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".to_owned());
+    }
+    Ok(scopes)
+}
+
+/// RFC 6749's scope-token characters (printable ASCII but space, `"` and `\`): anything else
 /// would break the space-separated `scope` parameter or the `WWW-Authenticate` header it
 /// appears in.
 pub fn is_scope_token(scope: &str) -> bool {
@@ -513,6 +590,71 @@ mod tests {
         assert!(
             printed.contains("app_secret: Secret(***)"),
             "set, but hidden: {printed}"
+        );
+    }
+
+    #[test]
+    fn the_builder_checks_as_the_environment_is_checked() {
+        let c = AuthConfig::builder(
+            "https://tenant.logto.app",
+            "app",
+            "secret",
+            "https://app.example",
+        )
+        .scopes(["profile", "email"])
+        .resources(["https://api.example"])
+        .http_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+        assert_eq!(c.scopes, ["openid", "profile", "email"]);
+        assert_eq!(c.resources, ["https://api.example"]);
+        assert_eq!(c.http_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(c.redirect_uri(), "https://app.example/callback");
+        assert_eq!(c.app_secret.expose(), "secret");
+
+        let plain = |endpoint: &str| AuthConfig::builder(endpoint, "a", "b", "https://app.example");
+        let err = plain("http://logto.internal").build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "LOGTO_ENDPOINT",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(plain("http://logto.internal")
+            .allow_insecure_http(true)
+            .build()
+            .is_ok());
+        let err = plain("https://t.logto.app")
+            .scopes(["quote\"d"])
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "LOGTO_SCOPES",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = plain("https://t.logto.app")
+            .keys_max_age(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "LOGTO_KEYS_MAX_AGE_SECONDS",
+                    ..
+                }
+            ),
+            "{err}"
         );
     }
 }

@@ -24,7 +24,7 @@ pub(crate) mod util;
 
 pub use actions::{FlowError, SignedInTo};
 pub use client::{ConnectError, LogtoClient};
-pub use config::{AuthConfig, ConfigError, Secret};
+pub use config::{AuthConfig, AuthConfigBuilder, ConfigError, Secret};
 pub use error::AuthError;
 pub use flow::{CallbackParams, PendingSignIn, SignInOptions};
 pub use handle::{Logto, LogtoError, SignedInUser};

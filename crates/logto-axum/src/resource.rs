@@ -66,7 +66,7 @@ impl Verifier {
     ///
     /// # Panics
     /// On a string that is not one scope token (RFC 6749: printable ASCII without space, `"` or
-    /// `\\`): no token could carry it, and it would break the `WWW-Authenticate` header.
+    /// `\`): no token could carry it, and it would break the `WWW-Authenticate` header.
     pub fn require_scopes<I, T>(self, scopes: I) -> Self
     where
         I: IntoIterator<Item = T>,

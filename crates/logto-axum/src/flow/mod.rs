@@ -214,21 +214,12 @@ pub async fn complete_sign_in(
     .await?;
     // Verification may have refetched the keys: use the current metadata from here on.
     let client = provider.client(&*provider.metadata().await?)?;
-    // at_hash, when present, binds the access token to this ID token.
-    if let Some(expected) = id_claims.access_token_hash() {
-        let verifier = client.id_token_verifier();
-        let alg = id_token
-            .signing_alg()
-            .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
-        let key = id_token
-            .signing_key(&verifier)
-            .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
-        let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
-            .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
-        if actual != *expected {
-            return Err(AuthError::InvalidIdToken("at_hash mismatch".into()));
-        }
-    }
+    check_at_hash(
+        &client,
+        id_token,
+        id_claims.access_token_hash(),
+        token.access_token(),
+    )?;
     let mut claims = to_object(&id_claims);
     let userinfo = fetch_userinfo(
         &client,
@@ -281,6 +272,31 @@ type LogtoIdToken = openidconnect::IdToken<
     openidconnect::core::CoreJweContentEncryptionAlgorithm,
     CoreJwsSigningAlgorithm,
 >;
+
+/// `at_hash`, when the ID token has one, binds the access token to it: they must match.
+fn check_at_hash(
+    client: &OidcClient,
+    id_token: &CoreIdToken,
+    expected: Option<&AccessTokenHash>,
+    access_token: &openidconnect::AccessToken,
+) -> Result<(), AuthError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let verifier = client.id_token_verifier();
+    let alg = id_token
+        .signing_alg()
+        .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
+    let key = id_token
+        .signing_key(&verifier)
+        .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
+    let actual = AccessTokenHash::from_token(access_token, alg, key)
+        .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
+    if actual != *expected {
+        return Err(AuthError::InvalidIdToken("at_hash mismatch".into()));
+    }
+    Ok(())
+}
 
 /// Verifies signature, issuer, audience, expiry and nonce; on an unknown key id, refetches the
 /// provider's keys once (rate-limited) and tries again.

@@ -127,58 +127,13 @@ pub async fn backchannel_logout(
 }
 
 async fn answer_logout(auth: &LogtoClient, token: &str) -> Response {
-    let refuse = |status: StatusCode, error: &str, why: &str| {
-        (
-            status,
-            Json(json!({ "error": error, "error_description": why })),
-        )
-            .into_response()
-    };
-    if token.is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "no logout_token",
-        );
-    }
-    let request = match logout_token::verify(&auth.provider, token).await {
-        Ok(r) => r,
-        Err(logout_token::LogoutTokenError::Invalid(why)) => {
-            tracing::warn!("back-channel logout refused: {why}");
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "invalid logout_token",
-            );
-        }
-        Err(logout_token::LogoutTokenError::Provider(err)) => {
-            tracing::error!("back-channel logout: {err}");
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "cannot verify the logout_token now",
-            );
-        }
+    let request = match verified(auth, token).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
     };
     let key = format!("logout-jti:{}", request.jti);
-    match auth.sessions.claim_once(&key).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(jti = %request.jti, "back-channel logout refused: replayed jti");
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "logout_token already used",
-            );
-        }
-        Err(err) => {
-            tracing::error!("back-channel logout: session store: {err}");
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "session store unavailable",
-            );
-        }
+    if let Err(refusal) = claim(auth, &key, &request.jti).await {
+        return refusal;
     }
     match end_named(auth, &request).await {
         Ok(ended) => {
@@ -198,6 +153,72 @@ async fn answer_logout(auth: &LogtoClient, token: &str) -> Response {
             )
         }
     }
+}
+
+/// The logout token's claims once verified, or the answer for Logto: 400 for a token that is
+/// missing or wrong (it would be wrong again), 503 when the keys cannot be had (try later).
+async fn verified(
+    auth: &LogtoClient,
+    token: &str,
+) -> Result<logout_token::LogoutRequest, Response> {
+    if token.is_empty() {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "no logout_token",
+        ));
+    }
+    match logout_token::verify(&auth.provider, token).await {
+        Ok(r) => Ok(r),
+        Err(logout_token::LogoutTokenError::Invalid(why)) => {
+            tracing::warn!("back-channel logout refused: {why}");
+            Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "invalid logout_token",
+            ))
+        }
+        Err(logout_token::LogoutTokenError::Provider(err)) => {
+            tracing::error!("back-channel logout: {err}");
+            Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "cannot verify the logout_token now",
+            ))
+        }
+    }
+}
+
+/// Claims the token's `jti` (under `key`) once across instances: a replay is refused.
+async fn claim(auth: &LogtoClient, key: &str, jti: &str) -> Result<(), Response> {
+    match auth.sessions.claim_once(key).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::warn!(%jti, "back-channel logout refused: replayed jti");
+            Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "logout_token already used",
+            ))
+        }
+        Err(err) => {
+            tracing::error!("back-channel logout: session store: {err}");
+            Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "session store unavailable",
+            ))
+        }
+    }
+}
+
+/// OpenID Connect Back-Channel Logout 1.0, section 2.8: an error code and a description.
+fn refuse(status: StatusCode, error: &str, why: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": error, "error_description": why })),
+    )
+        .into_response()
 }
 
 /// Ends the sessions a logout token names: those of its `sub` (with its `sid`, only that Logto

@@ -68,55 +68,25 @@ pub async fn refresh(
     let issued = token.refresh_token().cloned();
     let mut next = current.clone();
     if let Some(id_token) = token.id_token() {
-        match verified_id_token(provider, id_token, &current.sub).await {
-            Ok((raw, claims)) => {
+        let verified = verified_id_token(provider, id_token, &current.sub).await;
+        match refreshed_claims(verified, &current.sub) {
+            Ok(Some((raw, claims))) => {
                 next.id_token = raw;
                 next.id_token_claims = claims;
             }
-            // The keys could not be had (Logto away, misconfigured, or a key newer than the
-            // keys held, refetched moments ago): nothing says the answer is wrong, and it is
-            // Logto's (it came over the token endpoint's TLS, to this client), so its tokens are
-            // kept (the refresh token is rotated already); the ID token is not, and the claims
-            // stay those verified before.
-            Err(
-                why @ (AuthError::ProviderUnavailable(_)
-                | AuthError::ProviderMisconfigured(_)
-                | AuthError::UnknownSigningKey(_)),
-            ) => {
-                tracing::warn!(
-                    "refreshed ID token not verified now, kept the previous claims: {why}"
-                );
-            }
-            Err(refused) => {
-                tracing::warn!(sub = %current.sub, "refresh answer refused: {refused}");
-                return Err(RefreshFailure::GrantEnded {
-                    why: format!("the refresh answer was refused: {refused}"),
-                    issued,
-                });
-            }
+            Ok(None) => {}
+            Err(why) => return Err(RefreshFailure::GrantEnded { why, issued }),
         }
     }
     let now = now_unix();
-    let access_token = token.access_token().secret().clone();
-    let expiry = token.expires_in().map(|d| expires_at(now, d));
-    match target {
-        TokenTarget::Logto => {
-            next.access_token = access_token;
-            next.access_token_expires_at = expiry;
-        }
-        other => {
-            next.targeted.insert(
-                other.key(),
-                CachedToken {
-                    token: access_token,
-                    expires_at: expiry,
-                    scope: token
-                        .scopes()
-                        .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
-                },
-            );
-        }
-    }
+    let cached = CachedToken {
+        token: token.access_token().secret().clone(),
+        expires_at: token.expires_in().map(|d| expires_at(now, d)),
+        scope: token
+            .scopes()
+            .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+    };
+    put_access_token(&mut next, target, cached);
     // Rotation: keep the old refresh token only if the provider did not send a new one.
     if let Some(rt) = issued {
         next.refresh_token = Some(rt.secret().clone());
@@ -129,11 +99,53 @@ pub async fn refresh(
 
 /// A refreshed ID token, verified (Logto repeats the original nonce, or sends none: it is not
 /// checked against a new one) and about the same user.
+/// A verified ID token as issued, and its claims.
+type VerifiedIdToken = (String, serde_json::Map<String, serde_json::Value>);
+
+/// What a refresh answer's ID token does to the stored claims: `Some` to take it, `None` to
+/// keep the previous claims (the keys could not be had: Logto away, misconfigured, or a key
+/// newer than the keys held, refetched moments ago; nothing says the answer is wrong, and it is
+/// Logto's, over the token endpoint's TLS to this client, so its tokens are kept, the refresh
+/// token being rotated already), or why the answer is refused (which ends the grant).
+fn refreshed_claims(
+    verified: Result<VerifiedIdToken, AuthError>,
+    sub: &str,
+) -> Result<Option<VerifiedIdToken>, String> {
+    match verified {
+        Ok(taken) => Ok(Some(taken)),
+        Err(
+            why @ (AuthError::ProviderUnavailable(_)
+            | AuthError::ProviderMisconfigured(_)
+            | AuthError::UnknownSigningKey(_)),
+        ) => {
+            tracing::warn!("refreshed ID token not verified now, kept the previous claims: {why}");
+            Ok(None)
+        }
+        Err(refused) => {
+            tracing::warn!(%sub, "refresh answer refused: {refused}");
+            Err(format!("the refresh answer was refused: {refused}"))
+        }
+    }
+}
+
+/// The new access token into the set: Logto's own, or cached for its API or organization.
+fn put_access_token(next: &mut TokenSet, target: &TokenTarget, cached: CachedToken) {
+    match target {
+        TokenTarget::Logto => {
+            next.access_token = cached.token;
+            next.access_token_expires_at = cached.expires_at;
+        }
+        other => {
+            next.targeted.insert(other.key(), cached);
+        }
+    }
+}
+
 async fn verified_id_token(
     provider: &Provider,
     id_token: &openidconnect::core::CoreIdToken,
     sub: &str,
-) -> Result<(String, serde_json::Map<String, serde_json::Value>), AuthError> {
+) -> Result<VerifiedIdToken, AuthError> {
     let claims = flow::verify_id_token(provider, id_token, |_| true).await?;
     if claims.subject().as_str() != sub {
         return Err(AuthError::InvalidIdToken(format!(
