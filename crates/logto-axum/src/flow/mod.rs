@@ -1,21 +1,26 @@
 //! The authorization-code flow with PKCE: building the sign-in request, completing the callback
 //! and building the sign-out URL. Refresh lives in `refresh`, its coordination in `keeper`.
 
+mod id_token;
 pub mod return_to;
+mod userinfo;
+
+pub use id_token::LogtoIdClaims;
+pub(crate) use id_token::{check_at_hash, verify_id_token};
+pub(crate) use userinfo::{fetch_userinfo, to_object};
+pub use userinfo::{userinfo, LogtoClaims};
 
 use openidconnect::{
-    core::{CoreAuthenticationFlow, CoreGenderClaim, CoreIdToken, CoreJwsSigningAlgorithm},
-    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, CsrfToken, LanguageTag, Nonce,
+    core::CoreAuthenticationFlow, AuthorizationCode, ClientId, CsrfToken, LanguageTag, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, Scope,
-    TokenResponse, UserInfoClaims,
+    TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::{
     http::chain,
-    provider::checks::{asymmetric_algs, describe, iat_not_in_future},
-    provider::{is_unknown_key, Metadata, OidcClient},
+    provider::{Metadata, OidcClient},
     util::now_unix,
     AuthConfig, AuthError, Provider, SignedIn, TokenSet, UserProfile,
 };
@@ -132,15 +137,6 @@ pub fn authorization_request(
     (url, pending)
 }
 
-/// Logto's extra userinfo claims.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct LogtoClaims {
-    #[serde(flatten)]
-    /// Every claim but the standard ones openidconnect models.
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-impl AdditionalClaims for LogtoClaims {}
-
 /// Checks the authorization response against the pending sign-in that `state` selected.
 /// The caller has already removed `pending` from the session (single use).
 pub fn check_authorization_response<'p>(
@@ -251,155 +247,6 @@ pub async fn complete_sign_in(
 /// `now + expires_in`, saturating: a provider saying "never" must not overflow.
 pub(crate) fn expires_at(now: i64, expires_in: std::time::Duration) -> i64 {
     now.saturating_add(i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX))
-}
-
-pub(crate) type IdClaims = openidconnect::IdTokenClaims<LogtoIdClaims, CoreGenderClaim>;
-
-/// The ID token claims beyond the standard ones that the app reads.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct LogtoIdClaims {
-    /// Logto's session id (only when the app's back-channel logout requires a session): a
-    /// back-channel logout naming it ends the app sessions signed in with it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-}
-
-impl AdditionalClaims for LogtoIdClaims {}
-
-type LogtoIdToken = openidconnect::IdToken<
-    LogtoIdClaims,
-    CoreGenderClaim,
-    openidconnect::core::CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
->;
-
-/// `at_hash`, when the ID token has one, binds the access token to it: they must match.
-fn check_at_hash(
-    client: &OidcClient,
-    id_token: &CoreIdToken,
-    expected: Option<&AccessTokenHash>,
-    access_token: &openidconnect::AccessToken,
-) -> Result<(), AuthError> {
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let verifier = client.id_token_verifier();
-    let alg = id_token
-        .signing_alg()
-        .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
-    let key = id_token
-        .signing_key(&verifier)
-        .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
-    let actual = AccessTokenHash::from_token(access_token, alg, key)
-        .map_err(|e| AuthError::InvalidIdToken(e.to_string()))?;
-    if actual != *expected {
-        return Err(AuthError::InvalidIdToken("at_hash mismatch".into()));
-    }
-    Ok(())
-}
-
-/// Verifies signature, issuer, audience, expiry and nonce; on an unknown key id, refetches the
-/// provider's keys once (rate-limited) and tries again.
-pub(crate) async fn verify_id_token(
-    provider: &Provider,
-    id_token: &CoreIdToken,
-    nonce_ok: impl Fn(Option<&Nonce>) -> bool + Copy,
-) -> Result<IdClaims, AuthError> {
-    // The token response types the ID token with no extra claims; read it again with `sid`.
-    let id_token: LogtoIdToken = id_token
-        .to_string()
-        .parse()
-        .map_err(|e: serde_json::Error| {
-            AuthError::InvalidIdToken(format!("ID token is malformed: {e}"))
-        })?;
-    provider
-        .verify_with_current_keys(
-            |metadata| {
-                let client = provider
-                    .client(metadata)
-                    .map_err(|e| openidconnect::ClaimsVerificationError::Other(e.to_string()))?;
-                // openidconnect accepts any `iat`; a token "issued" in the future is forged or broken.
-                let verifier = client
-                    .id_token_verifier()
-                    .set_allowed_algs(asymmetric_algs(
-                        metadata.id_token_signing_alg_values_supported(),
-                    ))
-                    .set_issue_time_verifier_fn(iat_not_in_future);
-                let nonce_check = |n: Option<&Nonce>| {
-                    if nonce_ok(n) {
-                        Ok(())
-                    } else {
-                        Err("nonce mismatch".to_owned())
-                    }
-                };
-                let claims = id_token.claims(&verifier, nonce_check)?;
-                // OIDC Core 3.1.3.7 step 5, which openidconnect 4 leaves to the app: a token
-                // issued to another party (`azp`) is not this app's, whatever its `aud` says.
-                if let Some(azp) = claims.authorized_party() {
-                    if azp.as_str() != provider.config().app_id {
-                        return Err(openidconnect::ClaimsVerificationError::InvalidAudience(
-                            format!("azp {} is not this app", azp.as_str()),
-                        ));
-                    }
-                }
-                Ok(claims.clone())
-            },
-            is_unknown_key,
-        )
-        .await?
-        .map_err(|err| {
-            let why = describe("ID token", &err);
-            if is_unknown_key(&err) {
-                AuthError::UnknownSigningKey(why)
-            } else {
-                AuthError::InvalidIdToken(why)
-            }
-        })
-}
-
-/// Userinfo (`/oidc/me`) with the user's Logto access token; must be about `sub`.
-pub async fn userinfo(
-    provider: &Provider,
-    access_token: &str,
-    sub: &str,
-) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
-    let metadata = provider.metadata().await?;
-    let client = provider.client(&metadata)?;
-    fetch_userinfo(
-        &client,
-        openidconnect::AccessToken::new(access_token.to_owned()),
-        openidconnect::SubjectIdentifier::new(sub.to_owned()),
-        provider,
-    )
-    .await
-}
-
-async fn fetch_userinfo(
-    client: &OidcClient,
-    access_token: openidconnect::AccessToken,
-    subject: openidconnect::SubjectIdentifier,
-    provider: &Provider,
-) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
-    let request = client
-        .user_info(access_token, Some(subject))
-        .map_err(|e| AuthError::UserInfo(e.to_string()))?;
-    let claims: UserInfoClaims<LogtoClaims, CoreGenderClaim> = request
-        .request_async(&provider.oidc_http())
-        .await
-        .map_err(|e| match &e {
-            openidconnect::UserInfoError::ClaimsVerification(_) => {
-                AuthError::UserInfoMismatch(chain(e))
-            }
-            _ => AuthError::UserInfo(chain(e)),
-        })?;
-    Ok(to_object(&claims))
-}
-
-pub(crate) fn to_object(value: &impl Serialize) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    }
 }
 
 /// Logto's end-session URL, or `None` when the provider has none. `ui_locale` is the app's
