@@ -1,5 +1,6 @@
-//! The islands: the only components whose code reaches the browser (sign-in buttons, the
-//! signed-in user's card); their words come from the server as props.
+//! The sign-in buttons and the signed-in user's card: islands, whose code reaches the browser
+//! (with the theme toggle in `header.rs`, the only such components); their words come from the
+//! server as props.
 
 use leptos::prelude::*;
 

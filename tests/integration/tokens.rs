@@ -684,6 +684,39 @@ async fn an_account_api_redirect_is_not_followed() {
     );
 }
 
+/// The Account API refusing the user's Logto access token (revoked, expired early): one fresh
+/// token is asked for and the request tried again, once; a second refusal is not retried.
+#[tokio::test]
+async fn the_account_api_gets_one_fresh_logto_token_after_a_refusal() {
+    for (refusals, card, refreshes) in [(1, "Profile", 1), (2, "Unavailable", 1), (0, "Profile", 0)]
+    {
+        let idp = Idp::start().await;
+        let api = start_api(&idp, ApiMode::Real).await;
+        let script = Script {
+            facebook_identity: true,
+            ..Script::default()
+        };
+        let mut app = app_with(&idp, &api, script).await;
+        app.sign_in(&idp).await;
+        idp.refuse_account_api(refusals);
+        let (status, body) = app.call("facebook_profile", "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let shown = body.as_str().unwrap_or_else(|| {
+            body.as_object()
+                .and_then(|o| o.keys().next())
+                .map(String::as_str)
+                .unwrap_or_default()
+        });
+        assert_eq!(shown, card, "{refusals} refusal(s): {body}");
+        let logto_refreshes = idp
+            .refresh_targets()
+            .iter()
+            .filter(|t| *t == TARGET_LOGTO)
+            .count();
+        assert_eq!(logto_refreshes, refreshes, "{refusals} refusal(s)");
+    }
+}
+
 #[tokio::test]
 async fn facebook_profile_with_the_stored_token() {
     let body = facebook_card(FacebookToken::Stored, true).await;

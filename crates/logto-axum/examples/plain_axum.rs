@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The whole app as a router (the tests drive it without a socket).
 pub fn app(client: LogtoClient) -> Router {
-    let http = logto_axum::http::client(Duration::from_secs(10)).unwrap_or_default();
+    let http = logto_axum::http::client(Duration::from_secs(10)).expect("an HTTP client");
     let mut router = Router::new()
         .route("/", get(home))
         .route("/call-api", get(move |l, h| call_api(l, h, http.clone())))

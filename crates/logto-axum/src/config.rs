@@ -86,6 +86,9 @@ pub const ORGANIZATIONS_RESOURCE: &str = "urn:logto:resource:organizations";
 #[derive(Clone, Debug)]
 pub struct AuthConfigBuilder {
     settings: std::collections::BTreeMap<&'static str, String>,
+    /// Lists are checked item by item in `build`: joined, an item with a space or a comma
+    /// would silently become two.
+    lists: Vec<(&'static str, Vec<String>)>,
 }
 
 impl AuthConfigBuilder {
@@ -94,28 +97,35 @@ impl AuthConfigBuilder {
         self
     }
 
-    /// Scopes to ask for at sign-in, instead of `DEFAULT_SCOPES` (`openid` is always added).
+    fn list<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        mut self,
+        name: &'static str,
+        items: I,
+    ) -> Self {
+        let items: Vec<String> = items.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        self.lists.retain(|(n, _)| *n != name);
+        self.lists.push((name, items));
+        self
+    }
+
+    /// Scopes to ask for at sign-in, instead of `DEFAULT_SCOPES`; `openid` is always among them
+    /// (an empty list asks for `openid` alone).
     pub fn scopes<I: IntoIterator<Item = S>, S: AsRef<str>>(self, scopes: I) -> Self {
-        let joined: Vec<String> = scopes.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        self.set("LOGTO_SCOPES", joined.join(" "))
+        self.list("LOGTO_SCOPES", scopes)
     }
 
     /// API resource indicators to ask tokens for, exactly as registered in Logto.
     pub fn resources<I: IntoIterator<Item = S>, S: AsRef<str>>(self, resources: I) -> Self {
-        let joined: Vec<String> = resources
-            .into_iter()
-            .map(|s| s.as_ref().to_owned())
-            .collect();
-        self.set("LOGTO_RESOURCES", joined.join(" "))
+        self.list("LOGTO_RESOURCES", resources)
     }
 
-    /// Upper bound for each call to Logto (1 to 120 seconds; default 10).
+    /// Upper bound for each call to Logto (1 to 120 whole seconds; default 10).
     pub fn http_timeout(self, timeout: std::time::Duration) -> Self {
         self.set("LOGTO_HTTP_TIMEOUT_SECONDS", timeout.as_secs().to_string())
     }
 
-    /// How long signing keys are used before they are fetched again (60 to 86,400 seconds;
-    /// default 3,600).
+    /// How long signing keys are used before they are fetched again (60 to 86,400 whole
+    /// seconds; default 3,600).
     pub fn keys_max_age(self, max_age: std::time::Duration) -> Self {
         self.set("LOGTO_KEYS_MAX_AGE_SECONDS", max_age.as_secs().to_string())
     }
@@ -126,7 +136,23 @@ impl AuthConfigBuilder {
     }
 
     /// The configuration, or the first setting that is wrong.
-    pub fn build(self) -> Result<AuthConfig, ConfigError> {
+    pub fn build(mut self) -> Result<AuthConfig, ConfigError> {
+        for (name, items) in std::mem::take(&mut self.lists) {
+            if let Some(bad) = items
+                .iter()
+                .find(|i| i.is_empty() || i.contains([' ', ',']))
+            {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("{bad:?} is not one item"),
+                });
+            }
+            let joined = match (name, items.is_empty()) {
+                ("LOGTO_SCOPES", true) => "openid".to_owned(),
+                _ => items.join(" "),
+            };
+            self.settings.insert(name, joined);
+        }
         AuthConfig::from_lookup(|name| self.settings.get(name).cloned())
     }
 }
@@ -148,6 +174,7 @@ impl AuthConfig {
         ];
         AuthConfigBuilder {
             settings: settings.into_iter().collect(),
+            lists: Vec::new(),
         }
     }
 
@@ -280,8 +307,6 @@ fn seconds(
     }
 }
 
-/// A resource indicator: an absolute URI, kept verbatim (Logto matches it character for character,
-/// so `https://api.example.com` must not become `https://api.example.com/`).
 /// The client secret, codes and tokens go to the endpoint: in clear only on this machine, or on
 /// a private network someone vouched for (Logto OSS in a container network).
 fn check_endpoint_transport(endpoint: &Url, insecure_allowed: bool) -> Result<(), ConfigError> {
@@ -330,6 +355,8 @@ pub fn is_scope_token(scope: &str) -> bool {
 
 /// Checks an API resource indicator as Logto accepts it (an absolute URI without fragment); `name`
 /// is the variable it came from, for the error.
+/// A resource indicator: an absolute URI, kept verbatim (Logto matches it character for character,
+/// so `https://api.example.com` must not become `https://api.example.com/`).
 pub fn parse_resource(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     let url = Url::parse(raw).map_err(|e| ConfigError::Invalid {
         name,
@@ -642,6 +669,48 @@ mod tests {
             ),
             "{err}"
         );
+        for bad in [["read write"], ["a,b"], [""]] {
+            let err = plain("https://t.logto.app")
+                .scopes(bad)
+                .build()
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "LOGTO_SCOPES",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        let err = plain("https://t.logto.app")
+            .resources(["https://a.example https://b.example"])
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "LOGTO_RESOURCES",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let only_openid = plain("https://t.logto.app")
+            .scopes([] as [&str; 0])
+            .build()
+            .unwrap();
+        assert_eq!(only_openid.scopes, ["openid"]);
+        let defaults = plain("https://t.logto.app").build().unwrap();
+        assert_eq!(defaults.scopes, DEFAULT_SCOPES);
+        assert_eq!(defaults.http_timeout, std::time::Duration::from_secs(10));
+        assert!(plain("http://logto.internal")
+            .allow_insecure_http(false)
+            .build()
+            .is_err());
         let err = plain("https://t.logto.app")
             .keys_max_age(std::time::Duration::from_secs(5))
             .build()

@@ -1,5 +1,6 @@
 //! Where a browser says a request comes from (Fetch Metadata's `Sec-Fetch-Site`, else `Origin`),
-//! and one rule for what may change state or spend tokens: the SDK's `POST /sign-out` uses it,
+//! and one rule for what may change state or spend tokens: the SDK's `GET /sign-in` and
+//! `POST /sign-out` use it,
 //! and so can an app's own state-changing handlers (the Leptos app's server functions and its
 //! profile page's actions a link can start do).
 //!

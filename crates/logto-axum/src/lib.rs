@@ -22,6 +22,7 @@ pub mod tokens;
 pub mod user_sessions;
 pub(crate) mod util;
 
+pub use account::FederatedTokenError;
 pub use actions::{FlowError, SignedInTo};
 pub use client::{ConnectError, LogtoClient};
 pub use config::{AuthConfig, AuthConfigBuilder, ConfigError, Secret};

@@ -7,12 +7,10 @@ use std::time::Duration;
 use crate::ConfigError;
 
 /// Used when `SESSION_STORE_URL` is unset: SQLite survives restarts without any other service.
-/// Built without the `sqlite` feature, memory (the only store that needs no setting).
-pub const DEFAULT_SESSION_STORE: &str = if cfg!(feature = "sqlite") {
-    "sqlite://.data/sessions.db"
-} else {
-    "memory"
-};
+/// A build without the `sqlite` feature has no default: memory would lose every session at a
+/// restart and, with several instances, end sessions on one instance only, so it must be asked
+/// for.
+pub const DEFAULT_SESSION_STORE: &str = "sqlite://.data/sessions.db";
 
 /// Sessions unused for a week end; none lasts longer than two weeks.
 const DEFAULT_IDLE_MINUTES: u64 = 60 * 24 * 7;
@@ -106,7 +104,11 @@ impl SessionConfig {
                 }),
             },
         };
-        let store_url = set("SESSION_STORE_URL").unwrap_or_else(|| DEFAULT_SESSION_STORE.into());
+        let store_url = match set("SESSION_STORE_URL") {
+            Some(url) => url,
+            None if cfg!(feature = "sqlite") => DEFAULT_SESSION_STORE.into(),
+            None => return Err(ConfigError::Missing("SESSION_STORE_URL")),
+        };
         Ok(Self {
             store: parse_store(&store_url)?,
             idle_timeout: minutes("SESSION_IDLE_TIMEOUT_MINUTES", DEFAULT_IDLE_MINUTES)?,
@@ -267,15 +269,22 @@ mod tests {
             "SESSION_MAX_LIFETIME_MINUTES",
         ] {
             for bad in ["0", "-5", "soon", "527041", "99999999"] {
-                let err = config(&[(name, bad)]).unwrap_err();
+                let err = config(&[("SESSION_STORE_URL", "memory"), (name, bad)]).unwrap_err();
                 assert!(
                     matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
                     "{name}={bad}: {err}"
                 );
             }
-            assert!(config(&[(name, "527040")]).is_ok(), "{name}");
+            assert!(
+                config(&[("SESSION_STORE_URL", "memory"), (name, "527040")]).is_ok(),
+                "{name}"
+            );
         }
-        let c = config(&[("SESSION_MAX_LIFETIME_MINUTES", "30")]).unwrap();
+        let c = config(&[
+            ("SESSION_STORE_URL", "memory"),
+            ("SESSION_MAX_LIFETIME_MINUTES", "30"),
+        ])
+        .unwrap();
         assert_eq!(c.max_lifetime, Duration::from_secs(1800));
     }
 
@@ -304,14 +313,14 @@ mod tests {
                 }
             }
         }
-        let default = config(&[]).unwrap().store;
+        let default = config(&[]).map(|c| c.store);
         if cfg!(feature = "sqlite") {
             assert_eq!(
                 default,
-                SessionStoreKind::Sqlite(".data/sessions.db".into())
+                Ok(SessionStoreKind::Sqlite(".data/sessions.db".into()))
             );
         } else {
-            assert_eq!(default, SessionStoreKind::Memory);
+            assert_eq!(default, Err(ConfigError::Missing("SESSION_STORE_URL")));
         }
     }
 }

@@ -174,6 +174,9 @@ struct IdpState {
     pub token_requests: usize,
     /// Account API answers that were redirects (`FacebookToken::Redirected`).
     pub account_redirects: usize,
+    /// Account API calls still to be refused with 401 `auth.unauthorized`, as Logto refuses an
+    /// access token it no longer accepts (`Idp::refuse_account_api`).
+    account_refusals: usize,
     pub refresh_requests: usize,
     pub jwks_requests: usize,
     pub discovery_requests: usize,
@@ -342,6 +345,11 @@ impl Idp {
     pub fn refresh_targets(&self) -> Vec<String> {
         self.state.lock().unwrap().refresh_targets.clone()
     }
+    /// The next `n` Account API calls are refused as with a revoked access token.
+    pub fn refuse_account_api(&self, n: usize) {
+        self.state.lock().unwrap().account_refusals = n;
+    }
+
     pub fn account_redirects(&self) -> usize {
         self.state.lock().unwrap().account_redirects
     }
@@ -967,6 +975,13 @@ async fn account_federated_token(
     let Some((_, mut script)) = grant_of(&idp, &headers) else {
         return logto_error(StatusCode::UNAUTHORIZED, "auth.unauthorized");
     };
+    {
+        let mut st = idp.state.lock().unwrap();
+        if st.account_refusals > 0 {
+            st.account_refusals -= 1;
+            return logto_error(StatusCode::UNAUTHORIZED, "auth.unauthorized");
+        }
+    }
     if script.facebook_token == FacebookToken::Redirected {
         if query.as_deref() != Some("followed=1") {
             idp.state.lock().unwrap().account_redirects += 1;

@@ -49,7 +49,8 @@ pub async fn open_store(
         }
         #[allow(unreachable_patterns)]
         other => anyhow::bail!(
-            "SESSION_STORE_URL: {other:?} needs a cargo feature of logto-axum this build lacks"
+            "SESSION_STORE_URL: {other:?} needs logto-axum's cargo feature for that store \
+             (`sqlite` or `redis`), which this build lacks"
         ),
     })
 }

@@ -1,7 +1,7 @@
 //! Where token sets live: outside the session record, so that a refresh can replace them
 //! atomically (compare-and-swap on the refresh token it spent) without racing the whole-record
 //! saves of other requests of the same session. Backends: memory here, SQLite and Redis in
-//! the app's `token_store` module.
+//! `sqlite.rs` and `redis.rs` (cargo features of the same names).
 
 #[cfg(any(feature = "sqlite", feature = "redis"))]
 mod codec;

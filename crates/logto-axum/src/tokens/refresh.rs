@@ -97,8 +97,6 @@ pub async fn refresh(
     Ok(next)
 }
 
-/// A refreshed ID token, verified (Logto repeats the original nonce, or sends none: it is not
-/// checked against a new one) and about the same user.
 /// A verified ID token as issued, and its claims.
 type VerifiedIdToken = (String, serde_json::Map<String, serde_json::Value>);
 
@@ -141,6 +139,8 @@ fn put_access_token(next: &mut TokenSet, target: &TokenTarget, cached: CachedTok
     }
 }
 
+/// A refreshed ID token, verified (Logto repeats the original nonce, or sends none: it is not
+/// checked against a new one) and about the same user.
 async fn verified_id_token(
     provider: &Provider,
     id_token: &openidconnect::core::CoreIdToken,
