@@ -835,6 +835,7 @@ async fn the_auth_info_extractor_names_the_caller_and_the_organization() {
             "sub": caller.sub, "client_id": caller.client_id, "audience": caller.audience,
             "organization_id": caller.organization_id, "scopes": caller.scopes,
             "reads": caller.has_scope("read:hello"),
+            "deletes": caller.has_scope("delete:all"),
         }))
     }
     let idp = Idp::start().await;
@@ -858,6 +859,7 @@ async fn the_auth_info_extractor_names_the_caller_and_the_organization() {
         )
     };
     let api = Verifier::new(provider.clone(), API_RESOURCE).require_scopes(["read:hello"]);
+    assert_eq!(api.audience(), API_RESOURCE);
 
     // A global API token: no organization.
     let token = idp.mint_access_token(API_RESOURCE, Some("read:hello write:x"), 3600, false);
@@ -869,6 +871,7 @@ async fn the_auth_info_extractor_names_the_caller_and_the_organization() {
     assert_eq!(body["organization_id"], Value::Null);
     assert_eq!(body["scopes"], json!(["read:hello", "write:x"]));
     assert_eq!(body["reads"], true);
+    assert_eq!(body["deletes"], false);
 
     // An organization-level API resource token (Logto's `organization_id` claim): its scopes
     // come from an organization role, so a global API refuses it unless told to take it.
