@@ -372,6 +372,32 @@ async fn a_callback_failing_with_5xx_cannot_be_replayed() {
     let callback = app.callback_url_as(&idp, "user-1").await;
     let r = app.get(&callback).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+    // Saved although the answer is a 5xx (tower-sessions would not): the pending sign-in is
+    // gone from the stored session, not waiting there for the same state again.
+    {
+        use tower_sessions::SessionStore;
+        let state = url::Url::parse(&format!("http://x{callback}"))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let record = app
+            .store
+            .load(&app.session_id())
+            .await
+            .unwrap()
+            .expect("the session");
+        let pending = record
+            .data
+            .get("auth.pending")
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        assert!(
+            !pending.contains(&state),
+            "still pending after the 5xx: {pending}"
+        );
+    }
     idp.script(Script::default());
     let tried = idp.token_requests();
     let r = app.get(&callback).await;
