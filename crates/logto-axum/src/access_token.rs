@@ -85,17 +85,7 @@ pub async fn verify(
     audience: &str,
     required_scopes: &[&str],
 ) -> Result<VerifiedAccessToken, AccessTokenError> {
-    // RFC 9068 §4: the resource server MUST check `typ` (openidconnect checks it only when
-    // present): an ID token (`JWT`) or an untyped JWT is not an access token.
-    let typ = Jws::parse(token)
-        .map_err(|e| AccessTokenError::Invalid(format!("access token is {e}")))?
-        .typ();
-    if typ.as_deref() != Some("at+jwt") {
-        return Err(AccessTokenError::Invalid(match typ {
-            Some(typ) => format!("access token is typed {typ:?}, not at+jwt"),
-            None => "access token has no typ (at+jwt required)".into(),
-        }));
-    }
+    require_at_jwt_type(token)?;
     let jwt = AccessJwt::from_str(token).map_err(|e| {
         AccessTokenError::Invalid(format!("access token claims are malformed: {e}"))
     })?;
@@ -121,24 +111,7 @@ pub async fn verify(
         .await?
         .map_err(|err| AccessTokenError::Invalid(describe("access token", &err)))?;
     let extra = claims.additional_claims();
-    // ID tokens carry no scope: one presented to an API stops here at the latest.
-    if extra.scope.is_none() && !required_scopes.is_empty() {
-        return Err(AccessTokenError::Invalid(
-            "access token has no scope claim".into(),
-        ));
-    }
-    let scopes: Vec<String> = extra
-        .scope
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    for needed in required_scopes {
-        if !scopes.iter().any(|s| s == needed) {
-            return Err(AccessTokenError::InsufficientScope((*needed).to_owned()));
-        }
-    }
+    let scopes = granted_scopes(extra.scope.as_deref(), required_scopes)?;
     Ok(VerifiedAccessToken {
         sub: claims.subject().as_str().to_owned(),
         audience: audience.to_owned(),
@@ -155,6 +128,47 @@ pub async fn verify(
     })
 }
 
+/// RFC 9068 §4: the resource server MUST check `typ` (openidconnect checks it only when
+/// present): an ID token (`JWT`) or an untyped JWT is not an access token.
+fn require_at_jwt_type(token: &str) -> Result<(), AccessTokenError> {
+    let typ = Jws::parse(token)
+        .map_err(|e| AccessTokenError::Invalid(format!("access token is {e}")))?
+        .typ();
+    match typ.as_deref() {
+        Some("at+jwt") => Ok(()),
+        Some(other) => Err(AccessTokenError::Invalid(format!(
+            "access token is typed {other:?}, not at+jwt"
+        ))),
+        None => Err(AccessTokenError::Invalid(
+            "access token has no typ (at+jwt required)".into(),
+        )),
+    }
+}
+
+/// The token's scopes, once every required one is among them.
+fn granted_scopes(
+    scope_claim: Option<&str>,
+    required_scopes: &[&str],
+) -> Result<Vec<String>, AccessTokenError> {
+    // ID tokens carry no scope: one presented to an API stops here at the latest.
+    let Some(scope_claim) = scope_claim else {
+        return match required_scopes.is_empty() {
+            true => Ok(Vec::new()),
+            false => Err(AccessTokenError::Invalid(
+                "access token has no scope claim".into(),
+            )),
+        };
+    };
+    let scopes: Vec<String> = scope_claim.split_whitespace().map(str::to_owned).collect();
+    match required_scopes
+        .iter()
+        .find(|needed| !scopes.iter().any(|s| s == *needed))
+    {
+        Some(missing) => Err(AccessTokenError::InsufficientScope((*missing).to_owned())),
+        None => Ok(scopes),
+    }
+}
+
 const ORGANIZATION_AUDIENCE_PREFIX: &str = "urn:logto:organization:";
 
 /// Whether `audience` is an organization token's (`urn:logto:organization:{id}`).
@@ -165,4 +179,43 @@ pub fn is_organization_audience(audience: &str) -> bool {
 /// The audience of an organization token.
 pub fn organization_audience(organization_id: &str) -> String {
     format!("{ORGANIZATION_AUDIENCE_PREFIX}{organization_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_required_scope_must_be_granted() {
+        let scopes = granted_scopes(Some("read:a  write:b"), &["write:b", "read:a"]).unwrap();
+        assert_eq!(scopes, ["read:a", "write:b"]);
+        match granted_scopes(Some("read:a write:b"), &["read:a", "delete:c"]) {
+            Err(AccessTokenError::InsufficientScope(missing)) => assert_eq!(missing, "delete:c"),
+            other => panic!("expected insufficient scope, got {other:?}"),
+        }
+        // A scope is a whole word, not a prefix or part of another.
+        assert!(granted_scopes(Some("read:ab"), &["read:a"]).is_err());
+    }
+
+    #[test]
+    fn a_token_without_scope_passes_only_where_none_is_required() {
+        assert_eq!(granted_scopes(None, &[]).unwrap(), Vec::<String>::new());
+        assert!(matches!(
+            granted_scopes(None, &["read:a"]),
+            Err(AccessTokenError::Invalid(why)) if why.contains("no scope claim")
+        ));
+        // An empty claim is a claim: the missing scope is named.
+        assert!(matches!(
+            granted_scopes(Some(""), &["read:a"]),
+            Err(AccessTokenError::InsufficientScope(s)) if s == "read:a"
+        ));
+    }
+
+    #[test]
+    fn organization_audiences_carry_the_organization() {
+        let audience = organization_audience("org-1");
+        assert_eq!(audience, "urn:logto:organization:org-1");
+        assert!(is_organization_audience(&audience));
+        assert!(!is_organization_audience("https://api.example.com"));
+    }
 }

@@ -1,8 +1,8 @@
 //! Logto settings, read from the environment. Invalid settings stop start-up with the variable's name.
 
-use std::fmt;
-
 use url::Url;
+
+pub use crate::secret::Secret;
 
 /// Why the configuration was rejected; always names the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -18,27 +18,6 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
-}
-
-/// A secret that never prints itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret read from the environment.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself: only for where it must go (the token endpoint's client authentication).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 /// Everything the auth core needs to talk to one Logto tenant as one application.

@@ -15,6 +15,7 @@ pub(crate) mod logout_token;
 pub mod provider;
 pub mod resource;
 pub mod routes;
+mod secret;
 pub mod session;
 pub mod session_config;
 pub mod store;

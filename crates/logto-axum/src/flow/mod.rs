@@ -195,13 +195,7 @@ pub async fn complete_sign_in(
         .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
         .request_async(&provider.oidc_http())
         .await
-        .map_err(|e| match &e {
-            // The response arrived but its ID token is not even well-formed (no `sub`, no `aud`…).
-            openidconnect::RequestTokenError::Parse(..) => {
-                AuthError::InvalidIdToken(format!("token response rejected: {}", chain(e)))
-            }
-            _ => AuthError::TokenExchange(chain(e)),
-        })?;
+        .map_err(code_exchange_error)?;
     let id_token = token.id_token().ok_or(AuthError::MissingIdToken)?;
     let nonce = Nonce::new(pending.nonce.clone());
     let id_claims = verify_id_token(provider, id_token, |claims_nonce| {
@@ -242,6 +236,22 @@ pub async fn complete_sign_in(
         signed_in_at: now,
         user: UserProfile::from_claims(&claims),
     })
+}
+
+/// A failed code exchange: a refusal or an unreachable token endpoint, or an answer whose ID token
+/// is refused already by its shape.
+fn code_exchange_error<RE, T>(e: openidconnect::RequestTokenError<RE, T>) -> AuthError
+where
+    RE: std::error::Error + Send + Sync + 'static,
+    T: openidconnect::ErrorResponse + Send + Sync + 'static,
+{
+    match &e {
+        // The response arrived but its ID token is not even well-formed (no `sub`, no `aud`…).
+        openidconnect::RequestTokenError::Parse(..) => {
+            AuthError::InvalidIdToken(format!("token response rejected: {}", chain(e)))
+        }
+        _ => AuthError::TokenExchange(chain(e)),
+    }
 }
 
 /// `now + expires_in`, saturating: a provider saying "never" must not overflow.

@@ -16,6 +16,7 @@ use std::{
     time::Duration,
 };
 
+use openidconnect::RefreshToken;
 use tokio_util::task::TaskTracker;
 
 use crate::{
@@ -223,28 +224,7 @@ impl TokenKeeper {
         let next = match refresh::refresh(&self.provider, &current, target).await {
             Ok(next) => next,
             Err(RefreshFailure::GrantEnded { why, issued }) => {
-                // The grant is dead at Logto, or its answer cannot be trusted. A refresh token that
-                // came with that answer is revoked; the spent one is never sent again. Leave a
-                // tombstone (tokens dropped) rather than delete, so that every later request of
-                // this session knows to end it.
-                tracing::info!(sub = %current.sub, "token refresh refused, grant ended: {why}");
-                if let Some(issued) = issued {
-                    drop(self.revoke(vec![issued.secret().clone()]));
-                }
-                let tombstone = current.ended_because(&why);
-                return match self
-                    .store
-                    .replace_if(grant, spent.as_deref(), &tombstone)
-                    .await
-                {
-                    Ok(true) => Err(TokenError::Ended(why)),
-                    // Signed out or signed in anew meanwhile: that request owns the cookie now.
-                    Ok(false) => Err(TokenError::Superseded),
-                    Err(err) => {
-                        tracing::error!("could not mark a dead grant: {err}");
-                        Err(TokenError::Ended(why))
-                    }
-                };
+                return Err(self.end_grant(grant, &current, spent, why, issued).await);
             }
             Err(RefreshFailure::Failed(err)) => return Err(err.into()),
         };
@@ -266,6 +246,37 @@ impl TokenKeeper {
                 "the provider answered with an already expired token".into(),
             ))
         })
+    }
+
+    /// The grant is dead at Logto, or its answer cannot be trusted. A refresh token that came
+    /// with that answer is revoked; the spent one is never sent again. Leaves a tombstone (tokens
+    /// dropped) rather than delete, so that every later request of this session knows to end it.
+    async fn end_grant(
+        &self,
+        grant: &str,
+        current: &TokenSet,
+        spent: Option<String>,
+        why: String,
+        issued: Option<RefreshToken>,
+    ) -> TokenError {
+        tracing::info!(sub = %current.sub, "token refresh refused, grant ended: {why}");
+        if let Some(issued) = issued {
+            drop(self.revoke(vec![issued.secret().clone()]));
+        }
+        let tombstone = current.ended_because(&why);
+        match self
+            .store
+            .replace_if(grant, spent.as_deref(), &tombstone)
+            .await
+        {
+            Ok(true) => TokenError::Ended(why),
+            // Signed out or signed in anew meanwhile: that request owns the cookie now.
+            Ok(false) => TokenError::Superseded,
+            Err(err) => {
+                tracing::error!("could not mark a dead grant: {err}");
+                TokenError::Ended(why)
+            }
+        }
     }
 
     fn lock_for(&self, grant: &str) -> Arc<tokio::sync::Mutex<()>> {

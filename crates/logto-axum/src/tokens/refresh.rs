@@ -79,14 +79,7 @@ pub async fn refresh(
         }
     }
     let now = now_unix();
-    let cached = CachedToken {
-        token: token.access_token().secret().clone(),
-        expires_at: token.expires_in().map(|d| expires_at(now, d)),
-        scope: token
-            .scopes()
-            .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
-    };
-    put_access_token(&mut next, target, cached);
+    put_access_token(&mut next, target, cached_access_token(&token, now));
     // Rotation: keep the old refresh token only if the provider did not send a new one.
     if let Some(rt) = issued {
         next.refresh_token = Some(rt.secret().clone());
@@ -95,6 +88,17 @@ pub async fn refresh(
     next.targeted
         .retain(|_, t| t.expires_at.is_none_or(|at| at > now));
     Ok(next)
+}
+
+/// The answer's access token, with its expiry and scopes as granted.
+fn cached_access_token(token: &impl OAuth2TokenResponse, now: i64) -> CachedToken {
+    CachedToken {
+        token: token.access_token().secret().clone(),
+        expires_at: token.expires_in().map(|d| expires_at(now, d)),
+        scope: token
+            .scopes()
+            .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+    }
 }
 
 /// A verified ID token as issued, and its claims.
