@@ -20,6 +20,23 @@ export const API_RESOURCE = 'https://api.example.com';
 export const BUILD = process.env.E2E_BUILD || 'debug';
 if (!['debug', 'release'].includes(BUILD)) throw new Error(`E2E_BUILD must be debug or release, not ${BUILD}`);
 
+/**
+ * A key's string value in one table of the app's Cargo.toml (first match), as scripts/lib.sh
+ * reads it: a project made from the template (cargo-generate.toml) has its own names.
+ */
+function cargoTomlValue(table, key) {
+  let inTable = false;
+  for (const line of fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8').split('\n')) {
+    if (line.startsWith('[')) { inTable = line.trim() === `[${table}]`; continue; }
+    const m = inTable && line.match(/^([A-Za-z0-9_-]+)\s*=\s*"([^"]*)"/);
+    if (m && m[1] === key) return m[2];
+  }
+  throw new Error(`Cargo.toml has no ${key} in [${table}]`);
+}
+/** The server binary's name (the package's) and the site files' (`pkg/<name>.wasm`). */
+export const PACKAGE_NAME = cargoTomlValue('package', 'name');
+export const OUTPUT_NAME = cargoTomlValue('package.metadata.leptos', 'output-name');
+
 function readState() {
   try { return JSON.parse(fs.readFileSync(stateFile, 'utf8')); } catch { return {}; }
 }
@@ -56,7 +73,7 @@ function startDetached(name, cmd, args, env) {
 
 export function appEnv() {
   return {
-    LEPTOS_OUTPUT_NAME: 'logto-leptos',
+    LEPTOS_OUTPUT_NAME: OUTPUT_NAME,
     LEPTOS_SITE_ROOT: 'target/site',
     LEPTOS_SITE_PKG_DIR: 'pkg',
     LEPTOS_SITE_ADDR: APP_ADDR,
@@ -79,7 +96,7 @@ export function appEnv() {
 }
 
 export async function startApp() {
-  const bin = path.join(root, 'target', BUILD, 'logto-leptos');
+  const bin = path.join(root, 'target', BUILD, PACKAGE_NAME);
   const how = BUILD === 'release'
     ? 'LEPTOS_HASH_FILES=true cargo leptos build --release --precompress'
     : 'cargo leptos build';

@@ -38,3 +38,19 @@ free_mib() { df -Pm . | awk 'NR==2 {print $4}'; }
 # other on PATH: cargo-leptos runs the first `wasm-opt` it finds for release builds, and Debian's
 # binaryen 108 produces a module that fails to instantiate in browsers.
 use_npm_wasm_opt() { export PATH="$PWD/end2end/node_modules/.bin:$PATH"; }
+
+# A key's value in one table of the app's Cargo.toml (first match; fails when there is none).
+# Scripts and tests read the app's names from there: a project made from the template
+# (cargo-generate.toml) has its own. end2end/processes.js reads them the same way.
+cargo_toml_value() { # table key
+  awk -v t="[$1]" -v k="$2" '
+    /^\[/ { in_table = ($0 == t); next }
+    in_table && $0 ~ ("^" k "[ \t]*=[ \t]*\"") {
+      v = $0; sub(/^[^=]*=[ \t]*"/, "", v); sub(/".*$/, "", v); print v; found = 1; exit
+    }
+    END { if (!found) { print "Cargo.toml has no " k " in " t > "/dev/stderr"; exit 1 } }
+  ' Cargo.toml
+}
+# The package (and server binary) name, and the site files' name (`pkg/<output name>.wasm`).
+app_package_name() { cargo_toml_value package name; }
+app_output_name() { cargo_toml_value package.metadata.leptos output-name; }

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { BUILD } from '../processes.js';
+import { BUILD, OUTPUT_NAME } from '../processes.js';
 
 test('the start page is complete server-rendered HTML', async ({ page }) => {
   const res = await page.goto('/');
@@ -24,11 +24,12 @@ test('scripts, WASM and styles: hashed names cached for a year and precompressed
   const types = ['text/css', 'text/javascript', 'application/wasm'];
   const release = BUILD === 'release';
   for (const [i, url] of urls.entries()) {
-    // Release: cargo-leptos hash-files names, logto-leptos.<22-character hash>.<ext>; debug
-    // (`cargo leptos watch`): plain names that browsers must revalidate.
-    expect(url).toMatch(release
-      ? /^\/pkg\/logto-leptos\.[A-Za-z0-9_-]{22}\.(css|js|wasm)$/
-      : /^\/pkg\/logto-leptos\.(css|js|wasm)$/);
+    // Release: cargo-leptos hash-files names, <output-name>.<22-character hash>.<ext>; debug
+    // (`cargo leptos watch`): plain names that browsers must revalidate. (A project name is
+    // kebab-case: nothing in it to escape.)
+    expect(url).toMatch(new RegExp(release
+      ? `^/pkg/${OUTPUT_NAME}\\.[A-Za-z0-9_-]{22}\\.(css|js|wasm)$`
+      : `^/pkg/${OUTPUT_NAME}\\.(css|js|wasm)$`));
     const asset = await page.request.get(url, { headers: { 'accept-encoding': 'br, gzip' } });
     expect(asset.status()).toBe(200);
     const h = asset.headers();

@@ -26,7 +26,8 @@ fn site() -> std::path::PathBuf {
 /// The binary with a complete configuration, on a port the system picks; tests change or
 /// remove what they need.
 fn server(root: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_logto-leptos"));
+    // The package's binary, under whatever name the project has (cargo-generate.toml).
+    let mut cmd = Command::new(env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))));
     // Nothing from the developer's shell (LOGTO_*, RUST_LOG): only what each test sets.
     cmd.env_clear()
         .current_dir(root)
