@@ -8,16 +8,60 @@ use std::{collections::BTreeMap, fmt};
 use serde::{Deserialize, Serialize};
 
 /// A claim's value as the session keeps it for showing: text, or a time (Unix seconds) for the
-/// app to word in its reader's language. Untagged, so records written before times were numbers
-/// (every claim a string) still read. This layer's own type, so it depends on no app code; apps
-/// convert it to what their pages show.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// app to word in its reader's language. Untagged (a string is text, an integer a time), so
+/// records written before times were numbers (every claim a string) still read. This layer's own
+/// type, so it depends on no app code; apps convert it to what their pages show.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum ClaimValue {
     /// Text as the claim had it (other JSON values written out).
     Text(String),
     /// Unix seconds.
     Time(i64),
+}
+
+/// Reads what `#[serde(untagged)]` would, without its cost: serde buffers an untagged value and
+/// builds an error message for every variant that does not match, and every signed-in request
+/// reads the session's user with all its claims (a quarter of that read, in a profile of `/`).
+impl<'de> Deserialize<'de> for ClaimValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ClaimValueVisitor)
+    }
+}
+
+struct ClaimValueVisitor;
+
+impl serde::de::Visitor<'_> for ClaimValueVisitor {
+    type Value = ClaimValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a claim's text, or its time in Unix seconds")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ClaimValue, E> {
+        Ok(ClaimValue::Text(text.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<ClaimValue, E> {
+        Ok(ClaimValue::Text(text))
+    }
+
+    /// As `String` reads bytes: text when they are UTF-8.
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<ClaimValue, E> {
+        std::str::from_utf8(bytes)
+            .map(|text| ClaimValue::Text(text.to_owned()))
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Bytes(bytes), &self))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<ClaimValue, E> {
+        Ok(ClaimValue::Time(seconds))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<ClaimValue, E> {
+        i64::try_from(seconds)
+            .map(ClaimValue::Time)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(seconds), &self))
+    }
 }
 
 /// The result of a completed sign-in: the tokens (kept in the token store) and who signed in
@@ -316,6 +360,76 @@ pub fn unix_seconds(value: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the derive made of `ClaimValue` before it was written out by hand.
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(untagged)]
+    enum Untagged {
+        Text(String),
+        Time(i64),
+    }
+
+    fn same_as_untagged(value: serde_json::Value) {
+        let derived = serde_json::from_value::<Untagged>(value.clone()).ok();
+        let written = serde_json::from_value::<ClaimValue>(value.clone()).ok();
+        let as_derived = written.clone().map(|w| match w {
+            ClaimValue::Text(t) => Untagged::Text(t),
+            ClaimValue::Time(t) => Untagged::Time(t),
+        });
+        assert_eq!(as_derived, derived, "{value}");
+        // Also from text (a borrowing deserializer), and back: serializing is still untagged.
+        let text = value.to_string();
+        let from_text = serde_json::from_str::<ClaimValue>(&text).ok();
+        assert_eq!(from_text, written, "{text}");
+        if let Some(w) = written {
+            assert_eq!(serde_json::to_value(&w).ok(), Some(value));
+        }
+    }
+
+    #[test]
+    fn claim_values_read_as_the_untagged_derive_read_them() {
+        for value in [
+            serde_json::json!("alice"),
+            serde_json::json!(""),
+            serde_json::json!("1700000000"),
+            serde_json::json!(0),
+            serde_json::json!(-5),
+            serde_json::json!(1_795_580_344),
+            serde_json::json!(i64::MAX),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(1.5),
+            serde_json::json!(true),
+            serde_json::json!(null),
+            serde_json::json!(["a"]),
+            serde_json::json!({"a": 1}),
+        ] {
+            same_as_untagged(value);
+        }
+        assert_eq!(
+            serde_json::from_value::<ClaimValue>(serde_json::json!(7)).ok(),
+            Some(ClaimValue::Time(7))
+        );
+        assert!(serde_json::from_value::<ClaimValue>(serde_json::json!(u64::MAX)).is_err());
+        // A record that cannot be read says what was expected (in the log of the failed read).
+        let refused = serde_json::from_value::<ClaimValue>(serde_json::json!(true));
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("a claim's text, or its time in Unix seconds"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn claim_values_read_from_bytes_only_when_they_are_text() {
+        use serde::de::{value::BytesDeserializer, IntoDeserializer};
+        type E = serde::de::value::Error;
+        let read = |b: &[u8]| ClaimValue::deserialize(BytesDeserializer::<E>::new(b)).ok();
+        assert_eq!(read(b"bob"), Some(ClaimValue::Text("bob".into())));
+        assert_eq!(read(&[0xff, 0xfe]), None);
+        let small: Result<ClaimValue, E> = ClaimValue::deserialize(7u8.into_deserializer());
+        assert_eq!(small.ok(), Some(ClaimValue::Time(7)));
+    }
 
     #[test]
     fn profile_from_claims() {
