@@ -91,6 +91,12 @@ async fn each_answer_has_its_own_nonce_in_header_and_html() {
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert!(!from_cache(&r));
+        // A HEAD says the length a GET's page has, with no body (axum finishes the answer
+        // outside every layer of the router).
+        let get = app.get("/").await;
+        let length = |h: &axum::http::HeaderMap| h.get(axum::http::header::CONTENT_LENGTH).cloned();
+        assert_eq!(length(&r.headers), Some(get.body.len().into()), "HEAD /");
+        assert_eq!(r.body, "");
         let r = app.get("/sign-in/").await;
         assert!(!from_cache(&r));
     }
