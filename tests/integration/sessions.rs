@@ -1288,3 +1288,33 @@ async fn the_sessions_page_always_finishes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Records written before the user was kept as JSON text hold it as a JSON object: such a session
+/// stays signed in across the upgrade, its tokens are found, and signing out deletes them.
+#[tokio::test]
+async fn a_session_stored_with_the_user_as_an_object_stays_signed_in() {
+    use tower_sessions::SessionStore;
+    let idp = Idp::start().await;
+    let mut app = App::new(&config_for(&idp, &[])).await;
+    app.sign_in(&idp).await;
+    let mut record = app.store.load(&app.session_id()).await.unwrap().unwrap();
+    let text = record.data["auth.user"].as_str().expect("the user as text");
+    let object: Value = serde_json::from_str(text).unwrap();
+    record.data.insert("auth.user".to_owned(), object);
+    app.store.save(&record).await.unwrap();
+    let stored = app.store.load(&app.session_id()).await.unwrap().unwrap();
+    assert!(stored.data["auth.user"].is_object());
+
+    assert_eq!(signed_in_sub(&mut app).await, "user-1");
+    let (status, body) = app.call("user_info", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let grant = app.grant_id().await;
+    assert!(app.tokens.load(&grant).await.unwrap().is_some());
+    let out = app.post_form("/api/sign_out", "").await;
+    assert!(out.status.is_redirection(), "{}", out.status);
+    assert!(
+        app.tokens.load(&grant).await.unwrap().is_none(),
+        "tokens deleted"
+    );
+    assert_eq!(app.current_user().await, Value::Null);
+}

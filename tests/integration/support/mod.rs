@@ -1145,10 +1145,10 @@ impl App {
             .await
             .unwrap()
             .expect("a session record");
-        record.data["auth.user"]["grant"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        logto_axum::session::StoredSession::from_record(&record)
+            .expect("a signed-in session")
+            .user
+            .grant
     }
 
     /// Makes the stored Logto access token look an hour old, so the next getter must refresh.
