@@ -70,11 +70,23 @@ struct PageCacheInner {
     auth: LogtoClient,
 }
 
-#[derive(Hash, PartialEq, Eq)]
+/// The viewer is shared with the request's `ViewerRead`, not copied for it.
+#[derive(PartialEq, Eq)]
 struct PageKey {
     path_and_query: String,
-    viewer: Option<UserView>,
+    viewer: Option<Arc<UserView>>,
     locale: crate::lang::Locale,
+}
+
+/// Hashes what tells most keys apart, not the whole viewer (its claims and organizations too,
+/// ~1 KB through SipHash on every signed-in page view): one user's views differ only after they
+/// change, and equal keys still hash alike, so a lookup compares the whole key as before.
+impl std::hash::Hash for PageKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.path_and_query.hash(state);
+        self.viewer.as_ref().map(|v| &v.sub).hash(state);
+        self.locale.hash(state);
+    }
 }
 
 struct CachedPage {
@@ -115,7 +127,7 @@ impl PageCache {
                 cache.0.auth.keeper.store().as_ref(),
             )
             .await
-            .map(|user| user.map(|u| UserView::from(u.user)))
+            .map(|user| user.map(|u| Arc::new(UserView::from(u.user))))
             .map_err(Arc::new);
         req.extensions_mut().insert(crate::api::ssr::ViewerRead {
             session_id: session.id(),
@@ -222,7 +234,7 @@ fn nonce_in(csp: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn key(viewer: Option<UserView>) -> PageKey {
+    fn key(viewer: Option<Arc<UserView>>) -> PageKey {
         PageKey {
             path_and_query: "/".to_owned(),
             viewer,
@@ -301,6 +313,35 @@ mod tests {
         let res = kept.respond("NEW2");
         assert!(res.headers().get(header::CONTENT_SECURITY_POLICY).is_none());
         assert_eq!(body_of(res).await, "<p>x</p>");
+    }
+
+    fn viewer(name: &str) -> Option<Arc<UserView>> {
+        Some(Arc::new(UserView {
+            sub: "alice".into(),
+            name: Some(name.into()),
+            username: None,
+            email: None,
+            email_verified: None,
+            picture: None,
+            identities: vec![],
+            organizations: vec![],
+            claims: vec![],
+        }))
+    }
+
+    #[test]
+    fn one_users_views_that_differ_are_told_apart() {
+        let pages = moka::sync::Cache::new(10);
+        pages.insert(key(viewer("Alice")), 1);
+        pages.insert(key(viewer("Alice L.")), 2);
+        pages.insert(key(None), 3);
+        assert_eq!(pages.get(&key(viewer("Alice"))), Some(1));
+        assert_eq!(pages.get(&key(viewer("Alice L."))), Some(2));
+        assert_eq!(pages.get(&key(None)), Some(3));
+        assert_eq!(pages.get(&key(viewer("Bob"))), None);
+        let mut thai = key(viewer("Alice"));
+        thai.locale = crate::lang::Locale::th;
+        assert_eq!(pages.get(&thai), None);
     }
 
     #[test]

@@ -113,7 +113,10 @@ pub async fn current_user() -> Result<Option<UserView>, ServerFnError> {
         .and_then(|parts| parts.extensions.get::<ViewerRead>().cloned())
         .filter(|earlier| earlier.session_id == session.id())
     {
-        return earlier.read.map_err(|e| store_failure(&e));
+        return earlier
+            .read
+            .map(|viewer| viewer.map(std::sync::Arc::unwrap_or_clone))
+            .map_err(|e| store_failure(&e));
     }
     let user = session
         .user(ctx.max_lifetime, ctx.keeper.store().as_ref())

@@ -21,7 +21,7 @@ use super::{AppError, UserView};
 #[derive(Clone)]
 pub struct ViewerRead {
     pub session_id: Option<tower_sessions::session::Id>,
-    pub read: Result<Option<UserView>, std::sync::Arc<SessionError>>,
+    pub read: Result<Option<std::sync::Arc<UserView>>, std::sync::Arc<SessionError>>,
 }
 
 pub fn auth_context() -> Result<LogtoClient, ServerFnError> {
