@@ -193,10 +193,9 @@ impl CachedPage {
         let mut headers = headers.clone();
         headers.remove(header::CONTENT_SECURITY_POLICY);
         headers.remove(header::CONTENT_LENGTH);
-        let viewer_bytes = key
-            .viewer
-            .as_ref()
-            .map_or(0, |v| serde_json::to_vec(v).map_or(4096, |j| 2 * j.len()));
+        let viewer_bytes = key.viewer.as_ref().map_or(0, |v| {
+            serde_json::to_vec(&**v).map_or(4096, |j| 2 * j.len())
+        });
         let weight = html.len() + key.path_and_query.len() + viewer_bytes + 512;
         Some(Self {
             headers,

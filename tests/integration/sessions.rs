@@ -877,6 +877,23 @@ async fn store_rules_hold_on_every_backend() {
             lifetime(&loaded) > 3500,
             "{name}: a signed-in record keeps its expiry"
         );
+        // The form sign-ins write now: the user as JSON text.
+        let mut signed_in = Record {
+            id: Default::default(),
+            data: [(
+                "auth.user".to_owned(),
+                serde_json::json!(r#"{"grant": "g", "signed_in_at": 1, "user": {"sub": "alice"}}"#),
+            )]
+            .into(),
+            expiry_date: hour,
+        };
+        store.create(&mut signed_in).await.unwrap();
+        store.save(&signed_in).await.unwrap();
+        let loaded = store.load(&signed_in.id).await.unwrap().unwrap();
+        assert!(
+            lifetime(&loaded) > 3500,
+            "{name}: a signed-in record (text) keeps its expiry"
+        );
 
         assert!(store.claim_once("jti-1").await.unwrap(), "{name}");
         assert!(
@@ -953,17 +970,21 @@ async fn the_session_index_is_checked_against_the_records() {
             id: Default::default(),
             data: [(
                 "auth.user".to_owned(),
-                serde_json::to_value(logto_axum::session::SessionUser {
-                    grant: "g2".into(),
-                    signed_in_at: 2,
-                    user: logto_axum::UserProfile {
-                        sub: "bob".into(),
-                        ..Default::default()
-                    },
-                    sid: None,
-                    browser: None,
-                })
-                .unwrap(),
+                // Bob's record holds the user as JSON text (as sign-ins write it), Alice's as an
+                // object (as records written before did).
+                serde_json::Value::String(
+                    serde_json::to_string(&logto_axum::session::SessionUser {
+                        grant: "g2".into(),
+                        signed_in_at: 2,
+                        user: logto_axum::UserProfile {
+                            sub: "bob".into(),
+                            ..Default::default()
+                        },
+                        sid: None,
+                        browser: None,
+                    })
+                    .unwrap(),
+                ),
             )]
             .into(),
             expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
@@ -1304,6 +1325,8 @@ async fn a_session_stored_with_the_user_as_an_object_stays_signed_in() {
     app.store.save(&record).await.unwrap();
     let stored = app.store.load(&app.session_id()).await.unwrap().unwrap();
     assert!(stored.data["auth.user"].is_object());
+    let lifetime = stored.expiry_date - time::OffsetDateTime::now_utc();
+    assert!(lifetime.whole_seconds() > 600, "not capped as anonymous");
 
     assert_eq!(signed_in_sub(&mut app).await, "user-1");
     let (status, body) = app.call("user_info", "").await;
