@@ -314,9 +314,9 @@ mod tests {
         assert_eq!(body_of(res).await, "<p>x</p>");
     }
 
-    fn viewer(name: &str) -> Option<Arc<UserView>> {
+    fn viewer_of(sub: &str, name: &str) -> Option<Arc<UserView>> {
         Some(Arc::new(UserView {
-            sub: "alice".into(),
+            sub: sub.into(),
             name: Some(name.into()),
             username: None,
             email: None,
@@ -331,13 +331,16 @@ mod tests {
     #[test]
     fn one_users_views_that_differ_are_told_apart() {
         let pages = moka::sync::Cache::new(10);
+        let viewer = |name| viewer_of("alice", name);
         pages.insert(key(viewer("Alice")), 1);
         pages.insert(key(viewer("Alice L.")), 2);
         pages.insert(key(None), 3);
+        pages.insert(key(viewer_of("bob", "Alice")), 4);
         assert_eq!(pages.get(&key(viewer("Alice"))), Some(1));
         assert_eq!(pages.get(&key(viewer("Alice L."))), Some(2));
         assert_eq!(pages.get(&key(None)), Some(3));
-        assert_eq!(pages.get(&key(viewer("Bob"))), None);
+        assert_eq!(pages.get(&key(viewer_of("bob", "Alice"))), Some(4));
+        assert_eq!(pages.get(&key(viewer("Alice B."))), None);
         let mut thai = key(viewer("Alice"));
         thai.locale = crate::lang::Locale::th;
         assert_eq!(pages.get(&thai), None);

@@ -17,8 +17,9 @@ pub enum SignInMode {
     Facebook,
 }
 
-/// What the UI may know about the signed-in user. (`Hash`/`Eq`: it keys the page cache.)
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+/// What the UI may know about the signed-in user. (`Eq`: page cache keys compare it whole; they
+/// hash only its `sub`.)
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserView {
     pub sub: String,
     pub name: Option<String>,
@@ -32,7 +33,7 @@ pub struct UserView {
 }
 
 /// An organization the user belongs to, with their roles in it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OrganizationView {
     pub id: String,
     pub name: Option<String>,

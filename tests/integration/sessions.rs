@@ -980,7 +980,7 @@ async fn the_session_index_is_checked_against_the_records() {
                             sub: "bob".into(),
                             ..Default::default()
                         },
-                        sid: None,
+                        sid: Some("bob-logto-session".into()),
                         browser: None,
                     })
                     .unwrap(),
@@ -991,6 +991,23 @@ async fn the_session_index_is_checked_against_the_records() {
         };
         store.create(&mut bob).await.unwrap();
         let bob_id = bob.id.to_string();
+        // The text form is indexed like the object: by `sub` and by Logto session.
+        let bobs: Vec<String> = store
+            .sessions_of("bob")
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id.to_string())
+            .collect();
+        assert_eq!(bobs, std::slice::from_ref(&bob_id), "{name}");
+        assert_eq!(
+            store
+                .user_of_logto_session("bob-logto-session")
+                .await
+                .unwrap(),
+            Some("bob".to_owned()),
+            "{name}"
+        );
 
         // A wrong entry: Alice's index names Bob's session (beside her own). In SQLite a session
         // has one index row: it is moved to Alice; in Redis it is added to her set.

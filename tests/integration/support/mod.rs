@@ -1125,7 +1125,6 @@ impl App {
         }
     }
 
-    /// The token store's key for this browser's signed-in user, read from the session record.
     /// The refresh token of this browser's grant, as the token store holds it now.
     pub async fn refresh_token(&self) -> String {
         self.tokens
@@ -1137,6 +1136,7 @@ impl App {
             .expect("a refresh token")
     }
 
+    /// The token store's key for this browser's signed-in user, read from the session record.
     pub async fn grant_id(&self) -> String {
         use tower_sessions::SessionStore;
         let record = self

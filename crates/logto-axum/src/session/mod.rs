@@ -123,11 +123,14 @@ impl AuthSession {
         Ok(Some(signed_in))
     }
 
+    /// The user as stored, before any lifetime check; a value that cannot be read is a store
+    /// failure (503), as tower-sessions' own `get` has it.
     async fn stored_user(&self) -> Result<Option<SessionUser>, SessionError> {
         let Some(value) = self.0.get_value(Self::USER).await? else {
             return Ok(None);
         };
-        let user = decode_user(&value).map_err(tower_sessions::session::Error::SerdeJson)?;
+        let user: SessionUser =
+            decode_user(&value).map_err(tower_sessions::session::Error::SerdeJson)?;
         Ok(Some(user))
     }
 
@@ -259,9 +262,10 @@ pub struct StoredSession {
 }
 
 impl StoredSession {
-    /// The signed-in session a record holds, if it holds one.
+    /// The signed-in session a record holds, if it holds one (the user as JSON text, or as the
+    /// JSON object of records written before 0.2.0).
     pub fn from_record(record: &Record) -> Option<Self> {
-        let user = decode_user(record.data.get(AuthSession::USER)?).ok()?;
+        let user: SessionUser = decode_user(record.data.get(AuthSession::USER)?).ok()?;
         let last_seen = record
             .data
             .get(AuthSession::LAST_SEEN)
@@ -298,47 +302,40 @@ fn shares_logto_grant(previous: &SessionUser, sub: &str, sid: Option<&str>) -> b
 /// view gets a copy of the record (SQLite: cloned out of the record cache; Redis: decoded from
 /// MessagePack) and a copy of this value out of it (tower-sessions hands out copies only): a
 /// string is one allocation, an object of maps and strings dozens, and decoding text skips
-/// building them too (~12% of a signed-in page's CPU). App versions before this one cannot read
-/// the text form (README: upgrading).
+/// building them too (~12% of a signed-in page's CPU). Versions before 0.2.0 cannot read the
+/// text form (crates/logto-axum/README.md, "Upgrading").
 fn encode_user(user: &SessionUser) -> Result<String, serde_json::Error> {
     serde_json::to_string(user)
 }
 
-/// Reads what `encode_user` wrote, and the JSON object records written before it held.
-fn decode_user(value: &serde_json::Value) -> Result<SessionUser, serde_json::Error> {
+/// Reads the user (or part of it) from what `encode_user` wrote, or from the JSON object that
+/// records written before 0.2.0 hold: those stay signed in across the upgrade.
+fn decode_user<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> serde_json::Result<T> {
     match value {
         serde_json::Value::String(text) => serde_json::from_str(text),
-        object => SessionUser::deserialize(object),
+        object => T::deserialize(object),
     }
 }
 
-/// Who a record's user is, for the user index: decodes two fields of the user, not all of it.
+/// Who a record's user is, for the user index and the anonymous-record cap: two fields of the
+/// user, without decoding the rest.
 #[derive(Deserialize)]
 struct Who {
     /// The Logto session (`sid`) the user signed in with, if Logto said.
-    #[serde(default)]
     sid: Option<String>,
     user: WhoUser,
 }
 
+/// The part of `UserProfile` the index needs.
 #[derive(Deserialize)]
 struct WhoUser {
     sub: String,
 }
 
-impl Who {
-    /// The signed-in user's `sub`.
-    fn sub(&self) -> &str {
-        &self.user.sub
-    }
-}
-
-/// Who is signed in in a record, if anybody.
-fn signed_in(record: &Record) -> Option<Who> {
-    match record.data.get(AuthSession::USER)? {
-        serde_json::Value::String(text) => serde_json::from_str(text).ok(),
-        object => Who::deserialize(object).ok(),
-    }
+/// Who is signed in in a record, if anybody (a user that cannot be read counts as nobody, as
+/// `StoredSession::from_record` has it).
+fn who_signed_in(record: &Record) -> Option<Who> {
+    decode_user(record.data.get(AuthSession::USER)?).ok()
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
@@ -421,14 +418,20 @@ mod tests {
     #[test]
     fn the_user_is_read_back_whole_from_its_text() {
         let stored = serde_json::to_value(encode_user(&alice()).unwrap()).unwrap();
-        assert_eq!(as_json(&decode_user(&stored).unwrap()), as_json(&alice()));
+        assert_eq!(
+            as_json(&decode_user::<SessionUser>(&stored).unwrap()),
+            as_json(&alice())
+        );
     }
 
     #[test]
     fn records_written_as_an_object_before_are_still_read() {
         let legacy = as_json(&alice());
         assert!(legacy.is_object());
-        assert_eq!(as_json(&decode_user(&legacy).unwrap()), as_json(&alice()));
+        assert_eq!(
+            as_json(&decode_user::<SessionUser>(&legacy).unwrap()),
+            as_json(&alice())
+        );
         let stored = StoredSession::from_record(&record(Some(legacy))).unwrap();
         assert_eq!(as_json(&stored.user), as_json(&alice()));
         assert_eq!(stored.last_seen, 1_700_000_060);
@@ -446,21 +449,21 @@ mod tests {
     fn who_is_signed_in_reads_sub_and_sid_in_both_forms() {
         let text = serde_json::to_value(encode_user(&alice()).unwrap()).unwrap();
         for form in [text, as_json(&alice())] {
-            let who = signed_in(&record(Some(form))).unwrap();
-            assert_eq!(who.sub(), "alice");
+            let who = who_signed_in(&record(Some(form))).unwrap();
+            assert_eq!(who.user.sub, "alice");
             assert_eq!(who.sid.as_deref(), Some("logto-session-1"));
         }
         let mut without_sid = alice();
         without_sid.sid = None;
-        let who = signed_in(&record(Some(as_json(&without_sid)))).unwrap();
-        assert_eq!((who.sub(), who.sid.as_deref()), ("alice", None));
+        let who = who_signed_in(&record(Some(as_json(&without_sid)))).unwrap();
+        assert_eq!((who.user.sub.as_str(), who.sid.as_deref()), ("alice", None));
         let text = serde_json::to_value(encode_user(&without_sid).unwrap()).unwrap();
-        assert_eq!(signed_in(&record(Some(text))).unwrap().sid, None);
+        assert_eq!(who_signed_in(&record(Some(text))).unwrap().sid, None);
     }
 
     #[test]
     fn nobody_is_signed_in_in_a_record_without_a_readable_user() {
-        assert!(signed_in(&record(None)).is_none());
+        assert!(who_signed_in(&record(None)).is_none());
         for broken in [
             serde_json::json!("not json"),
             serde_json::json!("{\"user\": {}}"),
@@ -469,10 +472,10 @@ mod tests {
             serde_json::json!(42),
         ] {
             assert!(
-                signed_in(&record(Some(broken.clone()))).is_none(),
+                who_signed_in(&record(Some(broken.clone()))).is_none(),
                 "{broken}"
             );
-            assert!(decode_user(&broken).is_err(), "{broken}");
+            assert!(decode_user::<SessionUser>(&broken).is_err(), "{broken}");
         }
     }
 }

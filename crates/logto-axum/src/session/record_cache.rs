@@ -47,8 +47,9 @@ impl RecordCache {
 
 impl RecordCache {
     /// Bounded in bytes of memory (estimated: `weight`), so memory stays flat however many
-    /// sessions exist: ~2,100 signed-in records (their user ~1.5 KB of JSON text) or ~2,500
-    /// pending sign-ins; a miss is one SQLite read, as without the cache.
+    /// sessions exist: ~2,100 signed-in records (their user ~1.5 KB of JSON text; ~650 of those
+    /// signed in before 0.2.0, which hold it as an object) or ~2,500 pending sign-ins; a miss is
+    /// one SQLite read, as without the cache.
     pub(super) const CACHE_BYTES: u64 = 4 * 1024 * 1024;
     /// Also an upper bound on how long a tombstone is remembered, far above any request's life.
     pub(super) const CACHE_TTL: Duration = Duration::from_secs(60);

@@ -13,7 +13,7 @@ use tower_sessions::{
     session_store, MemoryStore, SessionStore,
 };
 
-use super::{memory::MemoryIndex, record_cache::RecordCache, signed_in, StoredSession};
+use super::{memory::MemoryIndex, record_cache::RecordCache, who_signed_in, StoredSession};
 use crate::flow::PENDING_TTL_SECS;
 
 #[cfg(feature = "redis")]
@@ -113,7 +113,7 @@ impl AnyStore {
     /// minutes: it never lives longer, whatever expiry the session layer gave it (anonymous
     /// sign-in starts cannot pile up for the idle timeout).
     fn cap_anonymous(record: &mut Record) {
-        if signed_in(record).is_none() {
+        if who_signed_in(record).is_none() {
             let cap = time::OffsetDateTime::now_utc() + time::Duration::seconds(PENDING_TTL_SECS);
             record.expiry_date = record.expiry_date.min(cap);
         }
@@ -191,8 +191,8 @@ impl AnyStore {
     }
 
     async fn unindex_record(&self, record: Option<&Record>, id: &Id) -> session_store::Result<()> {
-        match record.and_then(signed_in) {
-            Some(who) => self.unindex(who.sub(), std::slice::from_ref(id)).await,
+        match record.and_then(who_signed_in) {
+            Some(who) => self.unindex(&who.user.sub, std::slice::from_ref(id)).await,
             None => Ok(()),
         }
     }
@@ -305,8 +305,11 @@ impl SessionStore for AnyStore {
         // Signing in cycles the session id, so a signed-in session is always created: index it
         // here, where its id is known. A session that cannot be indexed could not be ended by a
         // back-channel logout: it is not kept.
-        if let Some(who) = signed_in(record) {
-            if let Err(err) = self.index(who.sub(), who.sid.as_deref(), record.id).await {
+        if let Some(who) = who_signed_in(record) {
+            if let Err(err) = self
+                .index(&who.user.sub, who.sid.as_deref(), record.id)
+                .await
+            {
                 self.delete(&record.id).await?;
                 return Err(err);
             }
@@ -322,7 +325,7 @@ impl SessionStore for AnyStore {
     /// Redis make that one atomic write (an `UPDATE`, a `SET … XX`); memory checks first.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let capped;
-        let record = if signed_in(record).is_none() {
+        let record = if who_signed_in(record).is_none() {
             let mut anonymous = record.clone();
             Self::cap_anonymous(&mut anonymous);
             capped = anonymous;
