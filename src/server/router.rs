@@ -137,10 +137,7 @@ fn dynamic_routes(state: &AppState, config: &AppConfig) -> Router<AppState> {
                 move || shell(&state.leptos_options)
             },
         )
-        .layer(axum::middleware::from_fn_with_state(
-            PageCache::new(state.auth.clone()),
-            PageCache::layer,
-        ));
+        .layer(PageCache::new(state.auth.clone()).layer());
     app.merge(pages).fallback_service(
         tower::ServiceBuilder::new()
             .layer(axum::middleware::from_fn(assets::site_file_headers))
