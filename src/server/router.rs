@@ -131,7 +131,8 @@ fn dynamic_routes(state: &AppState, config: &AppConfig) -> Router<AppState> {
                 provide_context(auth.clone());
                 provide_context(services.clone());
             },
-            // The state, one `Arc`: the closure is cloned with the route on every request.
+            // The state, one `Arc`: the closure is cloned with the route whenever it renders
+            // (`page_cache::PageCacheService`).
             {
                 let state = state.clone();
                 move || shell(&state.leptos_options)

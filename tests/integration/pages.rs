@@ -180,3 +180,78 @@ async fn a_cached_page_still_ends_a_session_past_its_lifetime() {
     assert!(r.body.contains("Continue with Facebook"));
     assert_eq!(app.current_user().await, serde_json::Value::Null);
 }
+
+/// A route behind the page cache that counts its clones and answers a cacheable page.
+struct CountingRoute(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Clone for CountingRoute {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(self.0.clone())
+    }
+}
+
+impl tower::Service<axum::extract::Request> for CountingRoute {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: axum::extract::Request) -> Self::Future {
+        let mut res = axum::response::Response::new(axum::body::Body::from("<p>page</p>"));
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            "text/html; charset=utf-8".parse().unwrap(),
+        );
+        headers.insert("x-page-cache", "store".parse().unwrap());
+        std::future::ready(Ok(res))
+    }
+}
+
+/// An answer from the cache does not touch the route behind it: a Leptos route is leptos_axum's
+/// handler, which owns the route list and its render closures, and is cloned only to render
+/// (axum's `from_fn` middleware cloned it on every request).
+#[tokio::test]
+async fn a_cached_answer_does_not_clone_the_route() {
+    use tower::ServiceExt;
+    let idp = Idp::start().await;
+    let config = config_for(&idp, &[]);
+    let stores =
+        logto_axum::session::open_store(&config.sessions.store, config.sessions.longest_sign_in())
+            .await
+            .unwrap();
+    let auth = logto_axum::LogtoClient::with_stores(config.auth.clone(), &config.sessions, stores)
+        .unwrap();
+    let clones = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route_service("/", CountingRoute(clones.clone()))
+        .layer(logto_leptos::page_cache::PageCache::new(auth.clone()).layer())
+        .layer(auth.session_layer());
+    let get = || {
+        axum::http::Request::get("/")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let first = app.clone().oneshot(get()).await.unwrap();
+    assert!(first
+        .extensions()
+        .get::<logto_leptos::page_cache::CacheHit>()
+        .is_none());
+    let before = clones.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..3 {
+        let hit = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(hit.status(), StatusCode::OK);
+        assert!(hit
+            .extensions()
+            .get::<logto_leptos::page_cache::CacheHit>()
+            .is_some());
+    }
+    assert_eq!(clones.load(std::sync::atomic::Ordering::SeqCst), before);
+}
