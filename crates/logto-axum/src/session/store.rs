@@ -111,12 +111,11 @@ impl AnyStore {
 
     /// A record with nobody signed in holds at most pending sign-ins, which are good for 10
     /// minutes: it never lives longer, whatever expiry the session layer gave it (anonymous
-    /// sign-in starts cannot pile up for the idle timeout).
+    /// sign-in starts cannot pile up for the idle timeout). Callers have decided the record is
+    /// anonymous (`who_signed_in`, which parses the user: once per write).
     fn cap_anonymous(record: &mut Record) {
-        if who_signed_in(record).is_none() {
-            let cap = time::OffsetDateTime::now_utc() + time::Duration::seconds(PENDING_TTL_SECS);
-            record.expiry_date = record.expiry_date.min(cap);
-        }
+        let cap = time::OffsetDateTime::now_utc() + time::Duration::seconds(PENDING_TTL_SECS);
+        record.expiry_date = record.expiry_date.min(cap);
     }
 
     fn memory_index(
@@ -294,7 +293,10 @@ impl AnyStore {
 #[async_trait]
 impl SessionStore for AnyStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        Self::cap_anonymous(record);
+        let who = who_signed_in(record);
+        if who.is_none() {
+            Self::cap_anonymous(record);
+        }
         match &self.backend {
             Backend::Memory(s, _) => s.create(record).await,
             #[cfg(feature = "sqlite")]
@@ -305,7 +307,7 @@ impl SessionStore for AnyStore {
         // Signing in cycles the session id, so a signed-in session is always created: index it
         // here, where its id is known. A session that cannot be indexed could not be ended by a
         // back-channel logout: it is not kept.
-        if let Some(who) = who_signed_in(record) {
+        if let Some(who) = who {
             if let Err(err) = self
                 .index(&who.user.sub, who.sid.as_deref(), record.id)
                 .await
