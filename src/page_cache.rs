@@ -128,7 +128,6 @@ impl PageCache {
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Response>,
     {
-        let cache = self;
         if req.method() != Method::GET {
             return without_marker(render(req).await);
         }
@@ -138,8 +137,8 @@ impl PageCache {
         let session = AuthSession::new(session);
         let read = session
             .user(
-                cache.0.auth.max_lifetime,
-                cache.0.auth.keeper.store().as_ref(),
+                self.0.auth.max_lifetime,
+                self.0.auth.keeper.store().as_ref(),
             )
             .await
             .map(|user| user.map(|u| Arc::new(UserView::from(u.user))))
@@ -160,7 +159,7 @@ impl PageCache {
             viewer,
             locale: crate::lang::of_request(req.headers()),
         };
-        if let Some(page) = cache.0.pages.get(&key) {
+        if let Some(page) = self.0.pages.get(&key) {
             return page.respond(&leptos::nonce::Nonce::new().to_string());
         }
         let res = render(req).await;
@@ -175,7 +174,7 @@ impl PageCache {
             Err(failed) => return failed,
         };
         if let Some(page) = CachedPage::new(&key, &parts.headers, &html) {
-            cache.0.pages.insert(key, Arc::new(page));
+            self.0.pages.insert(key, Arc::new(page));
         }
         Response::from_parts(parts, Body::from(html))
     }
@@ -390,13 +389,7 @@ mod tests {
         Some(Arc::new(UserView {
             sub: sub.into(),
             name: Some(name.into()),
-            username: None,
-            email: None,
-            email_verified: None,
-            picture: None,
-            identities: vec![],
-            organizations: vec![],
-            claims: vec![],
+            ..UserView::default()
         }))
     }
 

@@ -19,7 +19,7 @@ pub enum SignInMode {
 
 /// What the UI may know about the signed-in user. (`Eq`: page cache keys compare it whole; they
 /// hash only its `sub`.)
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserView {
     pub sub: String,
     pub name: Option<String>,

@@ -165,14 +165,7 @@ mod tests {
     fn user() -> UserView {
         UserView {
             sub: "u1".into(),
-            name: None,
-            username: None,
-            email: None,
-            email_verified: None,
-            picture: None,
-            identities: vec![],
-            organizations: vec![],
-            claims: vec![],
+            ..UserView::default()
         }
     }
 

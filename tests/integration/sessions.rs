@@ -944,6 +944,14 @@ async fn the_session_index_is_checked_against_the_records() {
     ] {
         let name = format!("{kind:?}");
         let store = session_store(&kind).await;
+        // The ids of the sessions the store lists for a user.
+        let ids_of = |sub: &'static str| {
+            let store = &store;
+            async move {
+                let listed = store.sessions_of(sub).await.unwrap();
+                listed.iter().map(|s| s.id.to_string()).collect::<Vec<_>>()
+            }
+        };
         let mut alice = Record {
             id: Default::default(),
             data: [(
@@ -992,14 +1000,7 @@ async fn the_session_index_is_checked_against_the_records() {
         store.create(&mut bob).await.unwrap();
         let bob_id = bob.id.to_string();
         // The text form is indexed like the object: by `sub` and by Logto session.
-        let bobs: Vec<String> = store
-            .sessions_of("bob")
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.id.to_string())
-            .collect();
-        assert_eq!(bobs, std::slice::from_ref(&bob_id), "{name}");
+        assert_eq!(ids_of("bob").await, std::slice::from_ref(&bob_id), "{name}");
         assert_eq!(
             store
                 .user_of_logto_session("bob-logto-session")
@@ -1041,15 +1042,8 @@ async fn the_session_index_is_checked_against_the_records() {
             }
         }
         assert_eq!(alice_entries().await, 2, "{name}");
-        let listed: Vec<String> = store
-            .sessions_of("alice")
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.id.to_string())
-            .collect();
         assert_eq!(
-            listed,
+            ids_of("alice").await,
             std::slice::from_ref(&id),
             "{name}: only Alice's own session"
         );
