@@ -36,9 +36,14 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use logto_axum::{session::AuthSession, LogtoClient};
+use logto_axum::{
+    session::{AuthSession, SessionUser},
+    LogtoClient,
+};
 
-use crate::{api::UserView, assets};
+#[cfg(doc)]
+use crate::api::UserView;
+use crate::assets;
 
 /// Pages are a few KB; this holds a few hundred of them.
 const CACHE_BYTES: u64 = 2 * 1024 * 1024;
@@ -80,9 +85,24 @@ struct PageCacheInner {
 #[derive(PartialEq, Eq)]
 struct PageKey {
     path_and_query: String,
-    viewer: Option<Arc<UserView>>,
+    viewer: Option<Viewer>,
     locale: crate::lang::Locale,
 }
+
+/// The signed-in user in a key: equal to another when their profiles are, whatever session or
+/// sign-in each came from, as pages show the profile alone (the [`UserView`] made of it).
+/// Requests of one user share one decoded user (`AuthSession::user`), so comparing is mostly
+/// one pointer comparison.
+struct Viewer(Arc<SessionUser>);
+
+impl PartialEq for Viewer {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.user == other.0.user
+    }
+}
+
+/// A profile is decoded JSON, which has no NaN: every profile equals itself.
+impl Eq for Viewer {}
 
 /// Hashes what tells most keys apart, not the whole viewer (its claims and organizations too,
 /// ~1 KB through SipHash on every signed-in page view): one user's views differ only after they
@@ -90,7 +110,7 @@ struct PageKey {
 impl std::hash::Hash for PageKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.path_and_query.hash(state);
-        self.viewer.as_ref().map(|v| &v.sub).hash(state);
+        self.viewer.as_ref().map(|v| &v.0.user.sub).hash(state);
         self.locale.hash(state);
     }
 }
@@ -141,7 +161,6 @@ impl PageCache {
                 self.0.auth.keeper.store().as_ref(),
             )
             .await
-            .map(|user| user.map(|u| Arc::new(UserView::from(u.user))))
             .map_err(Arc::new);
         req.extensions_mut().insert(crate::api::ssr::ViewerRead {
             session_id: session.id(),
@@ -156,7 +175,7 @@ impl PageCache {
                 .uri()
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
-            viewer,
+            viewer: viewer.map(Viewer),
             locale: crate::lang::of_request(req.headers()),
         };
         if let Some(page) = self.0.pages.get(&key) {
@@ -265,7 +284,7 @@ impl CachedPage {
         headers.remove(header::CONTENT_SECURITY_POLICY);
         headers.remove(header::CONTENT_LENGTH);
         let viewer_bytes = key.viewer.as_ref().map_or(0, |v| {
-            serde_json::to_vec(&**v).map_or(4096, |j| 2 * j.len())
+            serde_json::to_vec(&v.0.user).map_or(4096, |j| 2 * j.len())
         });
         let weight = html.len() + key.path_and_query.len() + viewer_bytes + 512;
         Some(Self {
@@ -304,7 +323,7 @@ fn nonce_in(csp: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn key(viewer: Option<Arc<UserView>>) -> PageKey {
+    fn key(viewer: Option<Viewer>) -> PageKey {
         PageKey {
             path_and_query: "/".to_owned(),
             viewer,
@@ -385,12 +404,33 @@ mod tests {
         assert_eq!(body_of(res).await, "<p>x</p>");
     }
 
-    fn viewer_of(sub: &str, name: &str) -> Option<Arc<UserView>> {
-        Some(Arc::new(UserView {
-            sub: sub.into(),
-            name: Some(name.into()),
-            ..UserView::default()
+    fn signed_in(sub: &str, name: &str, grant: &str) -> Viewer {
+        Viewer(Arc::new(SessionUser {
+            grant: grant.into(),
+            signed_in_at: 1_700_000_000,
+            user: logto_axum::UserProfile {
+                sub: sub.into(),
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            sid: None,
+            browser: None,
         }))
+    }
+
+    fn viewer_of(sub: &str, name: &str) -> Option<Viewer> {
+        Some(signed_in(sub, name, "grant-1"))
+    }
+
+    /// Pages show the profile: two sessions of one user (their own grants, sign-in times)
+    /// share pages.
+    #[test]
+    fn one_users_sessions_share_pages() {
+        let pages = moka::sync::Cache::new(10);
+        pages.insert(key(viewer_of("alice", "Alice")), 1);
+        let mut other = signed_in("alice", "Alice", "grant-2");
+        Arc::get_mut(&mut other.0).unwrap().signed_in_at += 60;
+        assert_eq!(pages.get(&key(Some(other))), Some(1));
     }
 
     #[test]

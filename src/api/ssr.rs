@@ -9,11 +9,11 @@ use crate::services::AppServices;
 pub use logto_axum::LogtoClient;
 use logto_axum::{
     handle::{Logto, LogtoError},
-    session::{AuthSession, SessionError},
+    session::{AuthSession, SessionError, SessionUser},
     AuthError,
 };
 
-use super::{AppError, UserView};
+use super::AppError;
 
 /// The page cache middleware's read of the signed-in user (a request extension), so the
 /// page's own `current_user` does not read the session again. Valid while the session id is
@@ -21,7 +21,7 @@ use super::{AppError, UserView};
 #[derive(Clone)]
 pub struct ViewerRead {
     pub session_id: Option<tower_sessions::session::Id>,
-    pub read: Result<Option<std::sync::Arc<UserView>>, std::sync::Arc<SessionError>>,
+    pub read: Result<Option<std::sync::Arc<SessionUser>>, std::sync::Arc<SessionError>>,
 }
 
 pub fn auth_context() -> Result<LogtoClient, ServerFnError> {

@@ -11,6 +11,7 @@ use axum::{
     Json,
 };
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 use crate::{
     client::LogtoClient,
@@ -67,7 +68,7 @@ impl IntoResponse for LogtoError {
 pub struct Logto {
     session: AuthSession,
     ctx: LogtoClient,
-    user: Option<SessionUser>,
+    user: Option<Arc<SessionUser>>,
 }
 
 impl Logto {

@@ -2,6 +2,7 @@
 //! a session key, the cookie, and the store chosen by configuration (`store.rs`, with a module
 //! per backend).
 
+mod decoded_users;
 pub mod ending;
 mod memory;
 mod open;
@@ -15,7 +16,7 @@ mod store;
 pub use open::{open_store, Stores};
 pub use store::AnyStore;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use serde::{Deserialize, Serialize};
@@ -101,14 +102,17 @@ impl AuthSession {
     }
 
     /// The signed-in user, unless the absolute lifetime has passed (then the session is ended).
+    /// Shared: requests of one user (one stored text) get the same decoded user.
     pub async fn user(
         &self,
         max_lifetime: Duration,
         tokens: &dyn TokenStore,
-    ) -> Result<Option<SessionUser>, SessionError> {
-        let Some(signed_in) = self.stored_user().await? else {
+    ) -> Result<Option<Arc<SessionUser>>, SessionError> {
+        let Some(value) = self.0.get_value(Self::USER).await? else {
             return Ok(None);
         };
+        let signed_in =
+            decoded_users::decode(&value).map_err(tower_sessions::session::Error::SerdeJson)?;
         let now = now_unix();
         if outlived(signed_in.signed_in_at, now, max_lifetime) {
             tracing::info!("session reached its maximum lifetime; signing out");
