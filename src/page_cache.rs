@@ -4,7 +4,8 @@
 //! views, routing, `Suspense`), and most renders repeat the last one: every signed-out visitor
 //! gets the same start page, and a signed-in user reloading it gets the same page as before.
 //! A page that calls [`allow_caching`] declares that its HTML is a function of the URL and of the
-//! signed-in user (the [`UserView`] every auth-aware component renders) and of the language
+//! signed-in user's profile (the [`UserView`] every auth-aware component renders is made of it
+//! alone) and of the language
 //! (`lang`, from the request's cookie and `Accept-Language`) and of nothing else, so those are
 //! the key, compared exactly (no hash stands in for the user). Each answer still
 //! carries its own CSP nonce: the cached HTML is kept split where the nonce was and joined with a
@@ -91,8 +92,8 @@ struct PageKey {
 
 /// The signed-in user in a key: equal to another when their profiles are, whatever session or
 /// sign-in each came from, as pages show the profile alone (the [`UserView`] made of it).
-/// Requests of one user share one decoded user (`AuthSession::user`), so comparing is mostly
-/// one pointer comparison.
+/// Requests of one session share one decoded user (`AuthSession::user`), so a repeated view
+/// compares one pointer.
 struct Viewer(Arc<SessionUser>);
 
 impl PartialEq for Viewer {
@@ -101,7 +102,6 @@ impl PartialEq for Viewer {
     }
 }
 
-/// A profile is decoded JSON, which has no NaN: every profile equals itself.
 impl Eq for Viewer {}
 
 /// Hashes what tells most keys apart, not the whole viewer (its claims and organizations too,

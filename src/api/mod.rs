@@ -17,8 +17,8 @@ pub enum SignInMode {
     Facebook,
 }
 
-/// What the UI may know about the signed-in user. (`Eq`: page cache keys compare it whole; they
-/// hash only its `sub`.)
+/// What the UI may know about the signed-in user, made from the session's profile (page cache
+/// keys compare that profile).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserView {
     pub sub: String,

@@ -1,22 +1,31 @@
-//! Signed-in users decoded from the text their records hold, kept by that text: every request
-//! reads its user, and decoding ~1.5 KB of JSON each time was ~13% of a signed-in page's CPU.
+//! Signed-in users decoded from the text their session records hold, kept by that text: every
+//! request reads its user, and decoding ~1.5 KB of JSON each time was ~13% of a signed-in page's
+//! CPU. The text is one session's (its grant and sign-in time are in it).
 //!
-//! One per process (a `static`), not per client: the key is the whole text and decoding is a
-//! pure function of it, so an entry can never be stale (a changed user is a different text, a
-//! different key) and clients sharing a process lose nothing by sharing it. Bounded in bytes;
-//! a miss decodes, as without it.
+//! One per process (a `static`), not in `LogtoClient`: the key is the whole text and decoding is
+//! a pure function of it, so an entry can never be stale (a changed user is a different text, a
+//! different key) and clients sharing a process lose nothing by sharing it; and `AuthSession`
+//! reaches it without every caller passing it in (the session module would import the client,
+//! which imports the session module). Bounded in bytes, and an entry unused for a while goes (a
+//! signed-out session's grant id need not stay in memory); a miss decodes, as without it.
 
-use std::sync::{Arc, LazyLock};
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use super::{decode_user, SessionUser};
 
 /// Users by their stored text. foldhash: SipHash over each ~1.5 KB key would cost a fifth of
-/// the decoding it saves; the per-process random seed keeps keys from being chosen to collide.
+/// the decoding it saves. foldhash resists chosen collisions only a little, but the keys are the
+/// server's own encoding of a sign-in (a fresh grant id in each), hashed with a per-process seed.
 type Entries = moka::sync::Cache<Arc<str>, Arc<SessionUser>, foldhash::fast::RandomState>;
 
-/// Estimated bytes of memory: ~1,300 users of ~1.5 KB text (the text, the decoded user ~3 times
-/// its size, the entry).
+/// Estimated bytes of memory: ~1,300 sessions' users of ~1.5 KB text (the text, the decoded
+/// user ~3 times its size, the entry).
 const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// Longer than most pauses between one user's pages.
+const CACHE_IDLE: Duration = Duration::from_secs(10 * 60);
 
 static DECODED: LazyLock<Entries> = LazyLock::new(entries);
 
@@ -24,6 +33,7 @@ fn entries() -> Entries {
     moka::sync::Cache::builder()
         .max_capacity(CACHE_BYTES)
         .weigher(|text: &Arc<str>, _| weight(text.len()))
+        .time_to_idle(CACHE_IDLE)
         .build_with_hasher(foldhash::fast::RandomState::default())
 }
 

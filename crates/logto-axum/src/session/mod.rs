@@ -102,7 +102,7 @@ impl AuthSession {
     }
 
     /// The signed-in user, unless the absolute lifetime has passed (then the session is ended).
-    /// Shared: requests of one user (one stored text) get the same decoded user.
+    /// Shared: the requests of one session (one stored text) get the same decoded user.
     pub async fn user(
         &self,
         max_lifetime: Duration,
@@ -305,9 +305,9 @@ fn shares_logto_grant(previous: &SessionUser, sub: &str, sid: Option<&str>) -> b
 /// The user as the record keeps it: JSON text in a JSON string, not a JSON object. Every page
 /// view gets a copy of the record (SQLite: cloned out of the record cache; Redis: decoded from
 /// MessagePack) and a copy of this value out of it (tower-sessions hands out copies only): a
-/// string is one allocation, an object of maps and strings dozens, and decoding text skips
-/// building them too (~9% of a signed-in page's CPU). Versions before 0.2.0 cannot read the
-/// text form (crates/logto-axum/README.md, "Upgrading").
+/// string is one allocation, an object of maps and strings dozens (~9% of a signed-in page's
+/// CPU), and text is a key the decoded user can be kept by (`decoded_users`). Versions before
+/// 0.2.0 cannot read the text form (crates/logto-axum/README.md, "Upgrading").
 fn encode_user(user: &SessionUser) -> Result<String, serde_json::Error> {
     serde_json::to_string(user)
 }
@@ -413,6 +413,33 @@ mod tests {
                 .collect(),
             expiry_date: time::OffsetDateTime::now_utc(),
         }
+    }
+
+    /// A session's requests share one decoded user, and a changed user is decoded anew.
+    #[tokio::test]
+    async fn a_sessions_user_is_decoded_once_per_text() {
+        let store = Arc::new(tower_sessions::MemoryStore::default());
+        let session = AuthSession::new(Session::new(None, store, None));
+        let tokens = crate::MemoryTokenStore::default();
+        let lifetime = Duration::from_secs(u64::MAX / 4);
+        let mut user = alice();
+        user.user.sub = "alice-decoded-once".into();
+        session
+            .0
+            .insert(AuthSession::USER, encode_user(&user).unwrap())
+            .await
+            .unwrap();
+        let first = session.user(lifetime, &tokens).await.unwrap().unwrap();
+        let again = session.user(lifetime, &tokens).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        user.user.name = Some("Alice".into());
+        session
+            .0
+            .insert(AuthSession::USER, encode_user(&user).unwrap())
+            .await
+            .unwrap();
+        let renamed = session.user(lifetime, &tokens).await.unwrap().unwrap();
+        assert_eq!(renamed.user.name.as_deref(), Some("Alice"));
     }
 
     fn as_json(user: &SessionUser) -> serde_json::Value {
