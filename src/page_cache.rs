@@ -284,7 +284,7 @@ impl CachedPage {
         headers.remove(header::CONTENT_SECURITY_POLICY);
         headers.remove(header::CONTENT_LENGTH);
         let viewer_bytes = key.viewer.as_ref().map_or(0, |v| {
-            serde_json::to_vec(&v.0.user).map_or(4096, |j| 2 * j.len())
+            serde_json::to_vec(&*v.0).map_or(4096, |j| 2 * j.len())
         });
         let weight = html.len() + key.path_and_query.len() + viewer_bytes + 512;
         Some(Self {

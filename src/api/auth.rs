@@ -115,12 +115,12 @@ pub async fn current_user() -> Result<Option<UserView>, ServerFnError> {
     {
         return earlier
             .read
-            .map(|viewer| viewer.map(|u| u.user.clone().into()))
+            .map(|viewer| viewer.map(|u| UserView::from(&u.user)))
             .map_err(|e| store_failure(&e));
     }
     let user = session
         .user(ctx.max_lifetime, ctx.keeper.store().as_ref())
         .await
         .map_err(|e| store_failure(&e))?;
-    Ok(user.map(|u| u.user.clone().into()))
+    Ok(user.map(|u| UserView::from(&u.user)))
 }

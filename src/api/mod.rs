@@ -41,27 +41,32 @@ pub struct OrganizationView {
 }
 
 #[cfg(feature = "ssr")]
-impl From<logto_axum::UserProfile> for UserView {
-    fn from(u: logto_axum::UserProfile) -> Self {
+/// From a borrowed profile: the session's user is shared (`AuthSession::user`).
+impl From<&logto_axum::UserProfile> for UserView {
+    fn from(u: &logto_axum::UserProfile) -> Self {
         Self {
-            sub: u.sub,
-            name: u.name,
-            username: u.username,
-            email: u.email,
+            sub: u.sub.clone(),
+            name: u.name.clone(),
+            username: u.username.clone(),
+            email: u.email.clone(),
             email_verified: u.email_verified,
             // Stored as Logto sent it; the page shows only what its CSP lets load.
             picture: u.picture.as_deref().and_then(crate::views::web_picture),
-            identities: u.identities,
+            identities: u.identities.clone(),
             organizations: u
                 .organizations
-                .into_iter()
+                .iter()
                 .map(|o| OrganizationView {
-                    id: o.id,
-                    name: o.name,
-                    roles: o.roles,
+                    id: o.id.clone(),
+                    name: o.name.clone(),
+                    roles: o.roles.clone(),
                 })
                 .collect(),
-            claims: u.claims.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            claims: u
+                .claims
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect(),
         }
     }
 }
@@ -156,7 +161,7 @@ mod tests {
         ] {
             let claims = serde_json::json!({"sub": "u1", "picture": stored});
             let profile = logto_axum::UserProfile::from_claims(claims.as_object().unwrap());
-            let view = super::UserView::from(profile);
+            let view = super::UserView::from(&profile);
             assert_eq!(view.picture.as_deref(), shown, "{stored}");
         }
     }

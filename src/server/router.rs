@@ -164,7 +164,7 @@ fn route_list() -> Vec<AxumRouteListing> {
 /// behind the `SignedInUser` guard (anonymous callers get 401).
 async fn me(SignedInUser(logto): SignedInUser) -> axum::response::Response {
     match logto.require_user() {
-        Ok(user) => axum::Json(crate::api::UserView::from(user.clone())).into_response(),
+        Ok(user) => axum::Json(crate::api::UserView::from(user)).into_response(),
         Err(err) => err.into_response(),
     }
 }

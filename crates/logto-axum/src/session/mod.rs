@@ -108,11 +108,9 @@ impl AuthSession {
         max_lifetime: Duration,
         tokens: &dyn TokenStore,
     ) -> Result<Option<Arc<SessionUser>>, SessionError> {
-        let Some(value) = self.0.get_value(Self::USER).await? else {
+        let Some(signed_in) = self.stored_user().await? else {
             return Ok(None);
         };
-        let signed_in =
-            decoded_users::decode(&value).map_err(tower_sessions::session::Error::SerdeJson)?;
         let now = now_unix();
         if outlived(signed_in.signed_in_at, now, max_lifetime) {
             tracing::info!("session reached its maximum lifetime; signing out");
@@ -129,13 +127,13 @@ impl AuthSession {
 
     /// The user as stored, before any lifetime check; a value that cannot be read is a store
     /// failure (503), as tower-sessions' own `get` has it.
-    async fn stored_user(&self) -> Result<Option<SessionUser>, SessionError> {
+    async fn stored_user(&self) -> Result<Option<Arc<SessionUser>>, SessionError> {
         let Some(value) = self.0.get_value(Self::USER).await? else {
             return Ok(None);
         };
-        let user: SessionUser =
-            decode_user(&value).map_err(tower_sessions::session::Error::SerdeJson)?;
-        Ok(Some(user))
+        Ok(Some(
+            decoded_users::decode(&value).map_err(tower_sessions::session::Error::SerdeJson)?,
+        ))
     }
 
     fn idle_secs(&self) -> i64 {
@@ -246,8 +244,11 @@ impl AuthSession {
 
     /// Deletes the tokens and the server-side record, and clears the cookie.
     pub async fn sign_out(&self, tokens: &dyn TokenStore) -> Result<(), SessionError> {
-        if let Some(user) = self.stored_user().await? {
+        if let Some(value) = self.0.get_value(Self::USER).await? {
+            let user =
+                decoded_users::decode(&value).map_err(tower_sessions::session::Error::SerdeJson)?;
             tokens.delete(&user.grant).await?;
+            decoded_users::forget(&value);
         }
         self.0.flush().await?;
         Ok(())
@@ -440,6 +441,64 @@ mod tests {
             .unwrap();
         let renamed = session.user(lifetime, &tokens).await.unwrap().unwrap();
         assert_eq!(renamed.user.name.as_deref(), Some("Alice"));
+    }
+
+    /// A kept user is checked as a decoded one: the idle timeout is still extended, and a
+    /// session past its lifetime still ends.
+    #[tokio::test]
+    async fn a_kept_user_still_touches_and_ends_the_session() {
+        let store = Arc::new(tower_sessions::MemoryStore::default());
+        let session = AuthSession::new(Session::new(None, store, None));
+        let tokens = crate::MemoryTokenStore::default();
+        let mut user = alice();
+        user.user.sub = "alice-kept".into();
+        user.signed_in_at = now_unix() - 10;
+        let text = encode_user(&user).unwrap();
+        session.0.insert(AuthSession::USER, &text).await.unwrap();
+        let long = Duration::from_secs(3600);
+        assert!(session.user(long, &tokens).await.unwrap().is_some());
+        session
+            .0
+            .remove_value(AuthSession::LAST_SEEN)
+            .await
+            .unwrap();
+        assert!(session.user(long, &tokens).await.unwrap().is_some());
+        let touched: Option<i64> = session.0.get(AuthSession::LAST_SEEN).await.unwrap();
+        assert!(touched.is_some(), "the idle timeout was not extended");
+        let short = Duration::from_secs(5);
+        assert!(session.user(short, &tokens).await.unwrap().is_none());
+        assert!(session
+            .0
+            .get_value(AuthSession::USER)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    /// Signing out drops the kept user: the same text decodes anew.
+    #[tokio::test]
+    async fn signing_out_forgets_the_kept_user() {
+        let tokens = crate::MemoryTokenStore::default();
+        let mut user = alice();
+        user.user.sub = "alice-forgotten".into();
+        let text = encode_user(&user).unwrap();
+        let signed_in = || async {
+            let store = Arc::new(tower_sessions::MemoryStore::default());
+            let session = AuthSession::new(Session::new(None, store, None));
+            session.0.insert(AuthSession::USER, &text).await.unwrap();
+            session
+        };
+        let lifetime = Duration::from_secs(u64::MAX / 4);
+        let session = signed_in().await;
+        let before = session.user(lifetime, &tokens).await.unwrap().unwrap();
+        session.sign_out(&tokens).await.unwrap();
+        let after = signed_in()
+            .await
+            .user(lifetime, &tokens)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!Arc::ptr_eq(&before, &after));
     }
 
     fn as_json(user: &SessionUser) -> serde_json::Value {
