@@ -465,6 +465,18 @@ mod tests {
         assert!(session.user(long, &tokens).await.unwrap().is_some());
         let touched: Option<i64> = session.0.get(AuthSession::LAST_SEEN).await.unwrap();
         assert!(touched.is_some(), "the idle timeout was not extended");
+        // Without an idle timeout set, a session is touched when last seen 30 s ago or more.
+        for (ago, touches) in [(1, false), (20, false), (45, true)] {
+            let seen = now_unix() - ago;
+            session
+                .0
+                .insert(AuthSession::LAST_SEEN, seen)
+                .await
+                .unwrap();
+            assert!(session.user(long, &tokens).await.unwrap().is_some());
+            let last: Option<i64> = session.0.get(AuthSession::LAST_SEEN).await.unwrap();
+            assert_eq!(last != Some(seen), touches, "last seen {ago} s ago");
+        }
         let short = Duration::from_secs(5);
         assert!(session.user(short, &tokens).await.unwrap().is_none());
         assert!(session
