@@ -17,8 +17,9 @@ import json
 import sys
 
 WORSE_BY = 15.0
-# Milliseconds move this much between runs of one binary (a sign-in step is counted in 10 ms clock
-# ticks over 200 sign-ins; a p99 in wrk's buckets): a change within it is shown, never flagged.
+# Milliseconds move this much between runs of one binary (the total CPU per sign-in is counted in
+# 10 ms clock ticks over 200 sign-ins; a p99 in wrk's buckets): a change within it is shown, never
+# flagged.
 MS_NOISE = 0.5
 # Which way is better, by unit; figures in other units are shown, never flagged.
 HIGHER_IS_BETTER = {"req/s": True, "flows/s": True, "ms": False, "bytes": False, "MiB": False}
