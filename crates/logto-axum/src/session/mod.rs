@@ -128,12 +128,18 @@ impl AuthSession {
     /// The user as stored, before any lifetime check; a value that cannot be read is a store
     /// failure (503), as tower-sessions' own `get` has it.
     async fn stored_user(&self) -> Result<Option<Arc<SessionUser>>, SessionError> {
+        Ok(self.stored().await?.map(|(_, user)| user))
+    }
+
+    /// The user's stored value with its decoding: sign-out needs the value too, to drop it from
+    /// the decoded users.
+    async fn stored(&self) -> Result<Option<(serde_json::Value, Arc<SessionUser>)>, SessionError> {
         let Some(value) = self.0.get_value(Self::USER).await? else {
             return Ok(None);
         };
-        Ok(Some(
-            decoded_users::decode(&value).map_err(tower_sessions::session::Error::SerdeJson)?,
-        ))
+        let user =
+            decoded_users::decode(&value).map_err(tower_sessions::session::Error::SerdeJson)?;
+        Ok(Some((value, user)))
     }
 
     fn idle_secs(&self) -> i64 {
@@ -244,9 +250,7 @@ impl AuthSession {
 
     /// Deletes the tokens and the server-side record, and clears the cookie.
     pub async fn sign_out(&self, tokens: &dyn TokenStore) -> Result<(), SessionError> {
-        if let Some(value) = self.0.get_value(Self::USER).await? {
-            let user =
-                decoded_users::decode(&value).map_err(tower_sessions::session::Error::SerdeJson)?;
+        if let Some((value, user)) = self.stored().await? {
             tokens.delete(&user.grant).await?;
             decoded_users::forget(&value);
         }
