@@ -3,14 +3,13 @@
 //! A Leptos page costs ~85 µs of CPU to render here, five times a `/healthz` answer (perf: owners,
 //! views, routing, `Suspense`), and most renders repeat the last one: every signed-out visitor
 //! gets the same start page, and a signed-in user reloading it gets the same page as before.
-//! A page that calls [`allow_caching`] declares that its HTML is a function of the URL and of the
+//! A page that calls [`allow_caching`] declares that its HTML is a function of the URL, of the
 //! signed-in user's profile (the [`UserView`] every auth-aware component renders is made of it
-//! alone) and of the language
-//! (`lang`, from the request's cookie and `Accept-Language`) and of nothing else, so those are
-//! the key, compared exactly (no hash stands in for the user). Each answer still
-//! carries its own CSP nonce: the cached HTML is kept split where the nonce was and joined with a
-//! fresh one. Answers from the cache carry the [`CacheHit`] extension (never a header: a client
-//! must not tell that a URL was visited lately).
+//! alone) and of the language (`lang`, from the request's cookie and `Accept-Language`), and of
+//! nothing else, so those are the key, compared exactly (no hash stands in for the user). Each
+//! answer still carries its own CSP nonce: the cached HTML is kept split where the nonce was and
+//! joined with a fresh one. Answers from the cache carry the [`CacheHit`] extension (never a
+//! header: a client must not tell that a URL was visited lately).
 //!
 //! The middleware reads the user once per page request, through the same [`AuthSession::user`]
 //! as always, so its effects (ending a session past its lifetime, extending the idle timeout)
@@ -39,7 +38,7 @@ use tower_sessions::Session;
 
 use logto_axum::{
     session::{AuthSession, SessionUser},
-    LogtoClient,
+    ClaimValue, LogtoClient,
 };
 
 #[cfg(doc)]
@@ -104,13 +103,27 @@ impl PartialEq for Viewer {
 
 impl Eq for Viewer {}
 
+impl Viewer {
+    /// What tells viewers apart cheaply: the user, and when their ID token was issued (`iat`),
+    /// which every sign-in changes. With the user alone, each sign-in would add a key of the same
+    /// hash, and a lookup would compare that user's whole profiles one by one.
+    fn identity(&self) -> (&str, Option<&ClaimValue>) {
+        let claims = &self.0.user.claims;
+        let iat = claims
+            .binary_search_by(|(name, _)| name.as_str().cmp("iat"))
+            .ok()
+            .map(|at| &claims[at].1);
+        (&self.0.user.sub, iat)
+    }
+}
+
 /// Hashes what tells most keys apart, not the whole viewer (its claims and organizations too,
-/// ~1 KB through SipHash on every signed-in page view): one user's views differ only after they
-/// change, and equal keys still hash alike, so a lookup compares the whole key as before.
+/// ~1 KB through SipHash on every signed-in page view): equal keys still hash alike, and a lookup
+/// compares the whole key as before.
 impl std::hash::Hash for PageKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.path_and_query.hash(state);
-        self.viewer.as_ref().map(|v| &v.0.user.sub).hash(state);
+        self.viewer.as_ref().map(Viewer::identity).hash(state);
         self.locale.hash(state);
     }
 }
@@ -431,6 +444,31 @@ mod tests {
         let mut other = signed_in("alice", "Alice", "grant-2");
         Arc::get_mut(&mut other.0).unwrap().signed_in_at += 60;
         assert_eq!(pages.get(&key(Some(other))), Some(1));
+    }
+
+    /// Each sign-in's ID token has its own `iat`: one user's keys from several sign-ins hash
+    /// apart, rather than piling up in one bucket that every lookup walks.
+    #[test]
+    fn each_sign_in_of_one_user_hashes_apart() {
+        let issued = |at: i64| {
+            let mut viewer = signed_in("alice", "Alice", "grant-1");
+            let user = &mut Arc::get_mut(&mut viewer.0).unwrap().user;
+            user.claims = vec![
+                ("aud".into(), ClaimValue::Text("app".into())),
+                ("iat".into(), ClaimValue::Time(at)),
+                ("sub".into(), ClaimValue::Text("alice".into())),
+            ];
+            key(Some(viewer))
+        };
+        use std::hash::BuildHasher;
+        let hashes = std::hash::RandomState::new();
+        assert_ne!(hashes.hash_one(issued(1)), hashes.hash_one(issued(2)));
+        assert_eq!(hashes.hash_one(issued(1)), hashes.hash_one(issued(1)));
+        let pages = moka::sync::Cache::new(10);
+        pages.insert(issued(1), 1);
+        pages.insert(issued(2), 2);
+        assert_eq!(pages.get(&issued(1)), Some(1));
+        assert_eq!(pages.get(&issued(2)), Some(2));
     }
 
     #[test]
