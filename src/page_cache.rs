@@ -53,8 +53,9 @@ const CACHE_IDLE: Duration = Duration::from_secs(120);
 const MARKER: header::HeaderName = header::HeaderName::from_static("x-page-cache");
 
 /// Call from a page component whose HTML depends on nothing but the URL (path and query), the
-/// signed-in user and the language: not the time, not an API's answer, not other session data, not request
-/// headers. Such a page is then rendered once per URL and user and answered from memory after.
+/// signed-in user and the language: not the time, not an API's answer, not other session data,
+/// not request headers. Such a page is then rendered once per URL and user and answered from
+/// memory after.
 pub fn allow_caching() {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         response.insert_header(MARKER, HeaderValue::from_static("store"));
@@ -89,10 +90,11 @@ struct PageKey {
     locale: crate::lang::Locale,
 }
 
-/// The signed-in user in a key: equal to another when their profiles are, whatever session or
-/// sign-in each came from, as pages show the profile alone (the [`UserView`] made of it).
-/// Requests of one session share one decoded user (`AuthSession::user`), so a repeated view
-/// compares one pointer.
+/// The signed-in user in a key: equal to another when their profiles are, as pages show the
+/// profile alone (the [`UserView`] made of it). Each sign-in's profile is its own (its ID token's
+/// `iat` and `nonce` are among the claims), so in practice one key serves one sign-in's
+/// requests; those share one decoded user (`AuthSession::user`), so a repeated view compares one
+/// pointer.
 struct Viewer(Arc<SessionUser>);
 
 impl PartialEq for Viewer {
@@ -104,22 +106,26 @@ impl PartialEq for Viewer {
 impl Eq for Viewer {}
 
 impl Viewer {
-    /// What tells viewers apart cheaply: the user, and when their ID token was issued (`iat`),
-    /// which every sign-in changes. With the user alone, each sign-in would add a key of the same
-    /// hash, and a lookup would compare that user's whole profiles one by one.
-    fn identity(&self) -> (&str, Option<&ClaimValue>) {
+    /// What tells viewers apart cheaply: the user, and their ID token's `iat` and `nonce`, which
+    /// every sign-in changes (`iat` alone is in whole seconds; a token from a refresh may have no
+    /// nonce). With the user alone, each sign-in would add a key of the same hash, and a lookup
+    /// would compare that user's whole profiles one by one.
+    fn identity(&self) -> (&str, Option<&ClaimValue>, Option<&ClaimValue>) {
         let claims = &self.0.user.claims;
-        let iat = claims
-            .binary_search_by(|(name, _)| name.as_str().cmp("iat"))
-            .ok()
-            .map(|at| &claims[at].1);
-        (&self.0.user.sub, iat)
+        // Sorted by name (`UserProfile::from_claims`); were they not, a miss costs speed only.
+        let claim = |name: &str| {
+            claims
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+                .ok()
+                .map(|at| &claims[at].1)
+        };
+        (&self.0.user.sub, claim("iat"), claim("nonce"))
     }
 }
 
 /// Hashes what tells most keys apart, not the whole viewer (its claims and organizations too,
-/// ~1 KB through SipHash on every signed-in page view): equal keys still hash alike, and a lookup
-/// compares the whole key as before.
+/// ~1 KB through SipHash on every signed-in page view): equal keys still hash alike, and keys
+/// that share a hash cost lookup time, never a wrong page (the whole key is compared).
 impl std::hash::Hash for PageKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.path_and_query.hash(state);
@@ -435,8 +441,8 @@ mod tests {
         Some(signed_in(sub, name, "grant-1"))
     }
 
-    /// Pages show the profile: two sessions of one user (their own grants, sign-in times)
-    /// share pages.
+    /// The key holds the profile alone: what pages do not show (a session's grant, its sign-in
+    /// time) does not split them.
     #[test]
     fn one_users_sessions_share_pages() {
         let pages = moka::sync::Cache::new(10);
@@ -446,29 +452,41 @@ mod tests {
         assert_eq!(pages.get(&key(Some(other))), Some(1));
     }
 
-    /// Each sign-in's ID token has its own `iat`: one user's keys from several sign-ins hash
-    /// apart, rather than piling up in one bucket that every lookup walks.
+    /// Each sign-in's ID token has its own `nonce` and `iat`: one user's keys from several
+    /// sign-ins hash apart, within one second too, rather than piling up in one bucket that every
+    /// lookup walks.
     #[test]
     fn each_sign_in_of_one_user_hashes_apart() {
-        let issued = |at: i64| {
+        use std::hash::BuildHasher;
+        let signed_in_with = |claims: serde_json::Value| {
             let mut viewer = signed_in("alice", "Alice", "grant-1");
-            let user = &mut Arc::get_mut(&mut viewer.0).unwrap().user;
-            user.claims = vec![
-                ("aud".into(), ClaimValue::Text("app".into())),
-                ("iat".into(), ClaimValue::Time(at)),
-                ("sub".into(), ClaimValue::Text("alice".into())),
-            ];
+            let serde_json::Value::Object(claims) = claims else {
+                unreachable!()
+            };
+            Arc::get_mut(&mut viewer.0).unwrap().user =
+                logto_axum::UserProfile::from_claims(&claims);
             key(Some(viewer))
         };
-        use std::hash::BuildHasher;
+        let token = |iat: i64, nonce: Option<&str>| {
+            signed_in_with(serde_json::json!({
+                "sub": "alice", "name": "Alice", "aud": "app", "iat": iat, "exp": iat + 3600,
+                "nonce": nonce, "zz": "after nonce",
+            }))
+        };
         let hashes = std::hash::RandomState::new();
-        assert_ne!(hashes.hash_one(issued(1)), hashes.hash_one(issued(2)));
-        assert_eq!(hashes.hash_one(issued(1)), hashes.hash_one(issued(1)));
-        let pages = moka::sync::Cache::new(10);
-        pages.insert(issued(1), 1);
-        pages.insert(issued(2), 2);
-        assert_eq!(pages.get(&issued(1)), Some(1));
-        assert_eq!(pages.get(&issued(2)), Some(2));
+        let apart = |a: PageKey, b: PageKey| hashes.hash_one(a) != hashes.hash_one(b);
+        assert!(
+            apart(token(1, Some("n1")), token(1, Some("n2"))),
+            "one second"
+        );
+        assert!(
+            apart(token(1, None), token(2, None)),
+            "no nonce (a refresh)"
+        );
+        assert_eq!(
+            hashes.hash_one(token(1, Some("n1"))),
+            hashes.hash_one(token(1, Some("n1")))
+        );
     }
 
     #[test]

@@ -150,7 +150,8 @@ impl AuthSession {
     }
 
     /// A session that holds only pending sign-ins (nobody signed in) expires after as long as
-    /// they are valid, not after the idle timeout: anonymous sign-in starts cannot pile up for days.
+    /// they are valid, not after the idle timeout: anonymous sign-in starts cannot pile up for
+    /// days.
     pub async fn add_pending(&self, pending: PendingSignIn) -> Result<(), SessionError> {
         let now = now_unix();
         self.short_lived_unless_signed_in().await?;
