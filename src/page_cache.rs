@@ -54,8 +54,8 @@ const MARKER: header::HeaderName = header::HeaderName::from_static("x-page-cache
 
 /// Call from a page component whose HTML depends on nothing but the URL (path and query), the
 /// signed-in user and the language: not the time, not an API's answer, not other session data,
-/// not request headers. Such a page is then rendered once per URL and user and answered from
-/// memory after.
+/// not request headers. Such a page is then rendered once per URL and sign-in (each sign-in's
+/// profile is its own) and answered from memory after.
 pub fn allow_caching() {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         response.insert_header(MARKER, HeaderValue::from_static("store"));
@@ -92,7 +92,7 @@ struct PageKey {
 
 /// The signed-in user in a key: equal to another when their profiles are, as pages show the
 /// profile alone (the [`UserView`] made of it). Each sign-in's profile is its own (its ID token's
-/// `iat` and `nonce` are among the claims), so in practice one key serves one sign-in's
+/// `nonce` and `iat` are among the claims), so in practice one key serves one sign-in's
 /// requests; those share one decoded user (`AuthSession::user`), so a repeated view compares one
 /// pointer.
 struct Viewer(Arc<SessionUser>);
@@ -106,20 +106,18 @@ impl PartialEq for Viewer {
 impl Eq for Viewer {}
 
 impl Viewer {
-    /// What tells viewers apart cheaply: the user, and their ID token's `iat` and `nonce`, which
-    /// every sign-in changes (`iat` alone is in whole seconds; a token from a refresh may have no
-    /// nonce). With the user alone, each sign-in would add a key of the same hash, and a lookup
-    /// would compare that user's whole profiles one by one.
-    fn identity(&self) -> (&str, Option<&ClaimValue>, Option<&ClaimValue>) {
+    /// What tells viewers apart cheaply: the user, and their ID token's `nonce`, each sign-in's
+    /// own (the callback requires one; `iat`, in whole seconds, would not tell apart sign-ins
+    /// within one second). With the user alone, each sign-in would add a key of the same hash,
+    /// and a lookup would compare that user's whole profiles one by one.
+    fn identity(&self) -> (&str, Option<&ClaimValue>) {
         let claims = &self.0.user.claims;
         // Sorted by name (`UserProfile::from_claims`); were they not, a miss costs speed only.
-        let claim = |name: &str| {
-            claims
-                .binary_search_by(|(n, _)| n.as_str().cmp(name))
-                .ok()
-                .map(|at| &claims[at].1)
-        };
-        (&self.0.user.sub, claim("iat"), claim("nonce"))
+        let nonce = claims
+            .binary_search_by(|(name, _)| name.as_str().cmp("nonce"))
+            .ok()
+            .map(|at| &claims[at].1);
+        (&self.0.user.sub, nonce)
     }
 }
 
@@ -441,10 +439,10 @@ mod tests {
         Some(signed_in(sub, name, "grant-1"))
     }
 
-    /// The key holds the profile alone: what pages do not show (a session's grant, its sign-in
-    /// time) does not split them.
+    /// The key holds the profile alone: what pages do not show (the session's grant, its
+    /// `signed_in_at`) does not split them.
     #[test]
-    fn one_users_sessions_share_pages() {
+    fn what_pages_do_not_show_does_not_split_them() {
         let pages = moka::sync::Cache::new(10);
         pages.insert(key(viewer_of("alice", "Alice")), 1);
         let mut other = signed_in("alice", "Alice", "grant-2");
@@ -452,9 +450,8 @@ mod tests {
         assert_eq!(pages.get(&key(Some(other))), Some(1));
     }
 
-    /// Each sign-in's ID token has its own `nonce` and `iat`: one user's keys from several
-    /// sign-ins hash apart, within one second too, rather than piling up in one bucket that every
-    /// lookup walks.
+    /// Each sign-in's ID token has its own `nonce`: one user's keys from several sign-ins hash
+    /// apart, within one second too, rather than piling up in one bucket that every lookup walks.
     #[test]
     fn each_sign_in_of_one_user_hashes_apart() {
         use std::hash::BuildHasher;
@@ -467,7 +464,7 @@ mod tests {
                 logto_axum::UserProfile::from_claims(&claims);
             key(Some(viewer))
         };
-        let token = |iat: i64, nonce: Option<&str>| {
+        let token = |iat: i64, nonce: &str| {
             signed_in_with(serde_json::json!({
                 "sub": "alice", "name": "Alice", "aud": "app", "iat": iat, "exp": iat + 3600,
                 "nonce": nonce, "zz": "after nonce",
@@ -475,17 +472,11 @@ mod tests {
         };
         let hashes = std::hash::RandomState::new();
         let apart = |a: PageKey, b: PageKey| hashes.hash_one(a) != hashes.hash_one(b);
-        assert!(
-            apart(token(1, Some("n1")), token(1, Some("n2"))),
-            "one second"
-        );
-        assert!(
-            apart(token(1, None), token(2, None)),
-            "no nonce (a refresh)"
-        );
+        assert!(apart(token(1, "n1"), token(1, "n2")), "one second");
+        // Built twice, into separate `Arc`s: equal keys hash alike.
         assert_eq!(
-            hashes.hash_one(token(1, Some("n1"))),
-            hashes.hash_one(token(1, Some("n1")))
+            hashes.hash_one(token(1, "n1")),
+            hashes.hash_one(token(1, "n1"))
         );
     }
 
